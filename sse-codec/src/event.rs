@@ -1,0 +1,131 @@
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::{encode, EventId, EventType};
+
+/// An event to send: optional type, id, data and retry hint, and stand-alone comments.
+///
+/// Every value an `Event` can hold encodes to exactly one event on the wire (or to
+/// comments only), so nothing given to it can forge an extra field or event. Data may
+/// contain any text: each line becomes its own `data:` line. A spec parser rebuilds
+/// the data with every line break (LF, CR or CRLF) turned into LF.
+///
+/// # Examples
+///
+/// ```
+/// use sse_codec::Event;
+///
+/// let event = Event::message("hello\nworld").with_event("greeting".parse().unwrap());
+/// assert_eq!(&event.encode()[..], b"event: greeting\ndata: hello\ndata: world\n\n");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    event: Option<EventType>,
+    id: Option<EventId>,
+    data: Option<String>,
+    retry: Option<Duration>,
+    comments: Vec<String>,
+}
+
+impl Event {
+    /// An empty event; encodes to nothing until something is set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An event carrying `data`, of the default type (`message` for the receiver).
+    pub fn message(data: impl Into<String>) -> Self {
+        Self::new().with_data(data)
+    }
+
+    /// Sets the data. Empty data still dispatches an event with empty data on the
+    /// receiving side; an event whose data was never set dispatches nothing there.
+    #[must_use]
+    pub fn with_data(mut self, data: impl Into<String>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// Sets the event type (the receiver's `event.type`; `message` when unset).
+    #[must_use]
+    pub fn with_event(mut self, event: EventType) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    /// Sets the event id, which becomes the receiver's last event id.
+    #[must_use]
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the reconnection time hint, written as whole milliseconds.
+    #[must_use]
+    pub fn with_retry(mut self, retry: Duration) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Adds a comment, written before the fields. Each line of `text` becomes its own
+    /// comment line, so a comment can never end the event or start a field.
+    #[must_use]
+    pub fn with_comment(mut self, text: impl Into<String>) -> Self {
+        self.comments.push(text.into());
+        self
+    }
+
+    /// The event type, if set.
+    pub fn event_type(&self) -> Option<&EventType> {
+        self.event.as_ref()
+    }
+
+    /// The event id, if set.
+    pub fn id(&self) -> Option<&EventId> {
+        self.id.as_ref()
+    }
+
+    /// The data, if set.
+    pub fn data(&self) -> Option<&str> {
+        self.data.as_deref()
+    }
+
+    /// The retry hint, if set.
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// The comments, in order.
+    pub fn comments(&self) -> &[String] {
+        &self.comments
+    }
+
+    /// Encodes the event once into shared bytes; cloning the result is cheap, so one
+    /// encoding can go to every recipient.
+    pub fn encode(&self) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.encoded_len_hint());
+        self.encode_to(&mut buf);
+        buf.freeze()
+    }
+
+    /// Appends the encoding to `buf`.
+    pub fn encode_to(&self, buf: &mut BytesMut) {
+        encode::write_event(self, buf);
+    }
+
+    /// An upper bound on the encoded length, for sizing buffers.
+    pub fn encoded_len_hint(&self) -> usize {
+        // Every line break in a value costs one more `prefix: ` and `\n` at most.
+        fn lines(prefix: usize, text: &str) -> usize {
+            let breaks = memchr::memchr2_iter(b'\r', b'\n', text.as_bytes()).count();
+            text.len() + (breaks + 1) * (prefix + 1)
+        }
+        self.comments.iter().map(|c| lines(2, c)).sum::<usize>()
+            + self.event.as_ref().map_or(0, |e| lines(7, e.as_str()))
+            + self.id.as_ref().map_or(0, |i| lines(4, i.as_str()))
+            + self.retry.map_or(0, |_| 7 + 20 + 1)
+            + self.data.as_deref().map_or(0, |d| lines(6, d))
+            + 1
+    }
+}

@@ -1,1 +1,58 @@
-//! sse-core
+//! The Server-Sent Events service: a registry of connected clients behind a swappable
+//! [`ClientManager`], [`Hooks`] around every client's life, [`Service::broadcast`] to
+//! everyone, topics, send-to-one by [`ClientId`], resume with `Last-Event-ID`, and
+//! graceful shutdown, over any transport. No web framework here: the `sse-axum`,
+//! `sse-warp` and `sse-hyper` crates bind it to HTTP.
+//!
+//! Each client has a bounded queue. A publish encodes its event once and pushes a clone
+//! of the same bytes into every recipient's queue, never waiting on a client: when a
+//! queue is full the client's [`SlowClientPolicy`] decides. The client's
+//! [`ClientStream`] is the queue's receiving end, a `Stream<Item = Bytes>` to use as a
+//! response body, or to drive into any `Sink<Bytes>` with [`ClientStream::forward_to`].
+//!
+//! ```
+//! use futures::StreamExt;
+//! use sse_codec::Event;
+//! use sse_core::{ConnectRequest, Service, Topic};
+//!
+//! # futures::executor::block_on(async {
+//! let service = Service::new();
+//! let news = Topic::new("news").unwrap();
+//! let mut reader = service.connect(ConnectRequest::new().topics(["news"])).unwrap();
+//! reader.next().await; // the initial comment
+//!
+//! let sent = service.publish(&news, Event::message("extra!"));
+//! let frame = reader.next().await.unwrap();
+//! assert_eq!(frame, format!("id: {}\ndata: extra!\n\n", sent.id.unwrap()));
+//!
+//! // A reconnecting client gets what it missed, then live events.
+//! let mut again = service
+//!     .connect(ConnectRequest::new().topics(["news"]).last_event_id(service.latest_id().to_string()))
+//!     .unwrap();
+//! # });
+//! ```
+
+mod client;
+mod error;
+mod hooks;
+mod manager;
+mod metrics;
+mod policy;
+mod queue;
+mod replay;
+mod service;
+mod stream;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use client::{Client, ClientId, ConnectRequest, Topic};
+pub use error::{Error, Rejection};
+pub use hooks::{Hooks, ResetReason};
+pub use manager::{ClientManager, MemoryManager};
+pub use metrics::Metrics;
+pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};
+pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig};
+pub use service::{
+    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, RESET_EVENT,
+};
+pub use stream::ClientStream;

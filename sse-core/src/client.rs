@@ -1,0 +1,299 @@
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+use crate::{policy::SlowClientPolicy, queue::Queue, Error};
+
+const MAX_NAME_LEN: usize = 128;
+
+fn is_valid_name(value: &str, allow_comma: bool) -> bool {
+    (1..=MAX_NAME_LEN).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && (allow_comma || b != b','))
+}
+
+/// A client's id: 1 to 128 visible ASCII characters.
+///
+/// Read from the request by the adapters (the `sse-clientid` header by default), or
+/// generated (a random UUID) when the request carries none.
+///
+/// # Examples
+///
+/// ```
+/// use sse_core::ClientId;
+///
+/// assert_eq!(ClientId::new("alice").unwrap().as_str(), "alice");
+/// assert!(ClientId::new("two words").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(Arc<str>);
+
+impl ClientId {
+    /// Validates `value` as a client id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidClientId`] if it is empty, longer than 128 bytes, or holds
+    /// anything but visible ASCII.
+    pub fn new(value: &str) -> Result<Self, Error> {
+        if is_valid_name(value, true) {
+            Ok(ClientId(value.into()))
+        } else {
+            Err(Error::InvalidClientId)
+        }
+    }
+
+    /// A fresh random id (a UUID v4).
+    pub fn generate() -> Self {
+        ClientId(uuid::Uuid::new_v4().to_string().into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A topic name: 1 to 128 visible ASCII characters, without commas (so a list of
+/// topics can be written `a,b`).
+///
+/// # Examples
+///
+/// ```
+/// use sse_core::Topic;
+///
+/// assert!(Topic::new("room:lobby").is_ok());
+/// assert!(Topic::new("a,b").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Topic(Arc<str>);
+
+impl Topic {
+    /// Validates `value` as a topic name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopic`] if it is empty, longer than 128 bytes, holds a comma or
+    /// anything but visible ASCII.
+    pub fn new(value: &str) -> Result<Self, Error> {
+        if is_valid_name(value, false) {
+            Ok(Topic(value.into()))
+        } else {
+            Err(Error::InvalidTopic)
+        }
+    }
+
+    /// Parses a comma-separated list (`a,b,c`); empty items are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTopic`] if any item is invalid.
+    pub fn parse_list(list: &str) -> Result<Vec<Topic>, Error> {
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(Topic::new)
+            .collect()
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a new connection asks for; adapters fill it from the HTTP request.
+///
+/// # Examples
+///
+/// ```
+/// use sse_core::ConnectRequest;
+///
+/// let req = ConnectRequest::new()
+///     .client_id("alice")
+///     .topics(["news", "sport"])
+///     .last_event_id("1700000000000-41");
+/// assert_eq!(req.requested_client_id(), Some("alice"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConnectRequest {
+    pub(crate) client_id: Option<String>,
+    pub(crate) last_event_id: Option<String>,
+    pub(crate) topics: Vec<String>,
+    pub(crate) policy: Option<SlowClientPolicy>,
+}
+
+impl ConnectRequest {
+    /// A request with no id (one is generated), no topics and no resume point.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The client id the request asks for.
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The `Last-Event-ID` the client reconnects with.
+    #[must_use]
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = Some(id.into());
+        self
+    }
+
+    /// Topics to subscribe to, besides broadcasts.
+    #[must_use]
+    pub fn topics<I, T>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.topics.extend(topics.into_iter().map(Into::into));
+        self
+    }
+
+    /// Overrides the service's slow-client policy for this client.
+    #[must_use]
+    pub fn slow_client_policy(mut self, policy: SlowClientPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The requested client id, if any (not yet validated).
+    pub fn requested_client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The requested resume point, if any.
+    pub fn requested_last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
+    /// The requested topics (not yet validated).
+    pub fn requested_topics(&self) -> &[String] {
+        &self.topics
+    }
+}
+
+/// One connected client: its id, topics and outbound queue.
+///
+/// Several connections may share one [`ClientId`] (see
+/// [`DuplicatePolicy`](crate::DuplicatePolicy)); each is its own `Client`, told apart by
+/// [`Client::connection`].
+pub struct Client {
+    id: ClientId,
+    connection: u64,
+    topics: Box<[Topic]>,
+    connected_at: Instant,
+    pub(crate) policy: SlowClientPolicy,
+    pub(crate) queue: Queue,
+    pub(crate) removed: AtomicBool,
+}
+
+impl Client {
+    pub(crate) fn new(
+        id: ClientId,
+        connection: u64,
+        topics: Vec<Topic>,
+        policy: SlowClientPolicy,
+        queue: Queue,
+    ) -> Self {
+        Client {
+            id,
+            connection,
+            topics: topics.into_boxed_slice(),
+            connected_at: Instant::now(),
+            policy,
+            queue,
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// The client's id.
+    pub fn id(&self) -> &ClientId {
+        &self.id
+    }
+
+    /// A number unique to this connection within its service.
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+
+    /// The topics this client subscribed to at connect.
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
+    }
+
+    /// Whether this client subscribed to `topic`.
+    pub fn is_subscribed(&self, topic: &Topic) -> bool {
+        self.topics.contains(topic)
+    }
+
+    /// When the client connected.
+    pub fn connected_at(&self) -> Instant {
+        self.connected_at
+    }
+
+    /// The slow-client policy in force for this client.
+    pub fn slow_client_policy(&self) -> SlowClientPolicy {
+        self.policy
+    }
+
+    /// Frames waiting in this client's outbound queue.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the client has been removed from its service.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("connection", &self.connection)
+            .field("topics", &self.topics)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(ClientId::new("").is_err());
+        assert!(ClientId::new(&"a".repeat(129)).is_err());
+        assert!(ClientId::new(&"a".repeat(128)).is_ok());
+        assert!(ClientId::new("é").is_err());
+        assert!(ClientId::new("a\nb").is_err());
+        assert!(Topic::new("a b").is_err());
+        assert_eq!(Topic::parse_list("a,,b").unwrap().len(), 2);
+        assert!(Topic::parse_list("a,b c").is_err());
+        assert_ne!(ClientId::generate(), ClientId::generate());
+    }
+}

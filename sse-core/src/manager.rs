@@ -1,0 +1,179 @@
+//! The client registry, behind a trait users can replace.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
+
+use crate::{Client, ClientId};
+
+/// The registry of connected clients, after the model's `ClientManager`
+/// (New, Range, Remove, Active, Clients, Client).
+///
+/// The [`Service`](crate::Service) calls it while holding no lock of its own, and never
+/// calls a hook or a transport from inside [`for_each`](ClientManager::for_each): the
+/// closure only pushes into in-memory queues, so an implementation may hold its own
+/// lock while running it.
+///
+/// Several connections may share a [`ClientId`]; each is told apart by
+/// [`Client::connection`].
+///
+/// # Examples
+///
+/// A registry that logs every addition, built over the default one:
+///
+/// ```
+/// use std::sync::Arc;
+/// use sse_core::{Client, ClientId, ClientManager, MemoryManager, Service};
+///
+/// #[derive(Debug, Default)]
+/// struct Logged(MemoryManager);
+///
+/// impl ClientManager for Logged {
+///     fn add(&self, client: Arc<Client>) -> usize {
+///         println!("+ {}", client.id());
+///         self.0.add(client)
+///     }
+///     fn remove(&self, client: &Client) -> Option<usize> { self.0.remove(client) }
+///     fn for_each(&self, f: &mut dyn FnMut(&Arc<Client>)) { self.0.for_each(f) }
+///     fn for_each_with_id(&self, id: &ClientId, f: &mut dyn FnMut(&Arc<Client>)) {
+///         self.0.for_each_with_id(id, f)
+///     }
+///     fn active(&self) -> usize { self.0.active() }
+/// }
+///
+/// let service = Service::builder().manager(Logged::default()).build();
+/// assert_eq!(service.active(), 0);
+/// ```
+pub trait ClientManager: Send + Sync + fmt::Debug + 'static {
+    /// Adds a connection and returns the number of active connections after adding
+    /// (the model's `New`).
+    fn add(&self, client: Arc<Client>) -> usize;
+
+    /// Removes this connection and returns the number of active connections after
+    /// removing, or `None` if it was not registered (the model's `Remove`).
+    fn remove(&self, client: &Client) -> Option<usize>;
+
+    /// Calls `f` for every connection (the model's `Range`).
+    fn for_each(&self, f: &mut dyn FnMut(&Arc<Client>));
+
+    /// Calls `f` for every connection with this id.
+    fn for_each_with_id(&self, id: &ClientId, f: &mut dyn FnMut(&Arc<Client>));
+
+    /// The number of active connections (the model's `Active`).
+    fn active(&self) -> usize;
+
+    /// A snapshot of all connections (the model's `Clients`).
+    fn clients(&self) -> Vec<Arc<Client>> {
+        let mut all = Vec::with_capacity(self.active());
+        self.for_each(&mut |c| all.push(Arc::clone(c)));
+        all
+    }
+
+    /// The first connection with this id, if any (the model's `Client`).
+    fn client(&self, id: &ClientId) -> Option<Arc<Client>> {
+        let mut found = None;
+        self.for_each_with_id(id, &mut |c| {
+            if found.is_none() {
+                found = Some(Arc::clone(c));
+            }
+        });
+        found
+    }
+}
+
+/// The default, in-memory [`ClientManager`].
+///
+/// Connections live in one dense vector, so a broadcast walks memory in order; an index
+/// by connection number makes removal O(1) (swap-remove), and an index by id serves
+/// send-to-one.
+#[derive(Default)]
+pub struct MemoryManager {
+    inner: RwLock<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    dense: Vec<Arc<Client>>,
+    slot_of: HashMap<u64, usize>,
+    by_id: HashMap<ClientId, Vec<Arc<Client>>>,
+}
+
+impl MemoryManager {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl fmt::Debug for MemoryManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryManager")
+            .field("active", &self.active())
+            .finish()
+    }
+}
+
+impl ClientManager for MemoryManager {
+    fn add(&self, client: Arc<Client>) -> usize {
+        let mut reg = self.write();
+        if reg.slot_of.contains_key(&client.connection()) {
+            return reg.dense.len();
+        }
+        let slot = reg.dense.len();
+        reg.slot_of.insert(client.connection(), slot);
+        reg.by_id
+            .entry(client.id().clone())
+            .or_default()
+            .push(Arc::clone(&client));
+        reg.dense.push(client);
+        reg.dense.len()
+    }
+
+    fn remove(&self, client: &Client) -> Option<usize> {
+        let mut reg = self.write();
+        let slot = reg.slot_of.remove(&client.connection())?;
+        reg.dense.swap_remove(slot);
+        if let Some(moved) = reg.dense.get(slot) {
+            let moved = moved.connection();
+            reg.slot_of.insert(moved, slot);
+        }
+        if let Some(same_id) = reg.by_id.get_mut(client.id()) {
+            same_id.retain(|c| c.connection() != client.connection());
+            if same_id.is_empty() {
+                reg.by_id.remove(client.id());
+            }
+        }
+        // Give memory back after a spike of connections.
+        if reg.dense.capacity() > 64 && reg.dense.len() < reg.dense.capacity() / 4 {
+            let len = reg.dense.len();
+            reg.dense.shrink_to(len * 2);
+            reg.slot_of.shrink_to(len * 2);
+            reg.by_id.shrink_to(len * 2);
+        }
+        Some(reg.dense.len())
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&Arc<Client>)) {
+        self.read().dense.iter().for_each(f);
+    }
+
+    fn for_each_with_id(&self, id: &ClientId, f: &mut dyn FnMut(&Arc<Client>)) {
+        if let Some(same_id) = self.read().by_id.get(id) {
+            same_id.iter().for_each(f);
+        }
+    }
+
+    fn active(&self) -> usize {
+        self.read().dense.len()
+    }
+}

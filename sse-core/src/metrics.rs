@@ -1,0 +1,71 @@
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of a service's counters, from [`Service::metrics`](crate::Service::metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Connections currently registered.
+    pub active: u64,
+    /// Connections ever accepted.
+    pub connected: u64,
+    /// Connections ever removed.
+    pub removed: u64,
+    /// Connections refused (by a limit, a hook, or shutdown).
+    pub rejected: u64,
+    /// Events published (broadcast, topic or direct).
+    pub published: u64,
+    /// Frames put in client queues, one per recipient.
+    pub queued: u64,
+    /// Bytes put in client queues.
+    pub queued_bytes: u64,
+    /// Frames dropped by the drop-oldest policy.
+    pub dropped_oldest: u64,
+    /// Frames dropped by the drop-newest policy.
+    pub dropped_newest: u64,
+    /// Clients disconnected by the disconnect policy.
+    pub disconnected_slow: u64,
+    /// Reconnections resumed from the replay buffer.
+    pub resumed: u64,
+    /// Reconnections told `sse-reset` instead.
+    pub reset: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connected: AtomicU64,
+    pub(crate) removed: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) queued: AtomicU64,
+    pub(crate) queued_bytes: AtomicU64,
+    pub(crate) dropped_oldest: AtomicU64,
+    pub(crate) dropped_newest: AtomicU64,
+    pub(crate) disconnected_slow: AtomicU64,
+    pub(crate) resumed: AtomicU64,
+    pub(crate) reset: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    if by > 0 {
+        counter.fetch_add(by, Relaxed);
+    }
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, active: usize) -> Metrics {
+        Metrics {
+            active: active as u64,
+            connected: self.connected.load(Relaxed),
+            removed: self.removed.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            published: self.published.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            queued_bytes: self.queued_bytes.load(Relaxed),
+            dropped_oldest: self.dropped_oldest.load(Relaxed),
+            dropped_newest: self.dropped_newest.load(Relaxed),
+            disconnected_slow: self.disconnected_slow.load(Relaxed),
+            resumed: self.resumed.load(Relaxed),
+            reset: self.reset.load(Relaxed),
+        }
+    }
+}

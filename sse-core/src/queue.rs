@@ -1,0 +1,294 @@
+//! A client's bounded outbound queue: the only thing a broadcast touches.
+
+use std::{
+    collections::VecDeque,
+    sync::{Mutex, MutexGuard},
+    task::{Context, Poll, Waker},
+};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::policy::SlowClientPolicy;
+
+/// Frames are joined into one write up to this many bytes, to save syscalls when a
+/// client has fallen a little behind.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    Open,
+    /// Deliver what is queued, then end.
+    Closing,
+    /// End at once.
+    Aborted,
+}
+
+#[derive(Debug)]
+struct State {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    lifecycle: Lifecycle,
+    waker: Option<Waker>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    Queued,
+    DroppedOldest(usize),
+    DroppedNewest,
+    /// The queue was full and the policy is to disconnect; the queue is now aborted.
+    Disconnected,
+    /// The queue no longer accepts frames.
+    Closed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+        Queue {
+            state: Mutex::new(State {
+                frames: VecDeque::new(),
+                bytes: 0,
+                lifecycle: Lifecycle::Open,
+                waker: None,
+            }),
+            max_frames: max_frames.max(1),
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not wedge delivery to this client.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
+    pub(crate) fn push(&self, frame: Bytes, policy: SlowClientPolicy) -> Pushed {
+        let mut state = self.lock();
+        if state.lifecycle != Lifecycle::Open {
+            return Pushed::Closed;
+        }
+        let fits = |s: &State| {
+            s.frames.is_empty()
+                || (s.frames.len() < self.max_frames && s.bytes + frame.len() <= self.max_bytes)
+        };
+        let mut outcome = Pushed::Queued;
+        if !fits(&state) {
+            match policy {
+                SlowClientPolicy::DropNewest => return Pushed::DroppedNewest,
+                SlowClientPolicy::Disconnect => {
+                    state.lifecycle = Lifecycle::Aborted;
+                    state.frames.clear();
+                    state.bytes = 0;
+                    let waker = state.waker.take();
+                    drop(state);
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    return Pushed::Disconnected;
+                }
+                SlowClientPolicy::DropOldest => {
+                    let mut dropped = 0;
+                    while !fits(&state) {
+                        let Some(old) = state.frames.pop_front() else {
+                            break;
+                        };
+                        state.bytes -= old.len();
+                        dropped += 1;
+                    }
+                    outcome = Pushed::DroppedOldest(dropped);
+                }
+            }
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        outcome
+    }
+
+    /// Queues a frame past the bounds, unless closed: for the few last frames of a
+    /// shutdown.
+    pub(crate) fn push_unbounded(&self, frame: Bytes) {
+        let mut state = self.lock();
+        if state.lifecycle != Lifecycle::Open {
+            return;
+        }
+        state.bytes += frame.len();
+        state.frames.push_back(frame);
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Stops accepting frames; with `abort`, also forgets what is queued.
+    pub(crate) fn close(&self, abort: bool) {
+        let mut state = self.lock();
+        if abort {
+            state.lifecycle = Lifecycle::Aborted;
+            state.frames.clear();
+            state.bytes = 0;
+        } else if state.lifecycle == Lifecycle::Open {
+            state.lifecycle = Lifecycle::Closing;
+        }
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The next write: one frame, or several queued frames joined. `Ready(None)` once
+    /// the queue is closed and drained.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.lock();
+        if state.lifecycle == Lifecycle::Aborted {
+            return Poll::Ready(None);
+        }
+        match state.frames.len() {
+            0 => {
+                if state.lifecycle == Lifecycle::Closing {
+                    return Poll::Ready(None);
+                }
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            1 => {
+                let frame = state.frames.pop_front().unwrap_or_default();
+                state.bytes -= frame.len();
+                Poll::Ready(Some(frame))
+            }
+            _ => {
+                let mut joined = BytesMut::with_capacity(state.bytes.min(COALESCE_BYTES));
+                while let Some(frame) = state.frames.front() {
+                    if !joined.is_empty() && joined.len() + frame.len() > COALESCE_BYTES {
+                        break;
+                    }
+                    joined.extend_from_slice(frame);
+                    state.bytes -= frame.len();
+                    state.frames.pop_front();
+                }
+                Poll::Ready(Some(joined.freeze()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn pop(q: &Queue) -> Poll<Option<Bytes>> {
+        q.poll_pop(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn frame(s: &'static str) -> Bytes {
+        Bytes::from_static(s.as_bytes())
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest() {
+        let q = Queue::new(2, 1000);
+        assert_eq!(
+            q.push(frame("a"), SlowClientPolicy::DropOldest),
+            Pushed::Queued
+        );
+        assert_eq!(
+            q.push(frame("b"), SlowClientPolicy::DropOldest),
+            Pushed::Queued
+        );
+        assert_eq!(
+            q.push(frame("c"), SlowClientPolicy::DropOldest),
+            Pushed::DroppedOldest(1)
+        );
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("bc"))));
+    }
+
+    #[test]
+    fn drop_newest_keeps_the_oldest() {
+        let q = Queue::new(2, 1000);
+        q.push(frame("a"), SlowClientPolicy::DropNewest);
+        q.push(frame("b"), SlowClientPolicy::DropNewest);
+        assert_eq!(
+            q.push(frame("c"), SlowClientPolicy::DropNewest),
+            Pushed::DroppedNewest
+        );
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("ab"))));
+    }
+
+    #[test]
+    fn byte_bound_applies_and_disconnect_aborts() {
+        let q = Queue::new(100, 3);
+        q.push(frame("ab"), SlowClientPolicy::Disconnect);
+        assert_eq!(
+            q.push(frame("cd"), SlowClientPolicy::Disconnect),
+            Pushed::Disconnected
+        );
+        assert_eq!(pop(&q), Poll::Ready(None));
+        assert_eq!(
+            q.push(frame("e"), SlowClientPolicy::Disconnect),
+            Pushed::Closed
+        );
+    }
+
+    #[test]
+    fn oversized_frame_is_accepted_alone() {
+        let q = Queue::new(10, 2);
+        q.push(frame("a"), SlowClientPolicy::DropOldest);
+        assert_eq!(
+            q.push(frame("long"), SlowClientPolicy::DropOldest),
+            Pushed::DroppedOldest(1)
+        );
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("long"))));
+    }
+
+    #[test]
+    fn closing_drains_then_ends() {
+        let q = Queue::new(10, 100);
+        q.push(frame("a"), SlowClientPolicy::DropOldest);
+        q.close(false);
+        assert_eq!(
+            q.push(frame("b"), SlowClientPolicy::DropOldest),
+            Pushed::Closed
+        );
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("a"))));
+        assert_eq!(pop(&q), Poll::Ready(None));
+    }
+
+    #[test]
+    fn coalescing_is_bounded() {
+        let q = Queue::new(1000, usize::MAX);
+        let big = Bytes::from(vec![b'x'; COALESCE_BYTES / 2 + 1]);
+        for _ in 0..3 {
+            q.push(big.clone(), SlowClientPolicy::DropOldest);
+        }
+        let Poll::Ready(Some(first)) = pop(&q) else {
+            panic!()
+        };
+        assert_eq!(first.len(), big.len());
+        assert_eq!(q.len(), 2);
+    }
+}

@@ -1,0 +1,753 @@
+//! The service: admission, registry, fan-out, resume and shutdown.
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, RwLock,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use sse_codec::{Event, EventType};
+use tokio::sync::Notify;
+
+use crate::{
+    hooks::NoHooks,
+    metrics::{bump, Counters},
+    queue::{Pushed, Queue},
+    replay::Replay,
+    Client, ClientId, ClientManager, ClientStream, ConnectRequest, DuplicatePolicy, Error,
+    EventSeq, Hooks, MemoryManager, Metrics, Rejection, ReplayConfig, ResetReason,
+    SlowClientAction, SlowClientPolicy, Topic,
+};
+
+/// The event type of the in-band notice sent to a client whose `Last-Event-ID` cannot be
+/// resumed. Its data is the reason (`too-old` or `unknown`) and its id the service's
+/// latest id, so a browser `EventSource` can listen for it with
+/// `addEventListener("sse-reset", ...)` and reload what it shows.
+pub const RESET_EVENT: &str = "sse-reset";
+
+const INITIAL_COMMENT: &[u8] = b": connected\n\n";
+
+/// Who a published event is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// Every client.
+    All,
+    /// Every subscriber of any of these topics, once each.
+    Topics(Vec<Topic>),
+    /// Every connection with this client id.
+    Client(ClientId),
+}
+
+/// What one publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The id the event was given, when replay is on and the event was not direct.
+    pub id: Option<EventSeq>,
+    /// Clients whose queue took the event.
+    pub queued: usize,
+    /// Clients that could not take it (full queue with drop-newest, or closing).
+    pub skipped: usize,
+    /// Clients disconnected by the slow-client policy.
+    pub disconnected: usize,
+}
+
+/// Options for [`Service::shutdown`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_codec::Event;
+/// use sse_core::Shutdown;
+///
+/// let shutdown = Shutdown::new(Duration::from_secs(5))
+///     .final_event(Event::message("bye"))
+///     .retry(Duration::from_secs(2), Duration::from_secs(3));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    deadline: Duration,
+    final_event: Option<Event>,
+    retry: Option<(Duration, Duration)>,
+}
+
+impl Shutdown {
+    /// Ends every stream within `deadline`; queued frames are delivered if they can be
+    /// in that time.
+    pub fn new(deadline: Duration) -> Self {
+        Shutdown {
+            deadline,
+            final_event: None,
+            retry: None,
+        }
+    }
+
+    /// Sends this event to every client before its stream ends.
+    #[must_use]
+    pub fn final_event(mut self, event: Event) -> Self {
+        self.final_event = Some(event);
+        self
+    }
+
+    /// Sends each client a reconnection hint of `base` plus a per-client share of
+    /// `jitter`, so clients do not all come back at once.
+    #[must_use]
+    pub fn retry(mut self, base: Duration, jitter: Duration) -> Self {
+        self.retry = Some((base, jitter));
+        self
+    }
+}
+
+/// What [`Service::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Clients connected when shutdown began.
+    pub clients: usize,
+    /// Clients whose stream had not ended by the deadline and were cut off.
+    pub forced: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    queue_events: usize,
+    queue_bytes: usize,
+    policy: SlowClientPolicy,
+    duplicates: DuplicatePolicy,
+    keep_alive: Option<Duration>,
+    retry_hint: Option<Duration>,
+    max_clients: usize,
+    max_per_id: usize,
+    max_topics: usize,
+    replay: ReplayConfig,
+    origin: Option<EventSeq>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            queue_events: 256,
+            queue_bytes: 1024 * 1024,
+            policy: SlowClientPolicy::default(),
+            duplicates: DuplicatePolicy::default(),
+            keep_alive: Some(Duration::from_secs(15)),
+            retry_hint: None,
+            max_clients: usize::MAX,
+            max_per_id: usize::MAX,
+            max_topics: 64,
+            replay: ReplayConfig::default(),
+            origin: None,
+        }
+    }
+}
+
+/// Builds a [`Service`]; every setting has a default.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceBuilder {
+    config: Config,
+    manager: Option<Arc<dyn ClientManager>>,
+    hooks: Option<Arc<dyn Hooks>>,
+}
+
+impl ServiceBuilder {
+    /// The client registry (default: [`MemoryManager`]).
+    pub fn manager(&mut self, manager: impl ClientManager) -> &mut Self {
+        self.manager = Some(Arc::new(manager));
+        self
+    }
+
+    /// The hooks (default: none).
+    pub fn hooks(&mut self, hooks: impl Hooks) -> &mut Self {
+        self.hooks = Some(Arc::new(hooks));
+        self
+    }
+
+    /// Bounds of each client's outbound queue (default 256 frames and 1 MiB). A frame
+    /// larger than the byte bound is still taken when the queue is otherwise empty.
+    pub fn queue_limits(&mut self, frames: usize, bytes: usize) -> &mut Self {
+        self.config.queue_events = frames;
+        self.config.queue_bytes = bytes;
+        self
+    }
+
+    /// What to do when a client's queue is full (default
+    /// [`SlowClientPolicy::DropOldest`]); a client may override it at connect.
+    pub fn slow_client_policy(&mut self, policy: SlowClientPolicy) -> &mut Self {
+        self.config.policy = policy;
+        self
+    }
+
+    /// What to do when a client id connects twice (default
+    /// [`DuplicatePolicy::Replace`]).
+    pub fn duplicate_policy(&mut self, policy: DuplicatePolicy) -> &mut Self {
+        self.config.duplicates = policy;
+        self
+    }
+
+    /// Interval of keep-alive comments on an idle stream (default 15 s; `None` turns
+    /// them off). Any frame sent restarts the interval.
+    pub fn keep_alive(&mut self, every: Option<Duration>) -> &mut Self {
+        self.config.keep_alive = every;
+        self
+    }
+
+    /// A `retry` hint sent to each client on connect (default none).
+    pub fn retry_hint(&mut self, retry: Option<Duration>) -> &mut Self {
+        self.config.retry_hint = retry;
+        self
+    }
+
+    /// Most connections at once (default unlimited); over it, 429.
+    pub fn max_clients(&mut self, n: usize) -> &mut Self {
+        self.config.max_clients = n;
+        self
+    }
+
+    /// Most connections per client id when duplicates are allowed (default
+    /// unlimited); over it, 429.
+    pub fn max_connections_per_id(&mut self, n: usize) -> &mut Self {
+        self.config.max_per_id = n;
+        self
+    }
+
+    /// Most topics one client may subscribe to (default 64); over it, 400.
+    pub fn max_topics_per_client(&mut self, n: usize) -> &mut Self {
+        self.config.max_topics = n;
+        self
+    }
+
+    /// Bounds of the replay buffers (default [`ReplayConfig::new`]).
+    pub fn replay(&mut self, config: ReplayConfig) -> &mut Self {
+        self.config.replay = config;
+        self
+    }
+
+    /// Where this service's ids start (default: `now_ms-0`). Ids at or below it are
+    /// unknown to this service. Backplanes set it to the start of their shared history.
+    pub fn origin(&mut self, origin: EventSeq) -> &mut Self {
+        self.config.origin = Some(origin);
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(&self) -> Service {
+        let origin = self.config.origin.unwrap_or_else(|| {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            EventSeq::new(ms, 0)
+        });
+        Service {
+            inner: Arc::new(Inner {
+                manager: self
+                    .manager
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(MemoryManager::new())),
+                hooks: self.hooks.clone().unwrap_or_else(|| Arc::new(NoHooks)),
+                publish: Mutex::new(Replay::new(self.config.replay, origin)),
+                topics: RwLock::new(HashMap::new()),
+                config: self.config.clone(),
+                next_connection: AtomicU64::new(1),
+                accepting: AtomicBool::new(true),
+                counters: Counters::default(),
+                removed: Notify::new(),
+            }),
+        }
+    }
+}
+
+/// The Server-Sent Events service: keeps the registry of connected clients, publishes
+/// events to all of them, to topics or to one client, resumes reconnecting clients and
+/// shuts down gracefully. Cheap to clone; clones share everything.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use sse_codec::Event;
+/// use sse_core::{ConnectRequest, Service};
+///
+/// # futures::executor::block_on(async {
+/// let service = Service::new();
+/// let mut alice = service.connect(ConnectRequest::new().client_id("alice")).unwrap();
+/// assert_eq!(service.active(), 1);
+///
+/// service.broadcast(Event::message("hello"));
+/// let _prelude = alice.next().await.unwrap(); // ": connected"
+/// let frame = alice.next().await.unwrap();
+/// assert!(frame.ends_with(b"data: hello\n\n"));
+///
+/// drop(alice);
+/// assert_eq!(service.active(), 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    manager: Arc<dyn ClientManager>,
+    pub(crate) hooks: Arc<dyn Hooks>,
+    /// Held while ids are assigned, history recorded and queues filled, and while a
+    /// client is registered with its replay: so a client gets each event exactly once,
+    /// either replayed or live, and all clients see one order.
+    publish: Mutex<Replay>,
+    topics: RwLock<HashMap<Topic, Vec<Arc<Client>>>>,
+    config: Config,
+    next_connection: AtomicU64,
+    accepting: AtomicBool,
+    counters: Counters,
+    removed: Notify,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("active", &self.active())
+            .field("manager", &self.inner.manager)
+            .field("hooks", &self.inner.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service with every default.
+    pub fn new() -> Self {
+        ServiceBuilder::default().build()
+    }
+
+    /// A builder to configure a service.
+    pub fn builder() -> ServiceBuilder {
+        ServiceBuilder::default()
+    }
+
+    /// Admits a client: runs the admission hook and limits, registers it, and returns
+    /// its stream of frames, which starts with any events it missed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics),
+    /// 409 (duplicate id under [`DuplicatePolicy::Reject`]), 429 (a client limit),
+    /// 503 (shutting down), or whatever [`Hooks::on_connect`] returned.
+    pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
+        let result = self.admit(request);
+        if result.is_err() {
+            bump(&self.inner.counters.rejected, 1);
+        }
+        result
+    }
+
+    fn admit(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(Rejection::unavailable("shutting down").into());
+        }
+        inner.hooks.on_connect(&request)?;
+        let id = match &request.client_id {
+            Some(id) => ClientId::new(id).map_err(|e| Rejection::bad_request(e.to_string()))?,
+            None => ClientId::generate(),
+        };
+        if request.topics.len() > config.max_topics {
+            return Err(Rejection::bad_request(format!(
+                "at most {} topics per client",
+                config.max_topics
+            ))
+            .into());
+        }
+        let mut topics = request
+            .topics
+            .iter()
+            .map(|t| Topic::new(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Rejection::bad_request(e.to_string()))?;
+        topics.sort();
+        topics.dedup();
+        let _span = tracing::debug_span!("sse_connect", client = %id).entered();
+
+        let mut history = inner.lock_publish();
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(Rejection::unavailable("shutting down").into());
+        }
+        let mut same_id = Vec::new();
+        inner
+            .manager
+            .for_each_with_id(&id, &mut |c| same_id.push(Arc::clone(c)));
+        let replaced = match config.duplicates {
+            DuplicatePolicy::Reject if !same_id.is_empty() => {
+                return Err(Rejection::conflict("client id already connected").into());
+            }
+            DuplicatePolicy::Replace => same_id,
+            _ if same_id.len() >= config.max_per_id => {
+                return Err(Rejection::too_many_requests(
+                    "too many connections for this client id",
+                    Duration::from_secs(5),
+                )
+                .into());
+            }
+            _ => Vec::new(),
+        };
+        if inner.manager.active() - replaced.len() >= config.max_clients {
+            return Err(
+                Rejection::too_many_requests("too many clients", Duration::from_secs(5)).into(),
+            );
+        }
+
+        let connection = inner.next_connection.fetch_add(1, Ordering::Relaxed);
+        let policy = request.policy.unwrap_or(config.policy);
+        let queue = Queue::new(config.queue_events, config.queue_bytes);
+        let client = Arc::new(Client::new(id, connection, topics, policy, queue));
+
+        let mut prelude = BytesMut::from(INITIAL_COMMENT);
+        if let Some(retry) = config.retry_hint {
+            prelude.put_slice(&Event::new().with_retry(retry).encode());
+        }
+        let mut reset = None;
+        if let (true, Some(last)) = (history.enabled(), &request.last_event_id) {
+            match last.parse::<EventSeq>().map_err(|_| ResetReason::Unknown) {
+                Ok(seq) => match history.since(seq, client.topics()) {
+                    Ok(frames) => {
+                        frames.iter().for_each(|f| prelude.put_slice(f));
+                        bump(&inner.counters.resumed, 1);
+                    }
+                    Err(reason) => reset = Some(reason),
+                },
+                Err(reason) => reset = Some(reason),
+            }
+            if let Some(reason) = reset {
+                let notice = Event::message(reason.as_str())
+                    .with_event(EventType::new(RESET_EVENT).expect("valid event type"))
+                    .with_id(history.latest().to_event_id());
+                prelude.put_slice(&notice.encode());
+                bump(&inner.counters.reset, 1);
+            }
+        }
+
+        let replaced: Vec<_> = replaced
+            .into_iter()
+            .filter_map(|old| inner.unregister(&old).map(|count| (old, count)))
+            .collect();
+        let count = inner.manager.add(Arc::clone(&client));
+        if !client.topics().is_empty() {
+            let mut index = inner.topics.write().unwrap_or_else(|e| e.into_inner());
+            for topic in client.topics() {
+                index
+                    .entry(topic.clone())
+                    .or_default()
+                    .push(Arc::clone(&client));
+            }
+        }
+        drop(history);
+
+        for (old, count) in &replaced {
+            old.queue.close(false);
+            inner.removed_hook(old, *count);
+        }
+        bump(&inner.counters.connected, 1);
+        inner.hooks.on_create_client(&client, count);
+        if let Some(reason) = reset {
+            inner.hooks.on_resume_reset(&client, reason);
+        }
+        tracing::debug!(count, "client connected");
+        Ok(ClientStream::new(
+            Arc::clone(inner),
+            client,
+            prelude.freeze(),
+            config.keep_alive,
+        ))
+    }
+
+    /// Sends `event` to every client. The event is encoded once; with replay on
+    /// (the default) it is given the next id, replacing any id it had.
+    pub fn broadcast(&self, event: Event) -> Delivery {
+        self.inner.publish(&Target::All, None, event)
+    }
+
+    /// Sends `event` to the subscribers of `topic`.
+    pub fn publish(&self, topic: &Topic, event: Event) -> Delivery {
+        self.inner
+            .publish(&Target::Topics(vec![topic.clone()]), None, event)
+    }
+
+    /// Sends `event` to the subscribers of any of `topics`, once each.
+    pub fn publish_many(&self, topics: &[Topic], event: Event) -> Delivery {
+        self.inner
+            .publish(&Target::Topics(topics.to_vec()), None, event)
+    }
+
+    /// Sends `event` to every connection of client `id`. Direct events get no id and
+    /// are not replayed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConnected`] if no connection has that id.
+    pub fn send_to(&self, id: &ClientId, event: Event) -> Result<Delivery, Error> {
+        let delivery = self.inner.publish(&Target::Client(id.clone()), None, event);
+        if delivery.queued + delivery.skipped + delivery.disconnected == 0 {
+            return Err(Error::NotConnected);
+        }
+        Ok(delivery)
+    }
+
+    /// Delivers an event that a backplane has already given a global id, for
+    /// [`Target::All`] and [`Target::Topics`]; `seq` must be higher than every id seen
+    /// so far, or the event is taken as a duplicate and dropped (`id` is then `None`).
+    /// With `seq` `None` this is the same as the local publish methods.
+    pub fn deliver(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {
+        self.inner.publish(target, seq, event)
+    }
+
+    /// The latest event id this service has issued or delivered.
+    pub fn latest_id(&self) -> EventSeq {
+        self.inner.lock_publish().latest()
+    }
+
+    /// The first connection with this id, if connected.
+    pub fn client(&self, id: &ClientId) -> Option<Arc<Client>> {
+        self.inner.manager.client(id)
+    }
+
+    /// A snapshot of every connection.
+    pub fn clients(&self) -> Vec<Arc<Client>> {
+        self.inner.manager.clients()
+    }
+
+    /// The number of active connections.
+    pub fn active(&self) -> usize {
+        self.inner.manager.active()
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.inner.counters.snapshot(self.active())
+    }
+
+    /// Removes a client now, ending its stream without delivering what is queued.
+    /// Returns whether it was still connected.
+    pub fn disconnect(&self, client: &Arc<Client>) -> bool {
+        client.queue.close(true);
+        self.inner.remove(client)
+    }
+
+    /// Whether the service still accepts connections.
+    pub fn is_accepting(&self) -> bool {
+        self.inner.accepting.load(Ordering::Acquire)
+    }
+
+    /// Shuts down gracefully: refuses new connections (503), sends each client the
+    /// final event and retry hint if asked, lets every stream deliver what is queued
+    /// and end, and resolves when all have ended or at the deadline, when the rest are
+    /// cut off and removed.
+    pub async fn shutdown(&self, options: Shutdown) -> ShutdownReport {
+        let inner = &self.inner;
+        let clients = {
+            let _history = inner.lock_publish();
+            inner.accepting.store(false, Ordering::Release);
+            inner.manager.clients()
+        };
+        let final_frame = options.final_event.as_ref().map(Event::encode);
+        for client in &clients {
+            let mut frame = BytesMut::new();
+            if let Some(f) = &final_frame {
+                frame.put_slice(f);
+            }
+            if let Some((base, jitter)) = options.retry {
+                let retry = base + jitter.mul_f64(unit_jitter(client.connection()));
+                frame.put_slice(&Event::new().with_retry(retry).encode());
+            }
+            if !frame.is_empty() {
+                // Shutdown frames go past the bound: they are small and the last.
+                client.queue.push_unbounded(frame.freeze());
+            }
+            client.queue.close(false);
+        }
+        let deadline = tokio::time::Instant::now() + options.deadline;
+        loop {
+            let removed = inner.removed.notified();
+            if clients.iter().all(|c| c.is_removed()) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, removed).await.is_err() {
+                break;
+            }
+        }
+        let mut forced = 0;
+        for client in &clients {
+            if !client.is_removed() {
+                forced += 1;
+                self.disconnect(client);
+            }
+        }
+        ShutdownReport {
+            clients: clients.len(),
+            forced,
+        }
+    }
+}
+
+/// A per-connection number in `[0, 1)`, spread evenly (splitmix64).
+fn unit_jitter(connection: u64) -> f64 {
+    let mut z = connection.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[derive(Default)]
+struct Tally {
+    delivery: Delivery,
+    slow: Vec<(Arc<Client>, SlowClientAction)>,
+    dropped_oldest: u64,
+    dropped_newest: u64,
+}
+
+impl Tally {
+    fn push(&mut self, client: &Arc<Client>, frame: &Bytes) {
+        match client.queue.push(frame.clone(), client.policy) {
+            Pushed::Queued => self.delivery.queued += 1,
+            Pushed::DroppedOldest(n) => {
+                self.delivery.queued += 1;
+                self.dropped_oldest += n as u64;
+                self.slow
+                    .push((Arc::clone(client), SlowClientAction::DroppedOldest(n)));
+            }
+            Pushed::DroppedNewest => {
+                self.delivery.skipped += 1;
+                self.dropped_newest += 1;
+                self.slow
+                    .push((Arc::clone(client), SlowClientAction::DroppedNewest));
+            }
+            Pushed::Disconnected => {
+                self.delivery.disconnected += 1;
+                self.slow
+                    .push((Arc::clone(client), SlowClientAction::Disconnected));
+            }
+            Pushed::Closed => self.delivery.skipped += 1,
+        }
+    }
+}
+
+impl Inner {
+    fn lock_publish(&self) -> MutexGuard<'_, Replay> {
+        self.publish.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {
+        let mut tally = Tally::default();
+        let frame_len;
+        if let Target::Client(id) = target {
+            let frame = event.encode();
+            frame_len = frame.len();
+            self.manager
+                .for_each_with_id(id, &mut |c| tally.push(c, &frame));
+        } else {
+            let mut history = self.lock_publish();
+            let seq = match seq {
+                Some(seq) if seq <= history.latest() => return Delivery::default(),
+                Some(seq) => Some(seq),
+                None if history.enabled() => Some(history.next_seq()),
+                None => None,
+            };
+            let event = match seq {
+                Some(seq) => event.with_id(seq.to_event_id()),
+                None => event,
+            };
+            let frame = event.encode();
+            frame_len = frame.len();
+            tally.delivery.id = seq;
+            let _span = tracing::trace_span!("sse_publish", id = ?seq).entered();
+            match target {
+                Target::All => {
+                    if let Some(seq) = seq {
+                        history.record(seq, None, &frame);
+                    }
+                    self.manager.for_each(&mut |c| tally.push(c, &frame));
+                }
+                Target::Topics(topics) => {
+                    if let Some(seq) = seq {
+                        history.record(seq, Some(topics), &frame);
+                    }
+                    let index = self.topics.read().unwrap_or_else(|e| e.into_inner());
+                    if let [topic] = topics.as_slice() {
+                        for c in index.get(topic).into_iter().flatten() {
+                            tally.push(c, &frame);
+                        }
+                    } else {
+                        let mut seen = HashSet::new();
+                        for c in topics.iter().filter_map(|t| index.get(t)).flatten() {
+                            if seen.insert(c.connection()) {
+                                tally.push(c, &frame);
+                            }
+                        }
+                    }
+                }
+                Target::Client(_) => {}
+            }
+        }
+        let c = &self.counters;
+        bump(&c.published, 1);
+        bump(&c.queued, tally.delivery.queued as u64);
+        bump(&c.queued_bytes, (tally.delivery.queued * frame_len) as u64);
+        bump(&c.dropped_oldest, tally.dropped_oldest);
+        bump(&c.dropped_newest, tally.dropped_newest);
+        bump(&c.disconnected_slow, tally.delivery.disconnected as u64);
+        for (client, action) in &tally.slow {
+            self.hooks.on_slow_client(client, *action);
+            if *action == SlowClientAction::Disconnected {
+                self.remove(client);
+            }
+        }
+        tally.delivery
+    }
+
+    /// Takes the client out of the registry; the count left, for the one call that did.
+    fn unregister(&self, client: &Arc<Client>) -> Option<usize> {
+        if client.removed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let count = self.manager.remove(client);
+        if !client.topics().is_empty() {
+            let mut index = self.topics.write().unwrap_or_else(|e| e.into_inner());
+            for topic in client.topics() {
+                if let Some(subs) = index.get_mut(topic) {
+                    subs.retain(|c| c.connection() != client.connection());
+                    if subs.is_empty() {
+                        index.remove(topic);
+                    }
+                }
+            }
+        }
+        Some(count.unwrap_or_else(|| self.manager.active()))
+    }
+
+    fn removed_hook(&self, client: &Arc<Client>, count: usize) {
+        bump(&self.counters.removed, 1);
+        self.hooks.on_remove_client(client.id(), count);
+        self.removed.notify_waiters();
+    }
+
+    /// Removes the client once, whoever asks first; fires the remove hook then.
+    pub(crate) fn remove(&self, client: &Arc<Client>) -> bool {
+        let Some(count) = self.unregister(client) else {
+            return false;
+        };
+        client.queue.close(false);
+        self.removed_hook(client, count);
+        true
+    }
+}

@@ -1,0 +1,164 @@
+//! The receiving end of a client's queue: the frames an adapter writes as the body.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_sink::Sink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::{service::Inner, Client, Error};
+
+/// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
+/// response body.
+///
+/// The stream starts with the connect prelude (an initial comment, the optional retry
+/// hint and any replayed events), then yields queued frames (several at once when the
+/// client has fallen behind) and keep-alive comments when the connection is idle. It
+/// ends when the client is replaced, disconnected by its slow-client policy, or the
+/// service shuts down. Dropping it removes the client, firing the remove hook once.
+pub struct ClientStream {
+    service: Arc<Inner>,
+    client: Arc<Client>,
+    prelude: Option<Bytes>,
+    keep_alive: Option<KeepAlive>,
+    report_sends: bool,
+}
+
+struct KeepAlive {
+    every: Duration,
+    last_traffic: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl ClientStream {
+    pub(crate) fn new(
+        service: Arc<Inner>,
+        client: Arc<Client>,
+        prelude: Bytes,
+        keep_alive: Option<Duration>,
+    ) -> Self {
+        ClientStream {
+            service,
+            client,
+            prelude: (!prelude.is_empty()).then_some(prelude),
+            keep_alive: keep_alive.map(|every| KeepAlive {
+                every,
+                last_traffic: Instant::now(),
+                timer: None,
+            }),
+            report_sends: true,
+        }
+    }
+
+    /// The client this stream belongs to.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Drives this stream into any sink of encoded frames, for transports other than a
+    /// response body. The send hooks see the sink's real result. Resolves when the
+    /// stream ends (the client was replaced, disconnected or shut down), or with
+    /// [`Error::Disconnected`] when the sink fails; either way the client is removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] if the sink returned an error.
+    pub fn forward_to<S>(mut self, mut sink: S) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        S: Sink<Bytes> + Unpin + Send,
+    {
+        self.report_sends = false;
+        async move {
+            while let Some(frame) = self.next().await {
+                let hooks = &self.service.hooks;
+                hooks.before_send(&self.client);
+                if sink.send(frame).await.is_err() {
+                    hooks.on_send(&self.client, Err(&Error::Disconnected));
+                    return Err(Error::Disconnected);
+                }
+                hooks.on_send(&self.client, Ok(()));
+            }
+            let _ = sink.close().await;
+            Ok(())
+        }
+    }
+
+    fn delivered(&mut self, frame: Bytes) -> Poll<Option<Bytes>> {
+        if let Some(ka) = &mut self.keep_alive {
+            ka.last_traffic = Instant::now();
+        }
+        if self.report_sends {
+            self.service.hooks.before_send(&self.client);
+            self.service.hooks.on_send(&self.client, Ok(()));
+        }
+        Poll::Ready(Some(frame))
+    }
+}
+
+impl KeepAlive {
+    /// Whether the connection has been idle for a whole interval; arms the timer for
+    /// the moment it will have been.
+    fn poll_due(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            let due = self.last_traffic + self.every;
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            if Instant::now() >= due {
+                self.last_traffic = Instant::now();
+                return true;
+            }
+        }
+    }
+}
+
+impl Stream for ClientStream {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(prelude) = self.prelude.take() {
+            return self.delivered(prelude);
+        }
+        match self.client.queue.poll_pop(cx) {
+            Poll::Ready(Some(frame)) => self.delivered(frame),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let due = self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
+                if due {
+                    Poll::Ready(Some(Bytes::from_static(sse_codec::KEEP_ALIVE)))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        self.service.remove(&self.client);
+    }
+}
+
+impl fmt::Debug for ClientStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientStream")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,165 @@
+//! Resume with `Last-Event-ID`: exactly once, in order, with no gap at the hand-off.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::StreamExt;
+use sse_codec::Event;
+use sse_core::{ConnectRequest, ReplayConfig, Service, Topic};
+
+/// (id, data) of every event in `text`; comments and retry lines skipped.
+fn events(text: &str) -> Vec<(String, String)> {
+    let (mut out, mut id, mut data) = (Vec::new(), String::new(), None::<String>);
+    for line in text.split('\n') {
+        if line.is_empty() {
+            if let Some(d) = data.take() {
+                out.push((id.clone(), d));
+            }
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            id = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(v.to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn reconnect_gets_exactly_the_missed_events() {
+    let service = Service::new();
+    let mut s = service.connect(ConnectRequest::new()).unwrap();
+    next(&mut s).await;
+    service.broadcast(Event::message("1"));
+    let seen = events(&next_text(&mut s).await);
+    drop(s);
+    service.broadcast(Event::message("2"));
+    service.broadcast(Event::message("3"));
+    let mut s = service
+        .connect(ConnectRequest::new().last_event_id(&seen[0].0))
+        .unwrap();
+    let got = events(&next_text(&mut s).await);
+    assert_eq!(got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), ["2", "3"]);
+    service.broadcast(Event::message("4"));
+    assert_eq!(datas(&next_text(&mut s).await), ["4"]);
+    assert_eq!(service.metrics().resumed, 1);
+}
+
+#[tokio::test]
+async fn replay_is_per_topic() {
+    let service = Service::new();
+    let (a, b) = (Topic::new("a").unwrap(), Topic::new("b").unwrap());
+    let start = service.latest_id().to_string();
+    service.publish(&a, Event::message("a1"));
+    service.publish(&b, Event::message("b1"));
+    service.broadcast(Event::message("all"));
+    service.publish_many(&[a.clone(), b.clone()], Event::message("ab"));
+    let mut s = service
+        .connect(ConnectRequest::new().topics(["a"]).last_event_id(start))
+        .unwrap();
+    assert_eq!(datas(&next_text(&mut s).await), ["a1", "all", "ab"]);
+}
+
+#[tokio::test]
+async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
+    let hooks = Recorder::default();
+    let service = Service::builder()
+        .hooks(hooks.clone())
+        .replay(ReplayConfig::new().max_events(2))
+        .build();
+    let first = service.broadcast(Event::message("1")).id.unwrap();
+    for n in 2..=4 {
+        service.broadcast(Event::message(n.to_string()));
+    }
+    let latest = service.latest_id().to_string();
+    for (last, reason) in [
+        (first.to_string(), "too-old"),
+        ("0-1".to_owned(), "unknown"),
+        ("not an id".to_owned(), "unknown"),
+        (format!("{}-999", first.epoch()), "unknown"),
+    ] {
+        let mut s = service
+            .connect(req("r").last_event_id(last))
+            .unwrap();
+        let text = next_text(&mut s).await;
+        assert!(
+            text.ends_with(&format!("event: sse-reset\nid: {latest}\ndata: {reason}\n\n")),
+            "{text}"
+        );
+    }
+    assert_eq!(hooks.count("reset r too-old"), 1);
+    assert_eq!(hooks.count("reset r unknown"), 3);
+    assert_eq!(service.metrics().reset, 4);
+}
+
+#[tokio::test]
+async fn no_replay_means_no_ids() {
+    let service = Service::builder().replay(ReplayConfig::disabled()).build();
+    let mut s = service.connect(ConnectRequest::new().last_event_id("1-1")).unwrap();
+    assert_eq!(next_text(&mut s).await, ": connected\n\n");
+    assert_eq!(service.broadcast(Event::message("x")).id, None);
+    assert_eq!(next_text(&mut s).await, "data: x\n\n");
+}
+
+/// Clients keep dropping and resuming while a publisher runs on another thread; each
+/// must end with every event, in order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_off_under_concurrent_publishing() {
+    const EVENTS: usize = 3000;
+    let service = Service::builder()
+        .replay(ReplayConfig::new().max_events(EVENTS))
+        .queue_limits(EVENTS, usize::MAX)
+        .build();
+    let start = service.latest_id().to_string();
+    let mut clients = Vec::new();
+    for c in 0..4u64 {
+        let service = service.clone();
+        let start = start.clone();
+        clients.push(tokio::spawn(async move {
+            let mut seen: Vec<(String, String)> = Vec::new();
+            let mut round = 0u64;
+            while seen.len() < EVENTS {
+                let last = seen.last().map_or(start.clone(), |e| e.0.clone());
+                let mut s = service
+                    .connect(ConnectRequest::new().last_event_id(last))
+                    .unwrap();
+                // Read a few writes, then drop the connection mid-stream.
+                round += 1;
+                for _ in 0..(1 + (round * 7 + c) % 5) {
+                    match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
+                        Ok(Some(frame)) => seen.extend(events(std::str::from_utf8(&frame).unwrap())),
+                        _ => break,
+                    }
+                    if seen.len() >= EVENTS {
+                        break;
+                    }
+                }
+            }
+            (seen, round)
+        }));
+    }
+    let publisher = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            for n in 0..EVENTS {
+                service.broadcast(Event::message(n.to_string()));
+                if n % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    publisher.await.unwrap();
+    let expected: Vec<String> = (0..EVENTS).map(|n| n.to_string()).collect();
+    for c in clients {
+        let (seen, rounds) = tokio::time::timeout(Duration::from_secs(60), c)
+            .await
+            .expect("client finishes")
+            .unwrap();
+        let got: Vec<String> = seen.into_iter().map(|e| e.1).collect();
+        assert_eq!(got, expected);
+        assert!(rounds > 10, "the client really reconnected ({rounds} rounds)");
+    }
+    assert_eq!(service.metrics().reset, 0);
+}

@@ -1,0 +1,465 @@
+//! Behaviour of the service over its default in-memory queues.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::*;
+use futures::StreamExt;
+use sse_codec::Event;
+use sse_core::{
+    ClientId, ConnectRequest, DuplicatePolicy, Service, Shutdown, SlowClientPolicy, Topic,
+};
+
+#[tokio::test]
+async fn hooks_fire_in_order_with_counts() {
+    let hooks = Recorder::default();
+    let service = Service::builder().hooks(hooks.clone()).build();
+    let mut a = service.connect(req("a")).unwrap();
+    let b = service.connect(req("b")).unwrap();
+    assert_eq!(next_text(&mut a).await, ": connected\n\n");
+    service.broadcast(Event::message("x"));
+    assert!(next_text(&mut a).await.ends_with("data: x\n\n"));
+    drop(b);
+    drop(a);
+    assert_eq!(
+        hooks.entries(),
+        [
+            "connect Some(\"a\")",
+            "create a 1",
+            "connect Some(\"b\")",
+            "create b 2",
+            "before a",
+            "sent a true",
+            "before a",
+            "sent a true",
+            "remove b 1",
+            "remove a 0",
+        ]
+    );
+    assert_eq!(service.active(), 0);
+}
+
+#[tokio::test]
+async fn rejection_from_hook_registers_nothing() {
+    let hooks = Recorder {
+        reject: Some(403),
+        ..Default::default()
+    };
+    let service = Service::builder().hooks(hooks.clone()).build();
+    let err = service.connect(req("a")).unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 403);
+    assert_eq!(service.active(), 0);
+    assert_eq!(hooks.count("create"), 0);
+    assert_eq!(service.metrics().rejected, 1);
+}
+
+#[tokio::test]
+async fn invalid_input_is_400() {
+    let service = Service::builder().max_topics_per_client(2).build();
+    for bad in [
+        req("has space"),
+        req(""),
+        ConnectRequest::new().topics(["a,b"]),
+        ConnectRequest::new().topics(["a", "b", "c"]),
+    ] {
+        let err = service.connect(bad).unwrap_err();
+        assert_eq!(err.rejection().unwrap().status(), 400, "{err}");
+    }
+}
+
+#[tokio::test]
+async fn generated_ids_are_unique() {
+    let service = Service::new();
+    let a = service.connect(ConnectRequest::new()).unwrap();
+    let b = service.connect(ConnectRequest::new()).unwrap();
+    assert_ne!(a.client().id(), b.client().id());
+}
+
+async fn policy_case(policy: SlowClientPolicy) -> (Recorder, Service, sse_core::ClientStream) {
+    let hooks = Recorder::default();
+    let service = Service::builder()
+        .hooks(hooks.clone())
+        .queue_limits(2, 1 << 20)
+        .slow_client_policy(policy)
+        .build();
+    let mut stream = service.connect(req("slow")).unwrap();
+    next(&mut stream).await;
+    for n in 1..=3 {
+        service.broadcast(Event::message(n.to_string()));
+    }
+    (hooks, service, stream)
+}
+
+#[tokio::test]
+async fn drop_oldest_policy() {
+    let (hooks, service, mut s) = policy_case(SlowClientPolicy::DropOldest).await;
+    assert_eq!(datas(&next_text(&mut s).await), ["2", "3"]);
+    assert_eq!(hooks.count("slow slow DroppedOldest(1)"), 1);
+    assert_eq!(service.metrics().dropped_oldest, 1);
+}
+
+#[tokio::test]
+async fn drop_newest_policy() {
+    let (hooks, service, mut s) = policy_case(SlowClientPolicy::DropNewest).await;
+    assert_eq!(datas(&next_text(&mut s).await), ["1", "2"]);
+    assert_eq!(hooks.count("slow slow DroppedNewest"), 1);
+    assert_eq!(service.metrics().dropped_newest, 1);
+}
+
+#[tokio::test]
+async fn disconnect_policy_ends_stream_and_removes_once() {
+    let (hooks, service, mut s) = policy_case(SlowClientPolicy::Disconnect).await;
+    assert_eq!(next(&mut s).await, None);
+    assert_eq!(service.active(), 0);
+    drop(s);
+    assert_eq!(hooks.count("remove slow"), 1);
+    assert_eq!(hooks.count("slow slow Disconnected"), 1);
+    assert_eq!(service.metrics().disconnected_slow, 1);
+}
+
+#[tokio::test]
+async fn policy_can_be_overridden_per_client() {
+    let service = Service::builder()
+        .queue_limits(1, 1 << 20)
+        .slow_client_policy(SlowClientPolicy::Disconnect)
+        .build();
+    let mut keep = service
+        .connect(req("k").slow_client_policy(SlowClientPolicy::DropOldest))
+        .unwrap();
+    let mut cut = service.connect(req("c")).unwrap();
+    next(&mut keep).await;
+    next(&mut cut).await;
+    service.broadcast(Event::message("1"));
+    service.broadcast(Event::message("2"));
+    assert_eq!(datas(&next_text(&mut keep).await), ["2"]);
+    assert_eq!(next(&mut cut).await, None);
+}
+
+#[tokio::test]
+async fn duplicate_reject() {
+    let service = Service::builder()
+        .duplicate_policy(DuplicatePolicy::Reject)
+        .build();
+    let _a = service.connect(req("same")).unwrap();
+    let err = service.connect(req("same")).unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 409);
+    assert_eq!(service.active(), 1);
+}
+
+#[tokio::test]
+async fn duplicate_replace_ends_old_stream_cleanly() {
+    let hooks = Recorder::default();
+    let service = Service::builder().hooks(hooks.clone()).build();
+    let mut old = service.connect(req("same")).unwrap();
+    next(&mut old).await;
+    service.broadcast(Event::message("before"));
+    let mut new = service.connect(req("same")).unwrap();
+    // What was queued for the old connection still arrives, then it ends.
+    assert_eq!(datas(&next_text(&mut old).await), ["before"]);
+    assert_eq!(next(&mut old).await, None);
+    assert_eq!(service.active(), 1);
+    service
+        .send_to(&ClientId::new("same").unwrap(), Event::message("dm"))
+        .unwrap();
+    next(&mut new).await;
+    assert_eq!(datas(&next_text(&mut new).await), ["dm"]);
+    drop(old);
+    assert_eq!(hooks.count("remove same"), 1);
+    assert_eq!(
+        hooks.entries().iter().filter(|e| e.starts_with("create") || e.starts_with("remove")).cloned().collect::<Vec<_>>(),
+        ["create same 1", "remove same 0", "create same 1"]
+    );
+}
+
+#[tokio::test]
+async fn duplicate_allow_reaches_every_connection() {
+    let service = Service::builder()
+        .duplicate_policy(DuplicatePolicy::Allow)
+        .max_connections_per_id(2)
+        .build();
+    let mut a = service.connect(req("same")).unwrap();
+    let mut b = service.connect(req("same")).unwrap();
+    let err = service.connect(req("same")).unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 429);
+    let d = service
+        .send_to(&ClientId::new("same").unwrap(), Event::message("both"))
+        .unwrap();
+    assert_eq!(d.queued, 2);
+    for s in [&mut a, &mut b] {
+        next(s).await;
+        assert_eq!(datas(&next_text(s).await), ["both"]);
+    }
+}
+
+#[tokio::test]
+async fn send_to_unknown_client() {
+    let service = Service::new();
+    let err = service
+        .send_to(&ClientId::new("nobody").unwrap(), Event::message("x"))
+        .unwrap_err();
+    assert_eq!(err, sse_core::Error::NotConnected);
+}
+
+#[tokio::test]
+async fn global_client_limit_is_429_with_retry_after() {
+    let service = Service::builder().max_clients(1).build();
+    let _a = service.connect(req("a")).unwrap();
+    let err = service.connect(req("b")).unwrap_err();
+    let rejection = err.rejection().unwrap();
+    assert_eq!(rejection.status(), 429);
+    assert!(rejection.retry_after().is_some());
+}
+
+#[tokio::test]
+async fn topics_reach_exactly_their_subscribers_once() {
+    let service = Service::new();
+    let (a, b, ab) = (Topic::new("a").unwrap(), Topic::new("b").unwrap(), ["a", "b"]);
+    let mut only_a = service.connect(ConnectRequest::new().topics(["a"])).unwrap();
+    let mut both = service.connect(ConnectRequest::new().topics(ab)).unwrap();
+    let mut none = service.connect(ConnectRequest::new()).unwrap();
+    for s in [&mut only_a, &mut both, &mut none] {
+        next(s).await;
+    }
+    assert_eq!(service.publish(&b, Event::message("to b")).queued, 1);
+    assert_eq!(
+        service
+            .publish_many(&[a.clone(), b.clone()], Event::message("to a+b"))
+            .queued,
+        2
+    );
+    service.broadcast(Event::message("all"));
+    assert_eq!(datas(&next_text(&mut only_a).await), ["to a+b", "all"]);
+    assert_eq!(datas(&next_text(&mut both).await), ["to b", "to a+b", "all"]);
+    assert_eq!(datas(&next_text(&mut none).await), ["all"]);
+}
+
+#[tokio::test]
+async fn keep_alive_with_paused_time_is_reset_by_traffic() {
+    tokio::time::pause();
+    let service = Service::builder()
+        .keep_alive(Some(Duration::from_secs(15)))
+        .retry_hint(Some(Duration::from_millis(2500)))
+        .build();
+    let mut s = service.connect(ConnectRequest::new()).unwrap();
+    assert_eq!(next_text(&mut s).await, ": connected\n\nretry: 2500\n\n");
+    let start = tokio::time::Instant::now();
+    assert_eq!(next_text(&mut s).await, ":\n\n");
+    assert_about_15s(start.elapsed());
+    tokio::time::advance(Duration::from_secs(10)).await;
+    service.broadcast(Event::message("traffic"));
+    next(&mut s).await;
+    let after_traffic = tokio::time::Instant::now();
+    assert_eq!(next_text(&mut s).await, ":\n\n");
+    assert_about_15s(after_traffic.elapsed());
+}
+
+/// Tokio's timer rounds deadlines up to its millisecond tick.
+fn assert_about_15s(waited: Duration) {
+    let (lo, hi) = (Duration::from_secs(15), Duration::from_millis(15_002));
+    assert!((lo..=hi).contains(&waited), "{waited:?}");
+}
+
+#[tokio::test]
+async fn no_keep_alive_when_disabled() {
+    tokio::time::pause();
+    let service = Service::builder().keep_alive(None).build();
+    let mut s = service.connect(ConnectRequest::new()).unwrap();
+    next(&mut s).await;
+    let waited = tokio::time::timeout(Duration::from_secs(3600), s.next()).await;
+    assert!(waited.is_err());
+}
+
+#[tokio::test]
+async fn shutdown_delivers_queued_then_ends_every_stream() {
+    let hooks = Recorder::default();
+    let service = Service::builder().hooks(hooks.clone()).build();
+    let mut streams: Vec<_> = (0..3)
+        .map(|n| service.connect(req(&format!("c{n}"))).unwrap())
+        .collect();
+    service.broadcast(Event::message("last words"));
+    let readers: Vec<_> = streams
+        .drain(..)
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let mut text = String::new();
+                while let Some(f) = next(&mut s).await {
+                    text.push_str(std::str::from_utf8(&f).unwrap());
+                }
+                text
+            })
+        })
+        .collect();
+    let report = service
+        .shutdown(
+            Shutdown::new(Duration::from_secs(5))
+                .final_event(Event::message("bye"))
+                .retry(Duration::from_secs(1), Duration::from_secs(4)),
+        )
+        .await;
+    assert_eq!((report.clients, report.forced), (3, 0));
+    let mut retries = Vec::new();
+    for r in readers {
+        let text = r.await.unwrap();
+        assert_eq!(datas(&text), ["last words", "bye"]);
+        let retry: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("retry: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1000..5000).contains(&retry));
+        retries.push(retry);
+    }
+    retries.dedup();
+    assert!(retries.len() > 1, "retry hints are jittered: {retries:?}");
+    assert_eq!(service.active(), 0);
+    assert_eq!(hooks.count("remove"), 3);
+    let err = service.connect(req("late")).unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 503);
+}
+
+#[tokio::test]
+async fn shutdown_cuts_off_unread_streams_at_the_deadline() {
+    tokio::time::pause();
+    let service = Service::new();
+    let stalled = service.connect(req("stalled")).unwrap();
+    let report = service.shutdown(Shutdown::new(Duration::from_secs(2))).await;
+    assert_eq!((report.clients, report.forced), (1, 1));
+    assert_eq!(service.active(), 0);
+    assert!(stalled.client().is_removed());
+}
+
+#[tokio::test]
+async fn concurrent_broadcast_send_and_remove() {
+    let hooks = Recorder::default();
+    let service = Service::builder()
+        .hooks(hooks.clone())
+        .duplicate_policy(DuplicatePolicy::Allow)
+        .build();
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..200 {
+                let id = format!("c{}", n % 10);
+                let mut s = service.connect(req(&id)).unwrap();
+                service.broadcast(Event::message(format!("{t}-{n}")));
+                let _ = service.send_to(&ClientId::new(&id).unwrap(), Event::message("dm"));
+                s.next().await;
+                if n % 3 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("no deadlock")
+            .expect("no panic");
+    }
+    assert_eq!(service.active(), 0);
+    assert_eq!(hooks.count("create"), 1600);
+    assert_eq!(hooks.count("remove"), 1600);
+    let m = service.metrics();
+    assert_eq!((m.connected, m.removed, m.active), (1600, 1600, 0));
+}
+
+#[tokio::test]
+async fn one_stalled_client_never_delays_the_others() {
+    let service = Service::builder()
+        .queue_limits(32, 1 << 20)
+        .slow_client_policy(SlowClientPolicy::Disconnect)
+        .build();
+    let stalled = service.connect(req("stalled")).unwrap();
+    let readers: Vec<_> = (0..999)
+        .map(|n| {
+            let mut s = service.connect(req(&format!("r{n}"))).unwrap();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < 100 {
+                    let frame = next(&mut s).await.expect("open");
+                    got.extend(datas(std::str::from_utf8(&frame).unwrap()));
+                }
+                got
+            })
+        })
+        .collect();
+    for n in 0..100 {
+        service.broadcast(Event::message(n.to_string()));
+        tokio::task::yield_now().await;
+    }
+    let expected: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+    for r in readers {
+        assert_eq!(r.await.unwrap(), expected);
+    }
+    assert!(stalled.client().is_removed(), "the stalled client was cut off");
+    assert_eq!(service.metrics().disconnected_slow, 1);
+}
+
+#[tokio::test]
+async fn sink_failure_removes_client_once() {
+    use sse_core::test_util::{FailingSink, MemorySink};
+    let hooks = Recorder::default();
+    let service = Service::builder().hooks(hooks.clone()).build();
+    let sink = MemorySink::new();
+    let stream = service.connect(req("s")).unwrap();
+    let pump = tokio::spawn(stream.forward_to(FailingSink::new(sink.clone(), 2)));
+    service.broadcast(Event::message("1"));
+    tokio::task::yield_now().await;
+    service.broadcast(Event::message("2"));
+    let result = tokio::time::timeout(Duration::from_secs(5), pump).await.unwrap().unwrap();
+    assert_eq!(result, Err(sse_core::Error::Disconnected));
+    assert_eq!(service.active(), 0);
+    assert_eq!(hooks.count("remove s"), 1);
+    assert_eq!(hooks.count("sent s false"), 1);
+    assert!(sink.text().starts_with(": connected"));
+}
+
+#[tokio::test]
+async fn stalled_sink_is_handled_by_policy() {
+    use sse_core::test_util::StalledSink;
+    let service = Service::builder()
+        .queue_limits(4, 1 << 20)
+        .slow_client_policy(SlowClientPolicy::Disconnect)
+        .build();
+    let stream = service.connect(req("s")).unwrap();
+    let client = Arc::clone(stream.client());
+    let pump = tokio::spawn(stream.forward_to(StalledSink));
+    for n in 0..10 {
+        service.broadcast(Event::message(n.to_string()));
+        tokio::task::yield_now().await;
+    }
+    assert!(client.is_removed());
+    pump.abort();
+}
+
+#[tokio::test]
+async fn slow_sink_gets_everything_in_order() {
+    use sse_core::test_util::{MemorySink, SlowSink};
+    tokio::time::pause();
+    let service = Service::new();
+    let sink = MemorySink::new();
+    let stream = service.connect(req("s")).unwrap();
+    tokio::spawn(stream.forward_to(SlowSink::new(sink.clone(), Duration::from_millis(50))));
+    for n in 0..20 {
+        service.broadcast(Event::message(n.to_string()));
+    }
+    sink.wait_for(|t| t.contains("data: 19\n")).await;
+    let expected: Vec<String> = (0..20).map(|n| n.to_string()).collect();
+    assert_eq!(datas(&sink.text()), expected);
+}
+
+#[tokio::test]
+async fn every_recipient_shares_one_encoding() {
+    let service = Service::new();
+    let mut a = service.connect(req("a")).unwrap();
+    let mut b = service.connect(req("b")).unwrap();
+    next(&mut a).await;
+    next(&mut b).await;
+    service.broadcast(Event::message("shared"));
+    let fa = next(&mut a).await.unwrap();
+    let fb = next(&mut b).await.unwrap();
+    assert_eq!(fa.as_ptr(), fb.as_ptr(), "same allocation, not a copy");
+}

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need when it is missing
-# (Debian packages, only when running as root).
+# Runs every test of the workspace: unit, integration, property and doc tests, the
+# README's snippets, the Redis tests against a real redis-server and the browser test
+# against a real headless Chromium. Installs redis-server and chromium from Debian's
+# packages when they are missing and this runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkg() { # need_pkg COMMAND PACKAGE...
-    if ! command -v "$1" >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "installing $*" >&2
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${@:2}" >/dev/null
-        else
-            echo "warning: $1 is missing and cannot be installed here" >&2
-        fi
+need() { # need COMMAND PACKAGE...
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${*:2}" >&2
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${@:2}" >/dev/null
+    else
+        echo "test.sh: $1 is missing; install ${*:2} (tests that need it will fail)" >&2
     fi
 }
+
+need redis-server redis-server
+need chromium chromium
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc

@@ -199,17 +199,17 @@ impl ConnectRequest {
 /// Several connections may share one [`ClientId`] (see
 /// [`DuplicatePolicy`](crate::DuplicatePolicy)); each is its own `Client`, told apart by
 /// [`Client::connection`].
-// The queue comes first: a broadcast touches only it, so at 100k clients it should
-// sit on the first cache line of each client.
+// A broadcast reads only `policy` and `queue`, so they come first: at 100k clients the
+// fan-out is bound by cache misses, and this keeps it to the fewest lines per client.
 #[repr(C)]
 pub struct Client {
+    pub(crate) policy: SlowClientPolicy,
+    pub(crate) removed: AtomicBool,
     pub(crate) queue: Queue,
     id: ClientId,
     connection: u64,
     topics: Box<[Topic]>,
     connected_at: Instant,
-    pub(crate) policy: SlowClientPolicy,
-    pub(crate) removed: AtomicBool,
 }
 
 impl Client {

@@ -35,6 +35,8 @@
 mod client;
 mod error;
 mod hooks;
+#[cfg(feature = "http")]
+pub mod http;
 mod manager;
 mod metrics;
 mod policy;

@@ -1,0 +1,484 @@
+//! What every HTTP adapter shares, in terms of the `http` crate's types only: reading a
+//! [`ConnectRequest`] from a request's headers and URI, and the response head for a
+//! stream or a rejection. No web framework is named here; `sse-axum`, `sse-warp` and
+//! `sse-hyper` each convert their request to a [`RequestHead`] and their body type
+//! from these responses, so the three cannot drift apart.
+//!
+//! # Examples
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue};
+//! use sse_core::http::{IdSource, RequestHead, RequestOptions};
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("last-event-id", HeaderValue::from_static("1700000000000-3"));
+//! let head = RequestHead::new(&headers, "/events", Some("client=alice&topics=news,sport"));
+//!
+//! let options = RequestOptions::new().client_id(IdSource::Query("client".into()));
+//! let request = options.connect_request(&head);
+//! assert_eq!(request.requested_client_id(), Some("alice"));
+//! assert_eq!(request.requested_last_event_id(), Some("1700000000000-3"));
+//! assert_eq!(request.requested_topics(), ["news", "sport"]);
+//! ```
+
+use std::{borrow::Cow, fmt, sync::Arc};
+
+use http::{
+    header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, RETRY_AFTER},
+    HeaderMap, HeaderName, HeaderValue, Response, StatusCode,
+};
+
+use crate::{ConnectRequest, Error, Rejection};
+
+/// The request header a client id is read from by default.
+pub const CLIENT_ID_HEADER: &str = "sse-clientid";
+
+/// The query parameter read as `Last-Event-ID` when the header is absent: a browser
+/// cannot set headers on a fresh `EventSource`.
+pub const LAST_EVENT_ID_QUERY: &str = "last_event_id";
+
+/// The query parameter topics are read from by default (`?topics=a,b`).
+pub const TOPICS_QUERY: &str = "topics";
+
+/// Longest `Last-Event-ID` accepted; a longer one is treated as absent. The service's
+/// own ids (`EPOCH-SEQ`) are under 42 bytes.
+pub const MAX_LAST_EVENT_ID_LEN: usize = 256;
+
+/// The parts of a request the adapters read: headers, path and query.
+///
+/// # Examples
+///
+/// ```
+/// use http::HeaderMap;
+/// use sse_core::http::RequestHead;
+///
+/// let headers = HeaderMap::new();
+/// let head = RequestHead::new(&headers, "/users/al%69ce/events", Some("a=1&b=x+y"));
+/// assert_eq!(head.path_segment(1).as_deref(), Some("alice"));
+/// assert_eq!(head.query_param("b").as_deref(), Some("x y"));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    headers: &'a HeaderMap,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> RequestHead<'a> {
+    /// A request with these headers, path (as sent, percent-encoded) and query string.
+    pub fn new(headers: &'a HeaderMap, path: &'a str, query: Option<&'a str>) -> Self {
+        RequestHead {
+            headers,
+            path,
+            query,
+        }
+    }
+
+    /// The headers, URI path and query of request `parts`.
+    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
+        Self::new(&parts.headers, parts.uri.path(), parts.uri.query())
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The URI path, percent-encoded as sent.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The raw query string, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
+    }
+
+    /// The first value of header `name`, as text; invalid UTF-8 is replaced (so that a
+    /// bad client id is refused with 400 by the service rather than silently ignored).
+    pub fn header(&self, name: &str) -> Option<Cow<'a, str>> {
+        let value = self.headers.get(name)?;
+        Some(String::from_utf8_lossy(value.as_bytes()))
+    }
+
+    /// The first value of query parameter `name`, form-decoded (`+` is a space); `None`
+    /// if absent or not UTF-8 once decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_params(name).next()
+    }
+
+    /// Every value of query parameter `name`, form-decoded, skipping any that is not
+    /// UTF-8 once decoded.
+    pub fn query_params<'n>(&self, name: &'n str) -> impl Iterator<Item = String> + 'n
+    where
+        'a: 'n,
+    {
+        self.query
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .filter(move |(key, _)| decode(key, true).as_deref() == Some(name))
+            .filter_map(|(_, value)| decode(value, true))
+    }
+
+    /// The value of cookie `name` from the `Cookie` headers, if present.
+    pub fn cookie(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.trim_matches('"'))
+    }
+
+    /// Path segment `index` (0 is the one after the leading `/`), percent-decoded;
+    /// `None` if absent or not UTF-8 once decoded.
+    pub fn path_segment(&self, index: usize) -> Option<String> {
+        let segment = self.path.strip_prefix('/')?.split('/').nth(index)?;
+        decode(segment, false)
+    }
+
+    /// The `Last-Event-ID` header, else the `last_event_id` query parameter; a value
+    /// that is empty, longer than [`MAX_LAST_EVENT_ID_LEN`], not UTF-8 or holds control
+    /// characters is treated as absent, so the client starts afresh.
+    pub fn last_event_id(&self) -> Option<String> {
+        fn valid(id: &str) -> bool {
+            (1..=MAX_LAST_EVENT_ID_LEN).contains(&id.len()) && !id.chars().any(char::is_control)
+        }
+        match self.headers.get("last-event-id") {
+            Some(value) => std::str::from_utf8(value.as_bytes())
+                .ok()
+                .filter(|id| valid(id))
+                .map(str::to_owned),
+            None => self
+                .query_param(LAST_EVENT_ID_QUERY)
+                .filter(|id| valid(id)),
+        }
+    }
+}
+
+/// Decodes `%XX` escapes (and `+` as a space in a query); `None` if the result is not
+/// UTF-8. A `%` not followed by two hex digits is kept as is.
+fn decode(text: &str, plus_is_space: bool) -> Option<String> {
+    if !text.contains(['%', '+']) {
+        return Some(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+type RequestFn<T> = Arc<dyn Fn(&RequestHead<'_>) -> T + Send + Sync>;
+
+/// Where the client id comes from. When the source yields nothing the service
+/// generates an id; when it yields an invalid one the connection is refused with 400.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum IdSource {
+    /// A request header (default: [`CLIENT_ID_HEADER`]).
+    Header(HeaderName),
+    /// A query parameter.
+    Query(String),
+    /// A cookie.
+    Cookie(String),
+    /// A path segment by position, 0 being the first after the leading `/` (e.g. 1 for
+    /// `/users/{id}/events`). Positions count from the path the adapter sees.
+    PathSegment(usize),
+    /// A function of the request; build it with [`IdSource::function`].
+    Function(RequestFn<Option<String>>),
+}
+
+impl IdSource {
+    /// The client id is whatever `f` returns for the request.
+    pub fn function<F>(f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        IdSource::Function(Arc::new(f))
+    }
+
+    fn read(&self, head: &RequestHead<'_>) -> Option<String> {
+        match self {
+            IdSource::Header(name) => head
+                .headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            IdSource::Query(name) => head.query_param(name),
+            IdSource::Cookie(name) => head.cookie(name).map(str::to_owned),
+            IdSource::PathSegment(index) => head.path_segment(*index),
+            IdSource::Function(f) => f(head),
+        }
+    }
+}
+
+impl Default for IdSource {
+    fn default() -> Self {
+        IdSource::Header(HeaderName::from_static(CLIENT_ID_HEADER))
+    }
+}
+
+impl fmt::Debug for IdSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdSource::Header(name) => f.debug_tuple("Header").field(name).finish(),
+            IdSource::Query(name) => f.debug_tuple("Query").field(name).finish(),
+            IdSource::Cookie(name) => f.debug_tuple("Cookie").field(name).finish(),
+            IdSource::PathSegment(i) => f.debug_tuple("PathSegment").field(i).finish(),
+            IdSource::Function(_) => f.write_str("Function(..)"),
+        }
+    }
+}
+
+/// Where the topics a client subscribes to come from.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum TopicSource {
+    /// A comma-separated query parameter, which may repeat (default: [`TOPICS_QUERY`],
+    /// as in `?topics=a,b`).
+    Query(String),
+    /// A function of the request; build it with [`TopicSource::function`].
+    Function(RequestFn<Vec<String>>),
+}
+
+impl TopicSource {
+    /// The topics are whatever `f` returns for the request.
+    pub fn function<F>(f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> Vec<String> + Send + Sync + 'static,
+    {
+        TopicSource::Function(Arc::new(f))
+    }
+
+    fn read(&self, head: &RequestHead<'_>) -> Vec<String> {
+        match self {
+            TopicSource::Query(name) => head
+                .query_params(name)
+                .flat_map(|list| {
+                    list.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+            TopicSource::Function(f) => f(head),
+        }
+    }
+}
+
+impl Default for TopicSource {
+    fn default() -> Self {
+        TopicSource::Query(TOPICS_QUERY.to_owned())
+    }
+}
+
+impl fmt::Debug for TopicSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicSource::Query(name) => f.debug_tuple("Query").field(name).finish(),
+            TopicSource::Function(_) => f.write_str("Function(..)"),
+        }
+    }
+}
+
+/// How an adapter reads a [`ConnectRequest`] from an HTTP request.
+///
+/// `Last-Event-ID` is always read from the header, else the `last_event_id` query
+/// parameter (see [`RequestHead::last_event_id`]).
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct RequestOptions {
+    client_id: IdSource,
+    topics: TopicSource,
+}
+
+impl RequestOptions {
+    /// Client id from the `sse-clientid` header, topics from `?topics=`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where the client id comes from (default: the `sse-clientid` header).
+    pub fn client_id(mut self, source: IdSource) -> Self {
+        self.client_id = source;
+        self
+    }
+
+    /// Where the topics come from (default: the `topics` query parameter).
+    pub fn topics(mut self, source: TopicSource) -> Self {
+        self.topics = source;
+        self
+    }
+
+    /// The connect request this HTTP request asks for.
+    pub fn connect_request(&self, head: &RequestHead<'_>) -> ConnectRequest {
+        let mut request = ConnectRequest::new().topics(self.topics.read(head));
+        if let Some(id) = self.client_id.read(head) {
+            request = request.client_id(id);
+        }
+        if let Some(id) = head.last_event_id() {
+            request = request.last_event_id(id);
+        }
+        request
+    }
+}
+
+/// A `200 OK` event-stream response around `body`: `Content-Type: text/event-stream`,
+/// `Cache-Control: no-cache` and `X-Accel-Buffering: no` (so proxies such as nginx do
+/// not hold frames back). No `Connection` header: it is forbidden in HTTP/2, and the
+/// HTTP/1.1 default (keep-alive) is what a stream wants.
+pub fn stream_response<B>(body: B) -> Response<B> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    response
+}
+
+/// The response to a refused connection: the rejection's status, its reason as a
+/// `text/plain` body and, when it has one, `Retry-After` in whole seconds (rounded up).
+/// Any other error becomes `500 Internal Server Error`.
+pub fn error_response(error: &Error) -> Response<String> {
+    let Some(rejection) = error.rejection() else {
+        let mut response = text_response(format!("{error}\n"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return response;
+    };
+    rejection_response(rejection)
+}
+
+/// The response to `rejection`; see [`error_response`].
+pub fn rejection_response(rejection: &Rejection) -> Response<String> {
+    let mut response = text_response(format!("{}\n", rejection.reason()));
+    *response.status_mut() =
+        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if let Some(after) = rejection.retry_after() {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        response.headers_mut().insert(RETRY_AFTER, secs.into());
+    }
+    response
+}
+
+fn text_response(body: String) -> Response<String> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn head<'a>(headers: &'a HeaderMap, path: &'a str, query: Option<&'a str>) -> RequestHead<'a> {
+        RequestHead::new(headers, path, query)
+    }
+
+    #[test]
+    fn client_id_sources() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CLIENT_ID_HEADER, HeaderValue::from_static("h"));
+        headers.insert(COOKIE, HeaderValue::from_static("a=1; sid=c; b=2"));
+        let h = head(&headers, "/u/p%21/events", Some("id=q&x"));
+        let id = |source: IdSource| {
+            RequestOptions::new()
+                .client_id(source)
+                .connect_request(&h)
+                .requested_client_id()
+                .map(str::to_owned)
+        };
+        assert_eq!(id(IdSource::default()).as_deref(), Some("h"));
+        assert_eq!(id(IdSource::Query("id".into())).as_deref(), Some("q"));
+        assert_eq!(id(IdSource::Cookie("sid".into())).as_deref(), Some("c"));
+        assert_eq!(id(IdSource::PathSegment(1)).as_deref(), Some("p!"));
+        assert_eq!(id(IdSource::PathSegment(9)), None);
+        assert_eq!(id(IdSource::Query("nope".into())), None);
+        let f = IdSource::function(|h| h.header("sse-clientid").map(|v| format!("f-{v}")));
+        assert_eq!(id(f).as_deref(), Some("f-h"));
+    }
+
+    #[test]
+    fn non_utf8_header_id_is_kept_for_the_service_to_refuse() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CLIENT_ID_HEADER, HeaderValue::from_bytes(b"\xff").unwrap());
+        let req = RequestOptions::new().connect_request(&head(&headers, "/", None));
+        assert_eq!(req.requested_client_id(), Some("\u{fffd}"));
+    }
+
+    #[test]
+    fn last_event_id_header_then_query_and_bad_values_are_absent() {
+        let none = HeaderMap::new();
+        let q = |query| head(&none, "/", Some(query)).last_event_id();
+        assert_eq!(q("last_event_id=5-1").as_deref(), Some("5-1"));
+        assert_eq!(q("last_event_id=a%0Ab"), None);
+        assert_eq!(q("last_event_id=%FF"), None);
+        assert_eq!(q("last_event_id="), None);
+        assert_eq!(q(&format!("last_event_id={}", "1".repeat(257))), None);
+        assert_eq!(q(&format!("last_event_id={}", "1".repeat(256))).map(|s| s.len()), Some(256));
+
+        let mut headers = HeaderMap::new();
+        headers.insert("last-event-id", HeaderValue::from_static("7-7"));
+        assert_eq!(head(&headers, "/", Some("last_event_id=1-1")).last_event_id().as_deref(), Some("7-7"));
+        headers.insert("last-event-id", HeaderValue::from_bytes(b"\xfe\xff").unwrap());
+        assert_eq!(head(&headers, "/", None).last_event_id(), None);
+    }
+
+    #[test]
+    fn topics_from_repeated_query_and_function() {
+        let none = HeaderMap::new();
+        let h = head(&none, "/", Some("topics=a,b&topics=c,,&other=1"));
+        assert_eq!(RequestOptions::new().connect_request(&h).requested_topics(), ["a", "b", "c"]);
+        let f = TopicSource::function(|_| vec!["x".into()]);
+        assert_eq!(RequestOptions::new().topics(f).connect_request(&h).requested_topics(), ["x"]);
+    }
+
+    #[test]
+    fn decoding_never_fails_on_bad_escapes() {
+        assert_eq!(decode("%", true).as_deref(), Some("%"));
+        assert_eq!(decode("%4", true).as_deref(), Some("%4"));
+        assert_eq!(decode("%zz+%41", true).as_deref(), Some("%zz A"));
+        assert_eq!(decode("a+b", false).as_deref(), Some("a+b"));
+        assert_eq!(decode("%C3%A9", false).as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn responses() {
+        let r = stream_response(());
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-cache");
+        assert_eq!(r.headers()["x-accel-buffering"], "no");
+        assert!(r.headers().get("connection").is_none());
+
+        let r = rejection_response(&Rejection::too_many_requests("busy", Duration::from_millis(1500)));
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[RETRY_AFTER], "2");
+        assert_eq!(r.body(), "busy\n");
+        assert_eq!(error_response(&Error::NotConnected).status(), 500);
+    }
+}

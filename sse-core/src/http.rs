@@ -152,9 +152,7 @@ impl<'a> RequestHead<'a> {
                 .ok()
                 .filter(|id| valid(id))
                 .map(str::to_owned),
-            None => self
-                .query_param(LAST_EVENT_ID_QUERY)
-                .filter(|id| valid(id)),
+            None => self.query_param(LAST_EVENT_ID_QUERY).filter(|id| valid(id)),
         }
     }
 }
@@ -171,7 +169,10 @@ fn decode(text: &str, plus_is_space: bool) -> Option<String> {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' => match (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
                 (Some(hi), Some(lo)) => {
                     out.push((hi * 16 + lo) as u8);
                     i += 3;
@@ -434,18 +435,29 @@ mod tests {
     #[test]
     fn last_event_id_header_then_query_and_bad_values_are_absent() {
         let none = HeaderMap::new();
-        let q = |query| head(&none, "/", Some(query)).last_event_id();
+        let q = |query: &str| head(&none, "/", Some(query)).last_event_id();
         assert_eq!(q("last_event_id=5-1").as_deref(), Some("5-1"));
         assert_eq!(q("last_event_id=a%0Ab"), None);
         assert_eq!(q("last_event_id=%FF"), None);
         assert_eq!(q("last_event_id="), None);
         assert_eq!(q(&format!("last_event_id={}", "1".repeat(257))), None);
-        assert_eq!(q(&format!("last_event_id={}", "1".repeat(256))).map(|s| s.len()), Some(256));
+        assert_eq!(
+            q(&format!("last_event_id={}", "1".repeat(256))).map(|s| s.len()),
+            Some(256)
+        );
 
         let mut headers = HeaderMap::new();
         headers.insert("last-event-id", HeaderValue::from_static("7-7"));
-        assert_eq!(head(&headers, "/", Some("last_event_id=1-1")).last_event_id().as_deref(), Some("7-7"));
-        headers.insert("last-event-id", HeaderValue::from_bytes(b"\xfe\xff").unwrap());
+        assert_eq!(
+            head(&headers, "/", Some("last_event_id=1-1"))
+                .last_event_id()
+                .as_deref(),
+            Some("7-7")
+        );
+        headers.insert(
+            "last-event-id",
+            HeaderValue::from_bytes(b"\xfe\xff").unwrap(),
+        );
         assert_eq!(head(&headers, "/", None).last_event_id(), None);
     }
 
@@ -453,9 +465,18 @@ mod tests {
     fn topics_from_repeated_query_and_function() {
         let none = HeaderMap::new();
         let h = head(&none, "/", Some("topics=a,b&topics=c,,&other=1"));
-        assert_eq!(RequestOptions::new().connect_request(&h).requested_topics(), ["a", "b", "c"]);
+        assert_eq!(
+            RequestOptions::new().connect_request(&h).requested_topics(),
+            ["a", "b", "c"]
+        );
         let f = TopicSource::function(|_| vec!["x".into()]);
-        assert_eq!(RequestOptions::new().topics(f).connect_request(&h).requested_topics(), ["x"]);
+        assert_eq!(
+            RequestOptions::new()
+                .topics(f)
+                .connect_request(&h)
+                .requested_topics(),
+            ["x"]
+        );
     }
 
     #[test]
@@ -475,7 +496,10 @@ mod tests {
         assert_eq!(r.headers()["x-accel-buffering"], "no");
         assert!(r.headers().get("connection").is_none());
 
-        let r = rejection_response(&Rejection::too_many_requests("busy", Duration::from_millis(1500)));
+        let r = rejection_response(&Rejection::too_many_requests(
+            "busy",
+            Duration::from_millis(1500),
+        ));
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[RETRY_AFTER], "2");
         assert_eq!(r.body(), "busy\n");

@@ -1,1 +1,190 @@
-//! sse-hyper
+//! Server-Sent Events for [hyper] 1.x: [`Sse`], a `hyper::service::Service` that
+//! connects each request to an [`sse_core::Service`] and streams the client's frames as
+//! the response body, [`SseBody`]. It serves HTTP/1.1 and HTTP/2 alike, with
+//! `hyper::server::conn::{http1, http2}` or hyper-util's auto builder.
+//!
+//! The client id comes from the `sse-clientid` header by default (see
+//! [`RequestOptions`] for a query parameter, cookie, path segment or function),
+//! `Last-Event-ID` from the header or the `last_event_id` query parameter, and topics
+//! from `?topics=a,b`. A refused connection is answered with the rejection's status and
+//! a short text body (429 with `Retry-After`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use hyper_util::{rt::{TokioExecutor, TokioIo}, server::conn::auto};
+//! use sse_codec::Event;
+//! use sse_hyper::Sse;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let service = sse_core::Service::new();
+//! let sse = Sse::new(service.clone());
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! tokio::spawn(async move {
+//!     while let Ok((tcp, _)) = listener.accept().await {
+//!         let sse = sse.clone();
+//!         tokio::spawn(async move {
+//!             // HTTP/1.1, and HTTP/2 with prior knowledge (h2c).
+//!             let _ = auto::Builder::new(TokioExecutor::new())
+//!                 .serve_connection(TokioIo::new(tcp), sse)
+//!                 .await;
+//!         });
+//!     }
+//! });
+//!
+//! service.broadcast(Event::message("hello"));
+//! # tokio::time::sleep(Duration::from_millis(1)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Disconnects
+//!
+//! The body holds the client's [`ClientStream`]; hyper drops the body when the
+//! connection ends, which removes the client and fires its remove hook. An idle
+//! HTTP/1.1 connection is still watched: while hyper writes a response it keeps
+//! reading the socket, and end-of-file there ends the connection (unless
+//! `http1::Builder::half_close(true)` is set, which keeps it open). An HTTP/2 stream
+//! ends on `RST_STREAM` or when its connection closes.
+
+use std::{
+    convert::Infallible,
+    fmt,
+    future::{ready, Ready},
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use http::{Request, Response};
+use http_body::{Frame, SizeHint};
+use sse_core::{
+    http::{error_response, stream_response},
+    ClientStream, Service,
+};
+
+pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
+
+/// The response body: a client's event stream, or the short text of a refusal.
+///
+/// Never fails; it ends when the client's stream ends (the client was replaced,
+/// disconnected by its slow-client policy, or the service shut down). Dropping it
+/// removes the client.
+pub struct SseBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Stream(ClientStream),
+    Full(Option<Bytes>),
+}
+
+impl SseBody {
+    /// A body streaming `stream`'s frames.
+    pub fn new(stream: ClientStream) -> Self {
+        SseBody {
+            kind: Kind::Stream(stream),
+        }
+    }
+
+    /// A body of fixed bytes, such as a refusal's text.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        SseBody {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+}
+
+impl From<ClientStream> for SseBody {
+    fn from(stream: ClientStream) -> Self {
+        Self::new(stream)
+    }
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.kind {
+            Kind::Stream(stream) => Pin::new(stream)
+                .poll_next(cx)
+                .map(|frame| frame.map(|f| Ok(Frame::data(f)))),
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.kind, Kind::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Stream(_) => SizeHint::default(),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
+impl fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Stream(stream) => f.debug_tuple("SseBody").field(stream).finish(),
+            Kind::Full(bytes) => f.debug_tuple("SseBody").field(bytes).finish(),
+        }
+    }
+}
+
+/// A hyper service answering every request with an event stream for its client.
+///
+/// Cheap to clone: clones share the [`sse_core::Service`]. It does no routing; to serve
+/// it beside other routes, call [`Sse::respond`] from your own service.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    service: Service,
+    options: RequestOptions,
+}
+
+impl Sse {
+    /// Streams `service`'s events, reading requests with [`RequestOptions::new`].
+    pub fn new(service: Service) -> Self {
+        Self::with_options(service, RequestOptions::new())
+    }
+
+    /// Streams `service`'s events, reading requests with `options`.
+    pub fn with_options(service: Service, options: RequestOptions) -> Self {
+        Sse { service, options }
+    }
+
+    /// The service events come from.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Connects the client `request` asks for: `200` with its event stream, or the
+    /// refusal's status and text. The request body is not read.
+    pub fn respond<B>(&self, request: &Request<B>) -> Response<SseBody> {
+        let uri = request.uri();
+        let head = RequestHead::new(request.headers(), uri.path(), uri.query());
+        match self.service.connect(self.options.connect_request(&head)) {
+            Ok(stream) => stream_response(SseBody::new(stream)),
+            Err(error) => error_response(&error).map(SseBody::full),
+        }
+    }
+}
+
+impl<B> hyper::service::Service<Request<B>> for Sse {
+    type Response = Response<SseBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<SseBody>, Infallible>>;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        ready(Ok(self.respond(&request)))
+    }
+}

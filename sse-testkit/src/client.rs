@@ -1,0 +1,237 @@
+//! A real HTTP client (reqwest) reading event streams with `sse_codec::Parser`.
+
+use std::net::SocketAddr;
+
+use reqwest::{header::HeaderMap, Version};
+use sse_codec::{Item, MessageEvent, Parser};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+
+use crate::WAIT;
+
+/// An HTTP client for one server, speaking HTTP/1.1 or HTTP/2 with prior knowledge.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// A refused connection: the response's status, headers and body.
+#[derive(Debug)]
+pub struct Refused {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body text.
+    pub body: String,
+}
+
+impl Client {
+    /// An HTTP/1.1 client for the server at `addr`.
+    pub fn h1(addr: SocketAddr) -> Self {
+        Self::build(addr, reqwest::Client::builder().http1_only())
+    }
+
+    /// An HTTP/2 client using prior knowledge (h2c), for the server at `addr`.
+    pub fn h2(addr: SocketAddr) -> Self {
+        Self::build(addr, reqwest::Client::builder().http2_prior_knowledge())
+    }
+
+    fn build(addr: SocketAddr, builder: reqwest::ClientBuilder) -> Self {
+        // No pooling: each stream gets its own connection, so closing one is a real
+        // TCP close.
+        let http = builder
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .build()
+            .expect("reqwest client");
+        Client {
+            http,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    /// GETs `path` with `headers`; the open stream on 200, else the refusal.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<EventClient, Refused> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = timeout(WAIT, request.send())
+            .await
+            .expect("response head within WAIT")
+            .expect("request sent");
+        if response.status() != 200 {
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = timeout(WAIT, response.text())
+                .await
+                .expect("body within WAIT")
+                .unwrap_or_default();
+            return Err(Refused {
+                status,
+                headers,
+                body,
+            });
+        }
+        Ok(EventClient {
+            headers: response.headers().clone(),
+            version: response.version(),
+            response,
+            parser: Parser::new(),
+            raw: Vec::new(),
+            ended: false,
+        })
+    }
+
+    /// GETs `path` and expects 200.
+    pub async fn stream(&self, path: &str, headers: &[(&str, &str)]) -> EventClient {
+        match self.get(path, headers).await {
+            Ok(stream) => stream,
+            Err(refused) => panic!("GET {path} refused: {refused:?}"),
+        }
+    }
+}
+
+/// An open event stream.
+#[derive(Debug)]
+pub struct EventClient {
+    response: reqwest::Response,
+    headers: HeaderMap,
+    version: Version,
+    parser: Parser,
+    raw: Vec<u8>,
+    ended: bool,
+}
+
+impl EventClient {
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The HTTP version of the response.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Every byte received so far.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Reads one more chunk; `false` at the end of the body. Panics after [`WAIT`].
+    async fn read(&mut self) -> bool {
+        if self.ended {
+            return false;
+        }
+        match timeout(WAIT, self.response.chunk()).await {
+            Err(_) => panic!(
+                "no data within {WAIT:?}; so far: {:?}",
+                String::from_utf8_lossy(&self.raw)
+            ),
+            Ok(Ok(Some(chunk))) => {
+                self.raw.extend_from_slice(&chunk);
+                self.parser.feed(&chunk);
+                true
+            }
+            // A reset or closed connection ends the stream too.
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                self.parser.finish();
+                self.ended = true;
+                false
+            }
+        }
+    }
+
+    /// The next event, or `None` if the stream ends first. Panics after [`WAIT`].
+    pub async fn next_event_or_end(&mut self) -> Option<MessageEvent> {
+        loop {
+            while let Some(item) = self.parser.next_item() {
+                match item {
+                    Ok(Item::Event(event)) => return Some(event),
+                    Ok(_) => {}
+                    Err(error) => panic!("bad stream: {error}"),
+                }
+            }
+            if !self.read().await {
+                return None;
+            }
+        }
+    }
+
+    /// The next event. Panics if the stream ends or after [`WAIT`].
+    pub async fn next_event(&mut self) -> MessageEvent {
+        match self.next_event_or_end().await {
+            Some(event) => event,
+            None => panic!(
+                "stream ended; got: {:?}",
+                String::from_utf8_lossy(&self.raw)
+            ),
+        }
+    }
+
+    /// The data of the next `n` events.
+    pub async fn next_data(&mut self, n: usize) -> Vec<String> {
+        let mut data = Vec::with_capacity(n);
+        for _ in 0..n {
+            data.push(self.next_event().await.data().to_owned());
+        }
+        data
+    }
+
+    /// Reads until the raw bytes satisfy `done`. Panics if the stream ends first or
+    /// after [`WAIT`].
+    pub async fn read_until(&mut self, done: impl Fn(&[u8]) -> bool) {
+        while !done(&self.raw) {
+            assert!(
+                self.read().await,
+                "stream ended; got: {:?}",
+                String::from_utf8_lossy(&self.raw)
+            );
+        }
+    }
+
+    /// Reads to the end of the stream, returning the events on the way. Panics after
+    /// [`WAIT`].
+    pub async fn events_until_end(&mut self) -> Vec<MessageEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event_or_end().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// Opens a raw HTTP/1.1 stream with `headers` and reads until the prelude comment; the
+/// caller then drops the socket to close the TCP connection.
+pub async fn connect_raw_h1(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> TcpStream {
+    let mut tcp = timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect within WAIT")
+        .expect("connect");
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut seen = Vec::new();
+    let mut buf = [0; 4096];
+    while !String::from_utf8_lossy(&seen).contains(": connected") {
+        let n = timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("prelude within WAIT")
+            .expect("read");
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    tcp
+}

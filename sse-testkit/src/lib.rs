@@ -1,0 +1,73 @@
+//! One behaviour suite for the HTTP adapters (`sse-axum`, `sse-warp`, `sse-hyper`), run
+//! on a real server bound to 127.0.0.1:0 with a real HTTP client, so the adapters
+//! cannot drift apart.
+//!
+//! An adapter implements [`TestServer`] (serve the [routes](crate::routes) for a
+//! service) and calls [`behaviour_suite!`] in its `tests/`, which expands to one
+//! `#[tokio::test]` per scenario in [`scenarios`]. Every wait is bounded by [`WAIT`].
+
+mod client;
+pub mod routes;
+pub mod scenarios;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+pub use client::{connect_raw_h1, Client, EventClient, Refused};
+pub use routes::RecordingHooks;
+
+use sse_core::Service;
+
+/// The longest any single step of a scenario waits.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// An adapter's server for the suite.
+pub trait TestServer {
+    /// Whether the server answers HTTP/2 with prior knowledge (h2c) on the same port.
+    const HTTP2: bool;
+
+    /// Serves `service` on a spawned task at 127.0.0.1:0, with every route in
+    /// [`routes`] and the options [`routes::options`] gives for it; resolves to the
+    /// bound address once it accepts connections.
+    fn start(service: Service) -> impl Future<Output = SocketAddr> + Send;
+}
+
+/// Expands to one `#[tokio::test]` per scenario in [`scenarios`], run against
+/// `$server`, a [`TestServer`]. The calling crate needs `tokio` (with `macros` and
+/// `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! behaviour_suite {
+    ($server:ty) => {
+        $crate::behaviour_suite!(@tests $server;
+            headers_and_prelude_arrive_at_once,
+            broadcast_reaches_every_client_in_order,
+            send_to_reaches_only_its_client,
+            topics_from_query,
+            client_id_sources,
+            client_id_generated_when_absent,
+            resume_with_last_event_id_header,
+            resume_with_last_event_id_query,
+            malformed_last_event_id_is_absent,
+            keep_alive_comments_arrive,
+            disconnect_removes_idle_client_within_a_second,
+            rejection_401_and_403_from_hook,
+            rejection_400_for_invalid_client_id,
+            rejection_429_with_retry_after,
+            duplicate_reject_is_409,
+            duplicate_replace_ends_old_stream,
+            graceful_shutdown_ends_every_stream,
+            http2_prior_knowledge,
+            http2_disconnect_removes_client,
+        );
+    };
+    (@tests $server:ty; $($name:ident,)*) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let run = $crate::scenarios::$name::<$server>();
+                ::tokio::time::timeout(::std::time::Duration::from_secs(60), run)
+                    .await
+                    .expect("scenario timed out");
+            }
+        )*
+    };
+}

@@ -38,3 +38,11 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// For byte streams whose error is [`std::io::Error`]: parser errors become
+/// [`InvalidData`](std::io::ErrorKind::InvalidData).
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> Self {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, error)
+    }
+}

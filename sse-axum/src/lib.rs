@@ -1,1 +1,154 @@
-//! sse-axum
+//! Server-Sent Events for [axum] 0.8: [`Sse`], a handler to mount with
+//! `Router::route`, and [`SseResponse`], the `IntoResponse` it returns, which your own
+//! handlers can return too.
+//!
+//! The client id comes from the `sse-clientid` header by default (see
+//! [`RequestOptions`] for a query parameter, cookie, path segment or function),
+//! `Last-Event-ID` from the header or the `last_event_id` query parameter, and topics
+//! from `?topics=a,b`. A refused connection is answered with the rejection's status and
+//! a short text body (429 with `Retry-After`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{routing::get, Router};
+//! use sse_codec::Event;
+//! use sse_axum::Sse;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let service = sse_core::Service::new();
+//! let app = Router::new().route("/events", get(Sse::new(service.clone())));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! service.broadcast(Event::message("hello"));
+//! # tokio::time::sleep(Duration::from_millis(1)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A client's disconnect drops the response body, which removes the client: hyper
+//! notices an idle HTTP/1.1 connection closing because it keeps reading the socket
+//! while it writes a response, and an HTTP/2 stream ends on reset or connection close.
+
+use std::{
+    convert::Infallible,
+    future::{ready, Ready},
+};
+
+use axum::{
+    body::Body,
+    extract::Request,
+    handler::Handler,
+    response::{IntoResponse, Response},
+};
+use futures_util::StreamExt;
+use sse_core::{
+    http::{error_response, stream_response},
+    ClientStream, Error, Service,
+};
+
+pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
+
+/// A handler connecting each request to a [`Service`] and answering with the client's
+/// event stream. Mount it with `get(sse)`; it works with any router state.
+///
+/// Cheap to clone: clones share the service.
+///
+/// Path positions ([`IdSource::PathSegment`]) count in the URI the handler sees, which
+/// inside `Router::nest` has the prefix stripped.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    service: Service,
+    options: RequestOptions,
+}
+
+impl Sse {
+    /// Streams `service`'s events, reading requests with [`RequestOptions::new`].
+    pub fn new(service: Service) -> Self {
+        Self::with_options(service, RequestOptions::new())
+    }
+
+    /// Streams `service`'s events, reading requests with `options`.
+    pub fn with_options(service: Service, options: RequestOptions) -> Self {
+        Sse { service, options }
+    }
+
+    /// The service events come from.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// Connects the client a request with this head asks for.
+    pub fn respond(&self, head: &RequestHead<'_>) -> SseResponse {
+        SseResponse::connect(&self.service, &self.options, head)
+    }
+}
+
+impl<S> Handler<(), S> for Sse
+where
+    S: Clone + Send + Sync + 'static,
+{
+    type Future = Ready<Response>;
+
+    fn call(self, request: Request, _state: S) -> Self::Future {
+        let (parts, _body) = request.into_parts();
+        ready(
+            self.respond(&RequestHead::from_parts(&parts))
+                .into_response(),
+        )
+    }
+}
+
+/// The outcome of a connect as a response: `200` with the client's event stream, or
+/// the refusal's status and text.
+///
+/// # Examples
+///
+/// A handler of your own, e.g. to take the service from router state:
+///
+/// ```
+/// use axum::{extract::State, http::{HeaderMap, Uri}, routing::get, Router};
+/// use sse_axum::{RequestHead, RequestOptions, SseResponse};
+/// use sse_core::Service;
+///
+/// async fn events(State(service): State<Service>, headers: HeaderMap, uri: Uri) -> SseResponse {
+///     let head = RequestHead::new(&headers, uri.path(), uri.query());
+///     SseResponse::connect(&service, &RequestOptions::new(), &head)
+/// }
+///
+/// let app: Router = Router::new().route("/events", get(events)).with_state(Service::new());
+/// ```
+#[derive(Debug)]
+pub struct SseResponse {
+    outcome: Result<ClientStream, Error>,
+}
+
+impl SseResponse {
+    /// Connects the client `head` asks for, read with `options`.
+    pub fn connect(service: &Service, options: &RequestOptions, head: &RequestHead<'_>) -> Self {
+        service.connect(options.connect_request(head)).into()
+    }
+}
+
+impl From<Result<ClientStream, Error>> for SseResponse {
+    fn from(outcome: Result<ClientStream, Error>) -> Self {
+        SseResponse { outcome }
+    }
+}
+
+impl From<ClientStream> for SseResponse {
+    fn from(stream: ClientStream) -> Self {
+        Ok(stream).into()
+    }
+}
+
+impl IntoResponse for SseResponse {
+    fn into_response(self) -> Response {
+        match self.outcome {
+            Ok(stream) => stream_response(Body::from_stream(stream.map(Ok::<_, Infallible>))),
+            Err(error) => error_response(&error).map(Body::from),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The fan-out benchmark's server (issue 7): this library behind one of its HTTP
+//! adapters, through the ordinary public API.
+//!
+//! - `GET /events`: an SSE stream for a new client (`sse_core::Service::connect`).
+//! - `GET /stats`: the number of connected clients, as plain decimal text.
+//!
+//! `$RATE` times a second (default 10) it calls [`Service::broadcast`] with one event
+//! whose data is the send time in unix nanoseconds, a space, and `x` padding up to
+//! `$SIZE` bytes (default 64). `$ADAPTER` picks the framework: `axum` (default), `warp`
+//! or `hyper`. `$PORT` is the port on 127.0.0.1 (default 0, any); the first line
+//! printed is `listening on ADDR`.
+//!
+//! The service is built with the library's defaults, which are what a deployment would
+//! run: per-client queues of 256 frames / 1 MiB with the drop-oldest slow-client
+//! policy, a keep-alive comment after 15 s of silence, and the replay history on (every
+//! event gets an id, so frames are about 30 bytes longer than the baseline's).
+//!
+//! ```text
+//! PORT=8080 RATE=100 ADAPTER=hyper cargo run --release -p examples --bin bench-server
+//! ```
+
+use std::{
+    convert::Infallible,
+    env,
+    str::FromStr,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{http::Request, routing::get, Router};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::TokioIo;
+use sse_codec::Event;
+use sse_core::Service;
+use tokio::net::TcpListener;
+use warp::Filter;
+
+fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The benchmark payload: send time in unix nanoseconds, a space, `x` up to `size`.
+fn payload(size: usize) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut data = format!("{nanos} ");
+    let pad = size.saturating_sub(data.len());
+    data.extend(std::iter::repeat_n('x', pad));
+    data
+}
+
+async fn broadcaster(service: Service, rate: u32, size: usize) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+    loop {
+        tick.tick().await;
+        service.broadcast(Event::message(payload(size)));
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = env_or("PORT", 0);
+    let rate: u32 = env_or("RATE", 10);
+    let size: usize = env_or("SIZE", 64);
+    let adapter = env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
+
+    let service = Service::new();
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {}", listener.local_addr()?);
+    tokio::spawn(broadcaster(service.clone(), rate, size));
+    match adapter.as_str() {
+        "axum" => serve_axum(listener, service).await,
+        "warp" => serve_warp(listener, service).await,
+        "hyper" => serve_hyper(listener, service).await,
+        other => Err(std::io::Error::other(format!("unknown ADAPTER {other}"))),
+    }
+}
+
+async fn serve_axum(listener: TcpListener, service: Service) -> std::io::Result<()> {
+    let stats = {
+        let service = service.clone();
+        move || std::future::ready(service.active().to_string())
+    };
+    let app = Router::new()
+        .route("/events", get(sse_axum::Sse::new(service)))
+        .route("/stats", get(stats));
+    axum::serve(listener, app).await
+}
+
+async fn serve_warp(listener: TcpListener, service: Service) -> std::io::Result<()> {
+    let events = warp::path("events")
+        .and(warp::get())
+        .and(sse_warp::sse(service.clone()));
+    let stats = warp::path("stats").map(move || service.active().to_string());
+    warp::serve(events.or(stats)).incoming(listener).run().await;
+    Ok(())
+}
+
+async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result<()> {
+    let sse = sse_hyper::Sse::new(service.clone());
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let sse = sse.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            let route = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let res = if req.uri().path() == "/stats" {
+                    axum::http::Response::new(sse_hyper::SseBody::full(service.active().to_string()))
+                } else {
+                    sse.respond(&req)
+                };
+                async move { Ok::<_, Infallible>(res) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), route)
+                .await;
+        });
+    }
+}

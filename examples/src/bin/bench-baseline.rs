@@ -7,7 +7,7 @@
 //! - `GET /stats`: the number of connected clients, as plain decimal text.
 //!
 //! `$RATE` (default 10) events a second, each with data `UNIX_NANOS xxx...` padded to
-//! `$SIZE` bytes (default 64); `$PORT` on 127.0.0.1 (default 0); prints
+//! `$SIZE` bytes (default 64; `RATE=0` sends nothing); `$PORT` on 127.0.0.1 (default 0); prints
 //! `listening on ADDR` first.
 
 use std::{
@@ -91,13 +91,16 @@ async fn main() -> std::io::Result<()> {
     };
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);
-    tokio::spawn(async move {
+    let broadcaster = async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
         loop {
             tick.tick().await;
             let _ = tx.send(payload(size).into());
         }
-    });
+    };
+    if rate > 0 {
+        tokio::spawn(broadcaster);
+    }
     let router = Router::new()
         .route("/events", get(events))
         .route("/stats", get(stats))

@@ -6,7 +6,7 @@
 //!
 //! `$RATE` times a second (default 10) it calls [`Service::broadcast`] with one event
 //! whose data is the send time in unix nanoseconds, a space, and `x` padding up to
-//! `$SIZE` bytes (default 64). `$ADAPTER` picks the framework: `axum` (default), `warp`
+//! `$SIZE` bytes (default 64); `RATE=0` broadcasts nothing (idle-memory runs). `$ADAPTER` picks the framework: `axum` (default), `warp`
 //! or `hyper`. `$PORT` is the port on 127.0.0.1 (default 0, any); the first line
 //! printed is `listening on ADDR`.
 //!
@@ -70,7 +70,9 @@ async fn main() -> std::io::Result<()> {
     let service = Service::new();
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);
-    tokio::spawn(broadcaster(service.clone(), rate, size));
+    if rate > 0 {
+        tokio::spawn(broadcaster(service.clone(), rate, size));
+    }
     match adapter.as_str() {
         "axum" => serve_axum(listener, service).await,
         "warp" => serve_warp(listener, service).await,

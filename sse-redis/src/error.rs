@@ -1,0 +1,64 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// Everything that can go wrong in this crate.
+///
+/// Only [`Error::Unavailable`] happens after startup: Redis did not take a message.
+/// It converts into [`sse_core::Error::Backplane`] for code that deals in core errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Redis URL could not be parsed, or an option was out of range.
+    Config(String),
+    /// Redis could not be reached, or its history could not be read, while connecting.
+    /// The backplane needs Redis once at startup, to give the service its global ids.
+    Connect(String),
+    /// Redis did not take the message (unreachable, timed out, or it answered with an
+    /// error), so no other instance will get it and it is not queued for later.
+    ///
+    /// With [`RedisOptions::local_fallback`](crate::RedisOptions::local_fallback) on
+    /// (the default), the message was still delivered, without an id, to this
+    /// instance's matching clients: `local` is `Some(n)`, the number of connections
+    /// whose queue took it. `None` when the fallback is off.
+    Unavailable {
+        /// What Redis or the connection said.
+        reason: String,
+        /// Connections of this instance that took the message anyway.
+        local: Option<usize>,
+    },
+}
+
+impl Error {
+    /// Whether this is [`Error::Unavailable`]: Redis is down or too slow right now.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(msg) => write!(f, "redis backplane configuration: {msg}"),
+            Error::Connect(msg) => write!(f, "redis backplane could not start: {msg}"),
+            Error::Unavailable { reason, local } => {
+                write!(
+                    f,
+                    "redis unavailable, message not sent to other instances: {reason}"
+                )?;
+                match local {
+                    Some(n) => write!(f, " (delivered to {n} local connections)"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for sse_core::Error {
+    fn from(e: Error) -> Self {
+        sse_core::Error::Backplane(e.to_string())
+    }
+}

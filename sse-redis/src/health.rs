@@ -1,0 +1,166 @@
+//! Outage reporting: the hooks, the counters and the up/down state they share.
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use sse_core::EventSeq;
+
+/// Callbacks on the backplane's link to Redis. Both do nothing by default.
+///
+/// They run inline on the task that noticed the change (the reader, or a publish),
+/// so keep them quick.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_redis::BackplaneHooks;
+///
+/// #[derive(Debug)]
+/// struct Pager;
+///
+/// impl BackplaneHooks for Pager {
+///     fn on_down(&self, reason: &str) {
+///         eprintln!("redis down: {reason}");
+///     }
+///     fn on_up(&self, down_for: Duration) {
+///         eprintln!("redis back after {down_for:?}");
+///     }
+/// }
+/// ```
+pub trait BackplaneHooks: Send + Sync + fmt::Debug + 'static {
+    /// Redis became unreachable or failed a command; called once per outage.
+    fn on_down(&self, reason: &str) {
+        let _ = reason;
+    }
+
+    /// The reader is reading from Redis again after an outage of `down_for`.
+    fn on_up(&self, down_for: Duration) {
+        let _ = down_for;
+    }
+}
+
+/// A snapshot of the backplane's state and counters, from
+/// [`RedisBackplane::status`](crate::RedisBackplane::status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// Whether the link to Redis is up (the last command to it succeeded).
+    pub up: bool,
+    /// Outages seen since startup (transitions from up to down).
+    pub outages: u64,
+    /// Reconnections of the reader after a failure.
+    pub reconnects: u64,
+    /// Messages Redis took from this instance.
+    pub published: u64,
+    /// Messages Redis did not take ([`Error::Unavailable`](crate::Error::Unavailable)).
+    pub publish_errors: u64,
+    /// Of those, messages delivered to local clients by the local fallback.
+    pub local_fallbacks: u64,
+    /// Stream entries the reader delivered to this instance's service.
+    pub received: u64,
+    /// Stream entries skipped because they could not be decoded.
+    pub malformed: u64,
+    /// The id of the last stream entry the reader handled.
+    pub last_id: EventSeq,
+}
+
+pub(crate) struct Health {
+    up: AtomicBool,
+    down_since: Mutex<Option<Instant>>,
+    pub(crate) outages: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) publish_errors: AtomicU64,
+    pub(crate) local_fallbacks: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) last_id: Mutex<EventSeq>,
+    hooks: std::sync::Arc<dyn BackplaneHooks>,
+}
+
+impl fmt::Debug for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.snapshot(), f)
+    }
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Health {
+    pub(crate) fn new(hooks: std::sync::Arc<dyn BackplaneHooks>, last_id: EventSeq) -> Self {
+        Health {
+            up: AtomicBool::new(true),
+            down_since: Mutex::new(None),
+            outages: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            publish_errors: AtomicU64::new(0),
+            local_fallbacks: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            last_id: Mutex::new(last_id),
+            hooks,
+        }
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Marks the link down; the first caller of an outage logs it and runs the hook.
+    pub(crate) fn down(&self, reason: &str) {
+        let mut since = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+        if self.up.swap(false, Ordering::AcqRel) {
+            *since = Some(Instant::now());
+            drop(since);
+            bump(&self.outages);
+            tracing::warn!(%reason, "redis backplane down: cross-instance delivery paused");
+            self.hooks.on_down(reason);
+        }
+    }
+
+    /// Marks the link up; the first caller after an outage logs it and runs the hook.
+    pub(crate) fn up(&self) {
+        if self.up.load(Ordering::Acquire) {
+            return;
+        }
+        let mut since = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.up.swap(true, Ordering::AcqRel) {
+            let down_for = since.take().map_or(Duration::ZERO, |t| t.elapsed());
+            drop(since);
+            tracing::info!(
+                ?down_for,
+                "redis backplane up: cross-instance delivery resumed"
+            );
+            self.hooks.on_up(down_for);
+        }
+    }
+
+    pub(crate) fn set_last_id(&self, id: EventSeq) {
+        *self.last_id.lock().unwrap_or_else(|e| e.into_inner()) = id;
+    }
+
+    pub(crate) fn snapshot(&self) -> Status {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Status {
+            up: self.is_up(),
+            outages: get(&self.outages),
+            reconnects: get(&self.reconnects),
+            published: get(&self.published),
+            publish_errors: get(&self.publish_errors),
+            local_fallbacks: get(&self.local_fallbacks),
+            received: get(&self.received),
+            malformed: get(&self.malformed),
+            last_id: *self.last_id.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}

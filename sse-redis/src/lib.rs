@@ -1,0 +1,45 @@
+//! A Redis backplane for [`sse_core`]: several server instances behind a load
+//! balancer act as one Server-Sent Events service.
+//!
+//! A broadcast, topic message or send-to-one published through any instance's
+//! [`RedisBackplane`] reaches the right clients on every instance, and a client that
+//! reconnects to another instance resumes with `Last-Event-ID`, exactly once and in
+//! order. All messages go through one Redis stream, whose entry ids (`ms-seq`) are the
+//! events' ids: the same shape as [`EventSeq`](sse_core::EventSeq). See
+//! [`RedisBackplane`] for the design and what happens when Redis goes away.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sse_codec::Event;
+//! use sse_core::{ConnectRequest, Service};
+//! use sse_redis::{RedisBackplane, RedisOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut builder = Service::builder();
+//! builder.keep_alive(Some(Duration::from_secs(15)));
+//! let options = RedisOptions::new().prefix("chat");
+//! let backplane = RedisBackplane::connect("redis://127.0.0.1:6379/", &builder, options).await?;
+//!
+//! // Serve `backplane.service()` with sse-axum, sse-warp or sse-hyper; here, directly:
+//! let mut stream = backplane.service().connect(ConnectRequest::new().client_id("alice"))?;
+//!
+//! // Publish through the backplane, on any instance.
+//! match backplane.broadcast(Event::message("hello")).await {
+//!     Ok(id) => println!("sent everywhere as {id}"),
+//!     Err(e) if e.is_unavailable() => eprintln!("only local clients got it: {e}"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod backplane;
+mod error;
+mod health;
+mod options;
+mod wire;
+
+pub use backplane::RedisBackplane;
+pub use error::Error;
+pub use health::{BackplaneHooks, Status};
+pub use options::RedisOptions;

@@ -2,7 +2,7 @@
 //! on a real server bound to 127.0.0.1:0 with a real HTTP client, so the adapters
 //! cannot drift apart.
 //!
-//! An adapter implements [`TestServer`] (serve the [routes](crate::routes) for a
+//! An adapter implements [`TestServer`] (serve the [`routes`] for a
 //! service) and calls [`behaviour_suite!`] in its `tests/`, which expands to one
 //! `#[tokio::test]` per scenario in [`scenarios`]. Every wait is bounded by [`WAIT`].
 

@@ -120,7 +120,8 @@ pub async fn topics_from_query<S: TestServer>() {
 pub async fn client_id_sources<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
     let client = Client::h1(addr);
-    let cases: [(String, &[(&str, &str)], &str); 4] = [
+    type Headers<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(String, Headers<'_>, &str); 4] = [
         (
             format!("{}?client=by-query", routes::QUERY),
             &[],

@@ -1,0 +1,75 @@
+//! A hyper 1.x server streaming Server-Sent Events at `/events`, with the time
+//! broadcast every second; other paths get 404. Listens on 127.0.0.1:$PORT (default
+//! 3000; 0 picks a free port) and prints `listening on ADDR`. Ctrl-C shuts the event
+//! streams down gracefully and exits.
+//!
+//! ```text
+//! cargo run -p examples --bin hyper
+//! curl -N -H 'sse-clientid: me' http://127.0.0.1:3000/events
+//! ```
+//!
+//! This serves HTTP/1.1 with `hyper::server::conn::http1`; hyper-util's auto builder
+//! (see the `sse-hyper` crate docs) adds HTTP/2 with prior knowledge.
+
+use std::{
+    convert::Infallible,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use hyper::{
+    body::Incoming, server::conn::http1, service::service_fn, Request, Response, StatusCode,
+};
+use hyper_util::rt::TokioIo;
+use sse_codec::Event;
+use sse_core::{Service, Shutdown};
+use sse_hyper::{Sse, SseBody};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
+    let service = Service::new();
+    let sse = Sse::new(service.clone());
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {}", listener.local_addr()?);
+    tokio::spawn(tick(service.clone()));
+
+    let accept = async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let sse = sse.clone();
+            let route = service_fn(move |request: Request<Incoming>| {
+                let response = if request.uri().path() == "/events" {
+                    sse.respond(&request)
+                } else {
+                    let mut response = Response::new(SseBody::full("not found\n"));
+                    *response.status_mut() = StatusCode::NOT_FOUND;
+                    response
+                };
+                async move { Ok::<_, Infallible>(response) }
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(tcp), route));
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        _ = tokio::signal::ctrl_c() => {
+            service.shutdown(Shutdown::new(Duration::from_secs(5))).await;
+        }
+    }
+    Ok(())
+}
+
+/// Broadcasts the Unix time every second.
+async fn tick(service: Service) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        service.broadcast(Event::message(format!("{}", now.as_secs())));
+    }
+}

@@ -55,7 +55,10 @@ use crate::{
 /// - **The reader reconnects** with exponential [`backoff`](RedisOptions::backoff)
 ///   and continues from the last entry it handled, so entries that reached Redis
 ///   during the outage (from instances that could still reach it) are delivered
-///   after reconnection, in order, unless `MAXLEN` trimmed them meanwhile.
+///   after reconnection, in order, unless `MAXLEN` trimmed them meanwhile. A Redis
+///   that comes back empty (no persistence) numbers new entries from its clock, so
+///   they still follow the old ids and the services' histories go on (unless its
+///   clock went back).
 /// - [`BackplaneHooks`](crate::BackplaneHooks) and [`Status`] report outages;
 ///   `tracing` logs them at `warn` and the recovery at `info`. Nothing panics.
 ///
@@ -322,7 +325,7 @@ impl RedisBackplane {
         bump(&shared.health.publish_errors);
         let local = shared.options.local_fallback.then(|| {
             bump(&shared.health.local_fallbacks);
-            deliver_locally(&shared.service, &target, &wire::without_id(&event))
+            deliver_locally(&shared.service, &target, &event)
         });
         Err(Error::Unavailable { reason, local })
     }

@@ -219,8 +219,8 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     let mut server = RedisServer::start();
     let hooks = Counting::default();
     let options = RedisOptions::new()
-        .publish_timeout(Duration::from_millis(300))
-        .connect_timeout(Duration::from_millis(300))
+        .publish_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(1))
         .block(Duration::from_millis(200))
         .backoff(Duration::from_millis(20), Duration::from_millis(200));
     let slow_reader = options
@@ -264,6 +264,11 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
         let got = on_a.next().await;
         assert_eq!((got.data.as_str(), got.id), (event, None));
     }
+    // A direct message keeps its own id, as with `Service::send_to`.
+    let own = Event::message("own").with_id(sse_codec::EventId::new("own-7").unwrap());
+    let x = ClientId::new("x").unwrap();
+    assert!(a.send_to(&x, own).await.unwrap_err().is_unavailable());
+    assert_eq!(on_a.next().await.id.as_deref(), Some("own-7"));
     // A client connecting during the outage is served locally.
     let mut newcomer = client(a.service(), "z", &[]);
     assert!(b
@@ -277,7 +282,7 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     })
     .await;
     assert_eq!(hooks.0.down.load(Ordering::SeqCst), 1);
-    assert!(a.status().outages >= 1 && a.status().local_fallbacks == 3);
+    assert!(a.status().outages >= 1 && a.status().local_fallbacks == 4);
 
     server.restart();
     // Wait, with a probe that reaches no client, until b's publisher is back; a's

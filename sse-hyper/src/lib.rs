@@ -46,7 +46,14 @@
 //! HTTP/1.1 connection is still watched: while hyper writes a response it keeps
 //! reading the socket, and end-of-file there ends the connection (unless
 //! `http1::Builder::half_close(true)` is set, which keeps it open). An HTTP/2 stream
-//! ends on `RST_STREAM` or when its connection closes.
+//! ends on `RST_STREAM` or when its connection closes. The shared behaviour suite
+//! checks that an idle client is removed within a second of its TCP connection closing.
+//!
+//! One case hyper does not watch: a client that sends more bytes after its request
+//! (a pipelined second request) stops hyper reading, so its close is only noticed
+//! when a write fails. Keep-alive comments (on by default, every 15 s in
+//! `sse_core`) bound that delay; turning them off leaves such a client registered
+//! until the next event to it.
 
 use std::{
     convert::Infallible,

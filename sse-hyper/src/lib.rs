@@ -51,9 +51,9 @@
 //!
 //! One case hyper does not watch: a client that sends more bytes after its request
 //! (a pipelined second request) stops hyper reading, so its close is only noticed
-//! when a write fails. Keep-alive comments (on by default, every 15 s in
-//! `sse_core`) bound that delay; turning them off leaves such a client registered
-//! until the next event to it.
+//! when a write fails. Keep-alive comments (on by default, every 15 s in `sse_core`)
+//! bound that delay to about two intervals; turning them off leaves such a client
+//! registered until the next event to it.
 
 use std::{
     convert::Infallible,

@@ -17,8 +17,8 @@
 //! - `delivery`: events received / (broadcasts x clients);
 //! - `events_per_s`: events received / duration;
 //! - `p50_ms`, `p99_ms`, `max_ms`: receive time minus send time (an HDR histogram);
-//! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`), and
-//!   `cpu_s_per_million` deliveries;
+//! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`; also
+//!   `cpu_user_s` and `cpu_sys_s` apart), and `cpu_s_per_million` deliveries;
 //! - `rss_kb_before` (before connecting) and `rss_kb` (end of window), from
 //!   `/proc/PID/status`.
 //!
@@ -106,15 +106,15 @@ fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The server's CPU seconds (utime + stime) from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+/// The server's CPU seconds in user and kernel mode (utime, stime) from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14, 15.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
+    Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
 /// The server's resident set in KiB from `/proc/PID/status`.
@@ -398,10 +398,11 @@ async fn run(args: Args) -> String {
     } else {
         0.0
     };
-    let cpu = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => b - a,
-        _ => f64::NAN,
+    let (user, sys) = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => (b.0 - a.0, b.1 - a.1),
+        _ => (f64::NAN, f64::NAN),
     };
+    let cpu = user + sys;
     let per_million = if s.received > 0 {
         cpu / (s.received as f64 / 1e6)
     } else {
@@ -421,7 +422,8 @@ async fn run(args: Args) -> String {
             "{{\"label\":\"{}\",\"clients\":{},\"connected\":{},\"failed\":{},\"ended\":{},",
             "\"server_clients\":{},\"ramp_s\":{:.2},\"rate\":{},\"duration_s\":{},",
             "\"broadcasts\":{},\"received\":{},\"delivery\":{},\"events_per_s\":{:.0},",
-            "\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"cpu_s\":{},\"cpu_s_per_million\":{},",
+            "\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"cpu_s\":{},\"cpu_user_s\":{},",
+            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},",
             "\"rss_kb_before\":{},\"rss_kb\":{}}}"
         ),
         args.label,
@@ -441,6 +443,8 @@ async fn run(args: Args) -> String {
         num(ms(0.99)),
         num(ms(1.0)),
         num(cpu),
+        num(user),
+        num(sys),
         num(per_million),
         opt(rss_before),
         opt(rss),

@@ -1,0 +1,198 @@
+//! The demo: a page with a live clock, chat rooms, direct messages and resume, served
+//! by axum, warp or hyper over one `sse_core::Service`.
+//!
+//! ```text
+//! cargo run -p examples --bin demo              # http://127.0.0.1:8080/
+//! PORT=3000 ADAPTER=warp cargo run -p examples --bin demo
+//! REDIS_URL=redis://127.0.0.1/ PORT=8081 cargo run -p examples --bin demo  # one of many
+//! ```
+//!
+//! Environment: `PORT` (default 8080; 0 picks a free one), `ADAPTER` (`axum`, `warp` or
+//! `hyper`; default `axum`), `REDIS_URL` (publish through a Redis backplane so that
+//! every demo on that Redis is one service) and `REDIS_PREFIX` (its stream key prefix,
+//! default `demo`). The first line on stdout is `listening on http://ADDR`.
+//!
+//! The routes are in `examples::demo`; each adapter below only serves `GET /events`
+//! with its own crate and hands every other request to [`Demo::handle`].
+
+use std::{error::Error, io::Write, net::SocketAddr, process::ExitCode, time::Duration};
+
+use examples::demo::{request_options, service_builder, Demo, RETRY};
+use http_body_util::BodyExt;
+use sse_core::Shutdown;
+use sse_redis::{RedisBackplane, RedisOptions};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    let port = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse::<u16>()
+            .map_err(|_| format!("PORT={port:?} is not a port number"))?,
+        Err(_) => 8080,
+    };
+    let adapter = match std::env::var("ADAPTER").as_deref() {
+        Ok("axum") | Err(_) => "axum",
+        Ok("warp") => "warp",
+        Ok("hyper") => "hyper",
+        Ok(other) => return Err(format!("ADAPTER={other:?}: use axum, warp or hyper").into()),
+    };
+    let demo = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let prefix = std::env::var("REDIS_PREFIX").unwrap_or_else(|_| "demo".into());
+            let options = RedisOptions::new().prefix(prefix);
+            let backplane = RedisBackplane::connect(&url, &service_builder(), options).await?;
+            Demo::with_backplane(backplane, adapter)
+        }
+        Err(_) => Demo::new(service_builder().build(), adapter),
+    };
+
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    // Tests wait for this line to learn the port; say it before anything else.
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    eprintln!("demo: {adapter} adapter, open the address above in a browser");
+
+    tokio::spawn(demo.clone().run_clock());
+    let server = match adapter {
+        "warp" => tokio::spawn(serve_warp(listener, demo.clone())),
+        "hyper" => tokio::spawn(serve_hyper(listener, demo.clone())),
+        _ => tokio::spawn(serve_axum(listener, demo.clone())),
+    };
+    tokio::select! {
+        ended = server => return Err(format!("server stopped: {ended:?}").into()),
+        () = stop_signal() => {}
+    }
+    // Streams end cleanly with a retry hint, so browsers come back when we do.
+    let report = demo
+        .service()
+        .shutdown(Shutdown::new(Duration::from_secs(3)).retry(RETRY, Duration::from_secs(1)))
+        .await;
+    eprintln!(
+        "demo: shut down; {} clients, {} cut off",
+        report.clients, report.forced
+    );
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
+    use axum::{body::Body, extract::Request, routing::get, Router};
+
+    let events = sse_axum::Sse::with_options(demo.service().clone(), request_options());
+    let app = Router::new()
+        .route("/events", get(events))
+        .fallback(move |request: Request| {
+            let demo = demo.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let uri = &parts.uri;
+                let body = body.into_data_stream();
+                let reply = demo
+                    .handle(parts.method.as_str(), uri.path(), uri.query(), body)
+                    .await;
+                reply.into_response().map(Body::from)
+            }
+        });
+    axum::serve(listener, app).await
+}
+
+async fn serve_warp(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
+    warp::serve(warp_routes(demo))
+        .incoming(listener)
+        .run()
+        .await;
+    Ok(())
+}
+
+// Built outside the async fn: the filter's `&'static str` path inside a future trips
+// rustc's `Send` check ("implementation of `AsRef` is not general enough").
+fn warp_routes(
+    demo: Demo,
+) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = warp::Rejection>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    use warp::{http::Method, path::FullPath, Filter};
+
+    let events = warp::path("events")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(sse_warp::sse_with_options(
+            demo.service().clone(),
+            request_options(),
+        ));
+    // `query::raw` rejects a request without a query string; that is just no query.
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let app = warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::body::stream())
+        .then(move |method: Method, path: FullPath, query: String, body| {
+            let query = (!query.is_empty()).then_some(query.as_str());
+            let reply = demo.handle(method.as_str(), path.as_str(), query, body);
+            async move {
+                let response: warp::reply::Response = reply.await.into_response().map(Into::into);
+                response
+            }
+        });
+    events.or(app)
+}
+
+async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
+    use hyper::{body::Incoming, server::conn::http1, service::service_fn, Method, Request};
+    use hyper_util::rt::TokioIo;
+    use sse_hyper::{Sse, SseBody};
+
+    let sse = Sse::with_options(demo.service().clone(), request_options());
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (sse, demo) = (sse.clone(), demo.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let (sse, demo) = (sse.clone(), demo.clone());
+            async move {
+                if request.uri().path() == "/events" && request.method() == Method::GET {
+                    return Ok::<_, std::convert::Infallible>(sse.respond(&request));
+                }
+                let (parts, body) = request.into_parts();
+                let uri = &parts.uri;
+                let body = body.into_data_stream();
+                let reply = demo
+                    .handle(parts.method.as_str(), uri.path(), uri.query(), body)
+                    .await;
+                Ok(reply.into_response().map(SseBody::full))
+            }
+        });
+        tokio::spawn(async move {
+            // A connection's error (a client gone mid-request) concerns only it.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}

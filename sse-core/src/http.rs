@@ -160,8 +160,17 @@ impl<'a> RequestHead<'a> {
 /// Decodes `%XX` escapes (and `+` as a space in a query); `None` if the result is not
 /// UTF-8. A `%` not followed by two hex digits is kept as is.
 fn decode(text: &str, plus_is_space: bool) -> Option<String> {
+    String::from_utf8(decode_bytes(text, plus_is_space)).ok()
+}
+
+/// [`decode`], with invalid UTF-8 replaced by U+FFFD rather than refused.
+fn decode_lossy(text: &str, plus_is_space: bool) -> String {
+    String::from_utf8_lossy(&decode_bytes(text, plus_is_space)).into_owned()
+}
+
+fn decode_bytes(text: &str, plus_is_space: bool) -> Vec<u8> {
     if !text.contains(['%', '+']) {
-        return Some(text.to_owned());
+        return text.as_bytes().to_vec();
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -185,7 +194,7 @@ fn decode(text: &str, plus_is_space: bool) -> Option<String> {
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 type RequestFn<T> = Arc<dyn Fn(&RequestHead<'_>) -> T + Send + Sync>;
@@ -271,8 +280,16 @@ impl TopicSource {
 
     fn read(&self, head: &RequestHead<'_>) -> Vec<String> {
         match self {
+            // Lossy, like a header client id: a value that is not UTF-8 once decoded
+            // becomes an invalid topic the service refuses with 400, rather than
+            // silently subscribing the client to nothing.
             TopicSource::Query(name) => head
-                .query_params(name)
+                .query
+                .unwrap_or("")
+                .split('&')
+                .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+                .filter(|(key, _)| decode(key, true).as_deref() == Some(name.as_str()))
+                .map(|(_, value)| decode_lossy(value, true))
                 .flat_map(|list| {
                     list.split(',')
                         .filter(|t| !t.is_empty())
@@ -468,6 +485,14 @@ mod tests {
         assert_eq!(
             RequestOptions::new().connect_request(&h).requested_topics(),
             ["a", "b", "c"]
+        );
+        // Not UTF-8 once decoded: kept (lossily) for the service to refuse.
+        let h2 = head(&none, "/", Some("topics=ok,%FF%FE"));
+        assert_eq!(
+            RequestOptions::new()
+                .connect_request(&h2)
+                .requested_topics(),
+            ["ok", "\u{fffd}\u{fffd}"]
         );
         let f = TopicSource::function(|_| vec!["x".into()]);
         assert_eq!(

@@ -2,7 +2,8 @@
 //! DevTools protocol by chromiumoxide): two tabs, the clock, a broadcast, a room
 //! message and a direct message each in the right tabs only, resume with the missed
 //! messages after a dropped connection, and the notice after a server restart (the
-//! in-memory history is gone then). Saves a screenshot to
+//! in-memory history is gone then); with Redis, the missed messages after a restart.
+//! Saves a screenshot to
 //! `$CARGO_TARGET_DIR/demo-screenshot.png` (default `target/`).
 //!
 //! The tabs reach the demo through a small TCP proxy in this test, so that the test
@@ -24,7 +25,7 @@ use chromiumoxide::{
     page::ScreenshotParams,
     Page,
 };
-use demo_support::{http, DemoProcess};
+use demo_support::{http, DemoProcess, Redis};
 use futures_util::StreamExt;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -209,14 +210,11 @@ fn screenshot_path() -> PathBuf {
     target.join("demo-screenshot.png")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_in_a_real_browser() {
-    let chromium = chromium();
-    let mut demo = DemoProcess::start("axum", &[]);
-    let proxy = Proxy::start(demo.addr.clone()).await;
-    let page_url = format!("http://{}/", proxy.addr);
-
-    let profile = std::env::temp_dir().join(format!("sse-demo-chromium-{}", std::process::id()));
+/// Chromium with the flags the test needs, a fresh profile named after `name`, and the
+/// task driving its DevTools connection.
+async fn launch(chromium: PathBuf, name: &str) -> (Browser, JoinHandle<()>, PathBuf) {
+    let profile =
+        std::env::temp_dir().join(format!("sse-demo-chromium-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     let config = BrowserConfig::builder()
         .chrome_executable(chromium)
@@ -236,17 +234,28 @@ async fn demo_in_a_real_browser() {
         ])
         .build()
         .expect("browser config");
-    let (mut browser, mut handler) = Browser::launch(config).await.expect("chromium starts");
+    let (browser, mut handler) = Browser::launch(config).await.expect("chromium starts");
     let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    (browser, driver, profile)
+}
 
-    let a = tokio::time::timeout(WAIT, browser.new_page(page_url.as_str()))
+async fn open_tab(browser: &Browser, url: &str) -> Page {
+    tokio::time::timeout(WAIT, browser.new_page(url))
         .await
-        .expect("tab A within the wait")
-        .expect("tab A");
-    let b = tokio::time::timeout(WAIT, browser.new_page(page_url.as_str()))
-        .await
-        .expect("tab B within the wait")
-        .expect("tab B");
+        .expect("a new tab within the wait")
+        .expect("a new tab")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_in_a_real_browser() {
+    let chromium = chromium();
+    let mut demo = DemoProcess::start("axum", &[]);
+    let proxy = Proxy::start(demo.addr.clone()).await;
+    let page_url = format!("http://{}/", proxy.addr);
+
+    let (mut browser, driver, profile) = launch(chromium, "memory").await;
+    let a = open_tab(&browser, &page_url).await;
+    let b = open_tab(&browser, &page_url).await;
     wait_connected(&a, "tab A to connect").await;
     wait_connected(&b, "tab B to connect").await;
     let id_a: String = eval(&a, "document.getElementById('client-id').textContent").await;
@@ -415,6 +424,74 @@ async fn demo_in_a_real_browser() {
     std::fs::create_dir_all(path.parent().unwrap()).expect("target dir");
     std::fs::write(&path, shot).expect("write the screenshot");
     eprintln!("screenshot: {}", path.display());
+
+    let _ = tokio::time::timeout(WAIT, browser.close()).await;
+    let _ = tokio::time::timeout(WAIT, browser.wait()).await;
+    driver.abort();
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// With `REDIS_URL` the history outlives a demo process: the page resumes across a
+/// restart and shows what it missed, with no notice. A second demo process on the same
+/// Redis takes the messages while the first is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_with_redis_shows_missed_messages() {
+    let chromium = chromium();
+    let redis = Redis::start();
+    let url = redis.url();
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_PREFIX", "demo-browser"),
+    ];
+    let mut one = DemoProcess::start("warp", &env);
+    let two = DemoProcess::start("hyper", &env);
+    let (mut browser, driver, profile) = launch(chromium, "redis").await;
+
+    let tab = open_tab(&browser, &one.url("/")).await;
+    wait_connected(&tab, "the tab to connect").await;
+    post(&two, "/broadcast", "before the restart").await;
+    wait_logged(
+        &tab,
+        "broadcast",
+        "before the restart",
+        "a message via the other process",
+    )
+    .await;
+
+    one.kill();
+    wait_until(
+        &tab,
+        "document.getElementById('state').dataset.state !== 'connected'",
+        "the tab to notice the server is gone",
+    )
+    .await;
+    post(&two, "/broadcast", "missed during the restart").await;
+    post(
+        &two,
+        "/topics/lobby?from=Dee",
+        "lobby message during the restart",
+    )
+    .await;
+    one.restart();
+    wait_logged(
+        &tab,
+        "broadcast",
+        "missed during the restart",
+        "the missed broadcast",
+    )
+    .await;
+    wait_logged(
+        &tab,
+        "chat",
+        "lobby message during the restart",
+        "the missed room message",
+    )
+    .await;
+    wait_connected(&tab, "the tab to reconnect").await;
+    assert!(
+        eval::<bool>(&tab, "document.getElementById('notice').hidden").await,
+        "no lost-messages notice: nothing was lost"
+    );
 
     let _ = tokio::time::timeout(WAIT, browser.close()).await;
     let _ = tokio::time::timeout(WAIT, browser.wait()).await;

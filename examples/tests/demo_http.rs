@@ -5,11 +5,11 @@
 mod demo_support;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use demo_support::{http, DemoProcess, SseReader};
+use demo_support::{http, DemoProcess, Redis, SseReader};
 use serde_json::Value;
 
 async fn post(demo: &DemoProcess, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
@@ -229,54 +229,12 @@ async fn bad_configuration_is_refused_clearly() {
     }
 }
 
-/// A `redis-server` on a free loopback port, killed by its PID when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): this test needs a real Redis; install \
-                     Debian's `redis-server` package (scripts/test.sh does so as root)"
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// With `REDIS_URL`, two demo processes are one service, and a restarted demo still
 /// has the history: a client resumes with exactly what it missed.
 #[tokio::test]
 async fn redis_two_processes_and_resume_across_restart() {
     let redis = Redis::start();
-    let url = format!("redis://127.0.0.1:{}/", redis.port);
+    let url = redis.url();
     let env = [("REDIS_URL", url.as_str()), ("REDIS_PREFIX", "demo-test")];
     let mut one = DemoProcess::start("axum", &env);
     let two = DemoProcess::start("hyper", &env);

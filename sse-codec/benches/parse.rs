@@ -52,8 +52,13 @@ fn input(name: &'static str, data_len: usize) -> Input {
     }
 }
 
+/// Lines up to 1 MiB, so that the 64 KiB events fit (the default is 64 KiB).
+fn parser() -> Parser {
+    Parser::builder().max_line_len(1024 * 1024).build()
+}
+
 fn sse_codec(chunks: &[Bytes]) -> usize {
-    let mut parser = Parser::new();
+    let mut parser = parser();
     let mut events = 0;
     for chunk in chunks {
         parser.feed(chunk);
@@ -70,7 +75,7 @@ fn sse_codec(chunks: &[Bytes]) -> usize {
 fn sse_codec_stream(chunks: &[Bytes]) -> usize {
     let chunks = stream::iter(chunks.iter().cloned().map(Ok::<_, std::io::Error>));
     block_on(
-        ParseStream::new(chunks)
+        ParseStream::with_parser(chunks, parser())
             .filter(|item| std::future::ready(item.is_ok()))
             .count(),
     )

@@ -34,7 +34,10 @@ fn passes_transport_errors_through_and_maps_parser_errors() {
         Err(std::io::Error::other("reset")),
         Ok(b"data: ok\n\n"),
     ]);
-    let parser = Parser::builder().max_line_len(10).last_event_id("7").build();
+    let parser = Parser::builder()
+        .max_line_len(10)
+        .last_event_id("7")
+        .build();
     let items: Vec<_> = block_on(ParseStream::with_parser(chunks, parser).collect());
     assert_eq!(items.len(), 3);
     let error = items[0].as_ref().unwrap_err();

@@ -3,6 +3,7 @@ use std::time::Duration;
 /// What the [`Parser`](crate::Parser) yields: a dispatched event or a new reconnection
 /// time, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Item {
     /// An event was dispatched (a blank line ended an event whose data buffer was not
     /// empty).

@@ -94,6 +94,9 @@ fn every_server_delivers_every_event_to_200_clients() {
         let broadcasts: f64 = field(&json, "broadcasts").parse().expect("number");
         assert!(broadcasts >= 30.0, "{name}: too few broadcasts: {json}");
         assert_eq!(field(&json, "delivery"), "1.0000", "{name}: {json}");
-        assert!(field(&json, "cpu_s") != "null", "{name}: no CPU reading: {json}");
+        assert!(
+            field(&json, "cpu_s") != "null",
+            "{name}: no CPU reading: {json}"
+        );
     }
 }

@@ -110,7 +110,9 @@ async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result
         tokio::spawn(async move {
             let route = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let res = if req.uri().path() == "/stats" {
-                    axum::http::Response::new(sse_hyper::SseBody::full(service.active().to_string()))
+                    axum::http::Response::new(sse_hyper::SseBody::full(
+                        service.active().to_string(),
+                    ))
                 } else {
                     sse.respond(&req)
                 };

@@ -235,11 +235,9 @@ async fn run_client(port: u16, shared: &Rc<RefCell<Shared>>) -> Result<(), bool>
     let mut tcp = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .map_err(|_| false)?;
-    tcp.write_all(
-        b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n",
-    )
-    .await
-    .map_err(|_| false)?;
+    tcp.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .map_err(|_| false)?;
     let mut buf = vec![0u8; 4096];
     let mut head = Vec::new();
     let body_start = loop {
@@ -273,29 +271,30 @@ async fn run_client(port: u16, shared: &Rc<RefCell<Shared>>) -> Result<(), bool>
             parser.feed(&body);
         }
         let now = now_nanos();
-        let mut s = shared.borrow_mut();
-        while let Some(item) = parser.next_item() {
-            let Ok(Item::Event(event)) = item else {
-                continue;
-            };
-            let Some(sent) = event
-                .data()
-                .split(' ')
-                .next()
-                .and_then(|t| t.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if let Some((from, to)) = s.window {
-                if (from..to).contains(&sent) {
-                    s.received += 1;
-                    s.sent_times.insert(sent);
-                    let us = now.saturating_sub(sent) / 1000;
-                    s.latency_us.saturating_record(us.max(1));
+        {
+            let mut s = shared.borrow_mut();
+            while let Some(item) = parser.next_item() {
+                let Ok(Item::Event(event)) = item else {
+                    continue;
+                };
+                let Some(sent) = event
+                    .data()
+                    .split(' ')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                if let Some((from, to)) = s.window {
+                    if (from..to).contains(&sent) {
+                        s.received += 1;
+                        s.sent_times.insert(sent);
+                        let us = now.saturating_sub(sent) / 1000;
+                        s.latency_us.saturating_record(us.max(1));
+                    }
                 }
             }
         }
-        drop(s);
         if dechunk.state == ChunkState::Done {
             return Ok(());
         }

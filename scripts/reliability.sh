@@ -16,7 +16,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # One test binary at a time (cargo's default) and one test at a time inside each, so
 # the loads do not overlap.
-cargo test --release -p reliability -- --ignored --nocapture --test-threads=1
+cargo test --release --no-fail-fast -p reliability -- --ignored --nocapture --test-threads=1
 
 runs="${FUZZ_RUNS:-10000000}"
 if [ "$runs" != 0 ]; then

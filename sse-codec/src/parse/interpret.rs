@@ -118,6 +118,9 @@ impl Interpreter {
                     let limit = self.max_event_len;
                     return self.start_skipping(Error::EventTooLarge { limit }).map(Err);
                 }
+                // Exact room for the value and its LF: a one-line event (the common
+                // case) is then built with one allocation and handed out as is.
+                self.data.reserve(value.len() + 1);
                 self.data.push_str(&value);
                 self.data.push('\n');
                 None
@@ -174,15 +177,12 @@ impl Interpreter {
         } else {
             self.event_type.clone()
         };
-        // Copying out (one exact allocation) keeps the buffer's capacity for the next
-        // event.
-        let event = MessageEvent::new(
-            event_type,
-            self.data[..data_len].to_owned(),
-            self.last_event_id.clone(),
-        );
+        // The buffer itself becomes the event's data (no copy); the next event's first
+        // `data` line allocates a new one of the right size.
+        let mut data = std::mem::take(&mut self.data);
+        data.truncate(data_len);
+        let event = MessageEvent::new(event_type, data, self.last_event_id.clone());
         // 7. "Set the data buffer and the event type buffer to the empty string."
-        self.data.clear();
         self.event_type.clear();
         Some(Item::Event(event))
     }

@@ -1,4 +1,4 @@
-//! [proptest] generators for events, event streams and their chunkings (the `proptest`
+//! [proptest](mod@proptest) generators for events, event streams and their chunkings (the `proptest`
 //! feature), and the model of what a spec parser makes of an encoded stream, so code
 //! that produces or consumes events can be property-tested.
 //!

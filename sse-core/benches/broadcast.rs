@@ -35,7 +35,9 @@ fn drain(streams: &mut [ClientStream]) {
 
 fn broadcast(c: &mut Criterion) {
     let mut group = c.benchmark_group("broadcast");
-    group.measurement_time(Duration::from_secs(5)).sample_size(30);
+    group
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(30);
     for clients in [1_000, 10_000, 100_000] {
         let (service, mut streams) = setup(clients);
         drain(&mut streams);

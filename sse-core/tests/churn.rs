@@ -40,5 +40,8 @@ async fn churn_leaves_nothing_behind() {
     assert_eq!(service.active(), 0);
     let m = service.metrics();
     assert_eq!((m.connected, m.removed), (200_000, 200_000));
-    assert!(growth < 64 * 1024, "heap grew by {growth} bytes over 100,000 cycles");
+    assert!(
+        growth < 64 * 1024,
+        "heap grew by {growth} bytes over 100,000 cycles"
+    );
 }

@@ -40,7 +40,10 @@ async fn reconnect_gets_exactly_the_missed_events() {
         .connect(ConnectRequest::new().last_event_id(&seen[0].0))
         .unwrap();
     let got = events(&next_text(&mut s).await);
-    assert_eq!(got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(), ["2", "3"]);
+    assert_eq!(
+        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["2", "3"]
+    );
     service.broadcast(Event::message("4"));
     assert_eq!(datas(&next_text(&mut s).await), ["4"]);
     assert_eq!(service.metrics().resumed, 1);
@@ -79,12 +82,12 @@ async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
         ("not an id".to_owned(), "unknown"),
         (format!("{}-999", first.epoch()), "unknown"),
     ] {
-        let mut s = service
-            .connect(req("r").last_event_id(last))
-            .unwrap();
+        let mut s = service.connect(req("r").last_event_id(last)).unwrap();
         let text = next_text(&mut s).await;
         assert!(
-            text.ends_with(&format!("event: sse-reset\nid: {latest}\ndata: {reason}\n\n")),
+            text.ends_with(&format!(
+                "event: sse-reset\nid: {latest}\ndata: {reason}\n\n"
+            )),
             "{text}"
         );
     }
@@ -96,7 +99,9 @@ async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
 #[tokio::test]
 async fn no_replay_means_no_ids() {
     let service = Service::builder().replay(ReplayConfig::disabled()).build();
-    let mut s = service.connect(ConnectRequest::new().last_event_id("1-1")).unwrap();
+    let mut s = service
+        .connect(ConnectRequest::new().last_event_id("1-1"))
+        .unwrap();
     assert_eq!(next_text(&mut s).await, ": connected\n\n");
     assert_eq!(service.broadcast(Event::message("x")).id, None);
     assert_eq!(next_text(&mut s).await, "data: x\n\n");
@@ -128,7 +133,9 @@ async fn hand_off_under_concurrent_publishing() {
                 round += 1;
                 for _ in 0..(1 + (round * 7 + c) % 5) {
                     match tokio::time::timeout(Duration::from_secs(10), s.next()).await {
-                        Ok(Some(frame)) => seen.extend(events(std::str::from_utf8(&frame).unwrap())),
+                        Ok(Some(frame)) => {
+                            seen.extend(events(std::str::from_utf8(&frame).unwrap()))
+                        }
                         _ => break,
                     }
                     if seen.len() >= EVENTS {
@@ -159,7 +166,10 @@ async fn hand_off_under_concurrent_publishing() {
             .unwrap();
         let got: Vec<String> = seen.into_iter().map(|e| e.1).collect();
         assert_eq!(got, expected);
-        assert!(rounds > 10, "the client really reconnected ({rounds} rounds)");
+        assert!(
+            rounds > 10,
+            "the client really reconnected ({rounds} rounds)"
+        );
     }
     assert_eq!(service.metrics().reset, 0);
 }

@@ -167,7 +167,12 @@ async fn duplicate_replace_ends_old_stream_cleanly() {
     drop(old);
     assert_eq!(hooks.count("remove same"), 1);
     assert_eq!(
-        hooks.entries().iter().filter(|e| e.starts_with("create") || e.starts_with("remove")).cloned().collect::<Vec<_>>(),
+        hooks
+            .entries()
+            .iter()
+            .filter(|e| e.starts_with("create") || e.starts_with("remove"))
+            .cloned()
+            .collect::<Vec<_>>(),
         ["create same 1", "remove same 0", "create same 1"]
     );
 }
@@ -214,8 +219,14 @@ async fn global_client_limit_is_429_with_retry_after() {
 #[tokio::test]
 async fn topics_reach_exactly_their_subscribers_once() {
     let service = Service::new();
-    let (a, b, ab) = (Topic::new("a").unwrap(), Topic::new("b").unwrap(), ["a", "b"]);
-    let mut only_a = service.connect(ConnectRequest::new().topics(["a"])).unwrap();
+    let (a, b, ab) = (
+        Topic::new("a").unwrap(),
+        Topic::new("b").unwrap(),
+        ["a", "b"],
+    );
+    let mut only_a = service
+        .connect(ConnectRequest::new().topics(["a"]))
+        .unwrap();
     let mut both = service.connect(ConnectRequest::new().topics(ab)).unwrap();
     let mut none = service.connect(ConnectRequest::new()).unwrap();
     for s in [&mut only_a, &mut both, &mut none] {
@@ -230,7 +241,10 @@ async fn topics_reach_exactly_their_subscribers_once() {
     );
     service.broadcast(Event::message("all"));
     assert_eq!(datas(&next_text(&mut only_a).await), ["to a+b", "all"]);
-    assert_eq!(datas(&next_text(&mut both).await), ["to b", "to a+b", "all"]);
+    assert_eq!(
+        datas(&next_text(&mut both).await),
+        ["to b", "to a+b", "all"]
+    );
     assert_eq!(datas(&next_text(&mut none).await), ["all"]);
 }
 
@@ -324,7 +338,9 @@ async fn shutdown_cuts_off_unread_streams_at_the_deadline() {
     tokio::time::pause();
     let service = Service::new();
     let stalled = service.connect(req("stalled")).unwrap();
-    let report = service.shutdown(Shutdown::new(Duration::from_secs(2))).await;
+    let report = service
+        .shutdown(Shutdown::new(Duration::from_secs(2)))
+        .await;
     assert_eq!((report.clients, report.forced), (1, 1));
     assert_eq!(service.active(), 0);
     assert!(stalled.client().is_removed());
@@ -394,7 +410,10 @@ async fn one_stalled_client_never_delays_the_others() {
     for r in readers {
         assert_eq!(r.await.unwrap(), expected);
     }
-    assert!(stalled.client().is_removed(), "the stalled client was cut off");
+    assert!(
+        stalled.client().is_removed(),
+        "the stalled client was cut off"
+    );
     assert_eq!(service.metrics().disconnected_slow, 1);
 }
 
@@ -409,7 +428,10 @@ async fn sink_failure_removes_client_once() {
     service.broadcast(Event::message("1"));
     tokio::task::yield_now().await;
     service.broadcast(Event::message("2"));
-    let result = tokio::time::timeout(Duration::from_secs(5), pump).await.unwrap().unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(5), pump)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(result, Err(sse_core::Error::Disconnected));
     assert_eq!(service.active(), 0);
     assert_eq!(hooks.count("remove s"), 1);

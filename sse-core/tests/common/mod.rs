@@ -8,8 +8,7 @@ use std::{
 use bytes::Bytes;
 use futures::StreamExt;
 use sse_core::{
-    Client, ClientId, ClientStream, ConnectRequest, Hooks, Rejection, ResetReason,
-    SlowClientAction,
+    Client, ClientId, ClientStream, ConnectRequest, Hooks, Rejection, ResetReason, SlowClientAction,
 };
 
 /// Records every hook call, in order.
@@ -25,7 +24,10 @@ impl Recorder {
     }
 
     pub fn count(&self, prefix: &str) -> usize {
-        self.entries().iter().filter(|e| e.starts_with(prefix)).count()
+        self.entries()
+            .iter()
+            .filter(|e| e.starts_with(prefix))
+            .count()
     }
 
     fn push(&self, entry: String) {

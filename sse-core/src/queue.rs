@@ -50,6 +50,15 @@ pub(crate) struct Queue {
     max_bytes: usize,
 }
 
+/// Wakes the reader after letting go of the lock, so it never wakes into a held lock.
+fn wake_unlocked(mut state: MutexGuard<'_, State>) {
+    let waker = state.waker.take();
+    drop(state);
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
 impl Queue {
     pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
         Queue {
@@ -90,11 +99,7 @@ impl Queue {
                     state.lifecycle = Lifecycle::Aborted;
                     state.frames.clear();
                     state.bytes = 0;
-                    let waker = state.waker.take();
-                    drop(state);
-                    if let Some(w) = waker {
-                        w.wake();
-                    }
+                    wake_unlocked(state);
                     return Pushed::Disconnected;
                 }
                 SlowClientPolicy::DropOldest => {
@@ -112,11 +117,7 @@ impl Queue {
         }
         state.bytes += frame.len();
         state.frames.push_back(frame);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_unlocked(state);
         outcome
     }
 
@@ -129,11 +130,7 @@ impl Queue {
         }
         state.bytes += frame.len();
         state.frames.push_back(frame);
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_unlocked(state);
     }
 
     /// Stops accepting frames; with `abort`, also forgets what is queued.
@@ -146,11 +143,7 @@ impl Queue {
         } else if state.lifecycle == Lifecycle::Open {
             state.lifecycle = Lifecycle::Closing;
         }
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_unlocked(state);
     }
 
     /// The next write: one frame, or several queued frames joined. `Ready(None)` once

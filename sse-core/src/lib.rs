@@ -46,6 +46,7 @@ mod service;
 mod stream;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod topics;
 
 pub use client::{Client, ClientId, ConnectRequest, Topic};
 pub use error::{Error, Rejection};

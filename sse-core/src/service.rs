@@ -1,11 +1,10 @@
 //! The service: admission, registry, fan-out, resume and shutdown.
 
 use std::{
-    collections::{HashMap, HashSet},
     fmt,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, RwLock,
+        Arc, Mutex, MutexGuard,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -19,6 +18,7 @@ use crate::{
     metrics::{bump, Counters},
     queue::{Pushed, Queue},
     replay::Replay,
+    topics::TopicIndex,
     Client, ClientId, ClientManager, ClientStream, ConnectRequest, DuplicatePolicy, Error,
     EventSeq, Hooks, MemoryManager, Metrics, Rejection, ReplayConfig, ResetReason,
     SlowClientAction, SlowClientPolicy, Topic,
@@ -191,10 +191,11 @@ impl ServiceBuilder {
         self
     }
 
-    /// Interval of keep-alive comments on an idle stream (default 15 s; `None` turns
-    /// them off). Any frame sent restarts the interval.
+    /// Interval of keep-alive comments on an idle stream (default 15 s; `None` or zero
+    /// turns them off). Any frame sent restarts the interval.
     pub fn keep_alive(&mut self, every: Option<Duration>) -> &mut Self {
-        self.config.keep_alive = every;
+        // A zero interval would send keep-alives back to back.
+        self.config.keep_alive = every.filter(|d| !d.is_zero());
         self
     }
 
@@ -252,7 +253,7 @@ impl ServiceBuilder {
                     .unwrap_or_else(|| Arc::new(MemoryManager::new())),
                 hooks: self.hooks.clone().unwrap_or_else(|| Arc::new(NoHooks)),
                 publish: Mutex::new(Replay::new(self.config.replay, origin)),
-                topics: RwLock::new(HashMap::new()),
+                topics: TopicIndex::default(),
                 config: self.config.clone(),
                 next_connection: AtomicU64::new(1),
                 accepting: AtomicBool::new(true),
@@ -300,7 +301,7 @@ pub(crate) struct Inner {
     /// client is registered with its replay: so a client gets each event exactly once,
     /// either replayed or live, and all clients see one order.
     publish: Mutex<Replay>,
-    topics: RwLock<HashMap<Topic, Vec<Arc<Client>>>>,
+    topics: TopicIndex,
     config: Config,
     next_connection: AtomicU64,
     accepting: AtomicBool,
@@ -442,15 +443,7 @@ impl Service {
             .filter_map(|old| inner.unregister(&old).map(|count| (old, count)))
             .collect();
         let count = inner.manager.add(Arc::clone(&client));
-        if !client.topics().is_empty() {
-            let mut index = inner.topics.write().unwrap_or_else(|e| e.into_inner());
-            for topic in client.topics() {
-                index
-                    .entry(topic.clone())
-                    .or_default()
-                    .push(Arc::clone(&client));
-            }
-        }
+        inner.topics.add(&client);
         drop(history);
 
         for (old, count) in &replaced {
@@ -682,19 +675,7 @@ impl Inner {
                     if let Some(seq) = seq {
                         history.record(seq, Some(topics), &frame);
                     }
-                    let index = self.topics.read().unwrap_or_else(|e| e.into_inner());
-                    if let [topic] = topics.as_slice() {
-                        for c in index.get(topic).into_iter().flatten() {
-                            tally.push(c, &frame);
-                        }
-                    } else {
-                        let mut seen = HashSet::new();
-                        for c in topics.iter().filter_map(|t| index.get(t)).flatten() {
-                            if seen.insert(c.connection()) {
-                                tally.push(c, &frame);
-                            }
-                        }
-                    }
+                    self.topics.for_each(topics, |c| tally.push(c, &frame));
                 }
                 Target::Client(_) => {}
             }
@@ -721,17 +702,7 @@ impl Inner {
             return None;
         }
         let count = self.manager.remove(client);
-        if !client.topics().is_empty() {
-            let mut index = self.topics.write().unwrap_or_else(|e| e.into_inner());
-            for topic in client.topics() {
-                if let Some(subs) = index.get_mut(topic) {
-                    subs.retain(|c| c.connection() != client.connection());
-                    if subs.is_empty() {
-                        index.remove(topic);
-                    }
-                }
-            }
-        }
+        self.topics.remove(client);
         Some(count.unwrap_or_else(|| self.manager.active()))
     }
 

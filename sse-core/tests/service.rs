@@ -277,11 +277,32 @@ fn assert_about_15s(waited: Duration) {
 #[tokio::test]
 async fn no_keep_alive_when_disabled() {
     tokio::time::pause();
+    // A zero interval counts as off rather than a flood of comments.
+    for every in [None, Some(Duration::ZERO)] {
+        let service = Service::builder().keep_alive(every).build();
+        let mut s = service.connect(ConnectRequest::new()).unwrap();
+        next(&mut s).await;
+        let waited = tokio::time::timeout(Duration::from_secs(3600), s.next()).await;
+        assert!(waited.is_err(), "{every:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_large_topic_empties_without_quadratic_cost() {
     let service = Service::builder().keep_alive(None).build();
-    let mut s = service.connect(ConnectRequest::new()).unwrap();
-    next(&mut s).await;
-    let waited = tokio::time::timeout(Duration::from_secs(3600), s.next()).await;
-    assert!(waited.is_err());
+    let room = Topic::new("room").unwrap();
+    let streams: Vec<_> = (0..20_000)
+        .map(|_| {
+            service
+                .connect(ConnectRequest::new().topics(["room"]))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(service.publish(&room, Event::message("x")).queued, 20_000);
+    // Leave from the front, the worst order for a list scan.
+    drop(streams);
+    assert_eq!(service.active(), 0);
+    assert_eq!(service.publish(&room, Event::message("y")).queued, 0);
 }
 
 #[tokio::test]

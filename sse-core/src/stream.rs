@@ -113,16 +113,18 @@ impl KeepAlive {
             let timer = self
                 .timer
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-            if timer.deadline() != due {
-                timer.as_mut().reset(due);
-            }
+            // Traffic only moves `due` later. Rather than re-arm the timer on every
+            // write, let it fire at its old deadline and re-arm it then: at most one
+            // timer update per interval, however busy the stream.
             if timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            if Instant::now() >= due {
-                self.last_traffic = Instant::now();
+            let now = Instant::now();
+            if now >= due {
+                self.last_traffic = now;
                 return true;
             }
+            timer.as_mut().reset(due);
         }
     }
 }

@@ -33,6 +33,7 @@
 //! ```
 
 mod client;
+mod dense;
 mod error;
 mod hooks;
 #[cfg(feature = "http")]

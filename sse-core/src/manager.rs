@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use crate::{Client, ClientId};
+use crate::{dense::DenseClients, Client, ClientId};
 
 /// The registry of connected clients, after the model's `ClientManager`
 /// (New, Range, Remove, Active, Clients, Client).
@@ -95,8 +95,7 @@ pub struct MemoryManager {
 
 #[derive(Default)]
 struct Registry {
-    dense: Vec<Arc<Client>>,
-    slot_of: HashMap<u64, usize>,
+    clients: DenseClients,
     by_id: HashMap<ClientId, Vec<Arc<Client>>>,
 }
 
@@ -126,26 +125,19 @@ impl fmt::Debug for MemoryManager {
 impl ClientManager for MemoryManager {
     fn add(&self, client: Arc<Client>) -> usize {
         let mut reg = self.write();
-        if reg.slot_of.contains_key(&client.connection()) {
-            return reg.dense.len();
+        if reg.clients.insert(&client) {
+            reg.by_id
+                .entry(client.id().clone())
+                .or_default()
+                .push(client);
         }
-        let slot = reg.dense.len();
-        reg.slot_of.insert(client.connection(), slot);
-        reg.by_id
-            .entry(client.id().clone())
-            .or_default()
-            .push(Arc::clone(&client));
-        reg.dense.push(client);
-        reg.dense.len()
+        reg.clients.len()
     }
 
     fn remove(&self, client: &Client) -> Option<usize> {
         let mut reg = self.write();
-        let slot = reg.slot_of.remove(&client.connection())?;
-        reg.dense.swap_remove(slot);
-        if let Some(moved) = reg.dense.get(slot) {
-            let moved = moved.connection();
-            reg.slot_of.insert(moved, slot);
+        if !reg.clients.remove(client.connection()) {
+            return None;
         }
         if let Some(same_id) = reg.by_id.get_mut(client.id()) {
             same_id.retain(|c| c.connection() != client.connection());
@@ -153,18 +145,16 @@ impl ClientManager for MemoryManager {
                 reg.by_id.remove(client.id());
             }
         }
-        // Give memory back after a spike of connections.
-        if reg.dense.capacity() > 64 && reg.dense.len() < reg.dense.capacity() / 4 {
-            let len = reg.dense.len();
-            reg.dense.shrink_to(len * 2);
-            reg.slot_of.shrink_to(len * 2);
+        // Give memory back after a spike of connections, as the dense set does.
+        if reg.by_id.capacity() > 64 && reg.by_id.len() < reg.by_id.capacity() / 4 {
+            let len = reg.by_id.len();
             reg.by_id.shrink_to(len * 2);
         }
-        Some(reg.dense.len())
+        Some(reg.clients.len())
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&Arc<Client>)) {
-        self.read().dense.iter().for_each(f);
+        self.read().clients.iter().for_each(f);
     }
 
     fn for_each_with_id(&self, id: &ClientId, f: &mut dyn FnMut(&Arc<Client>)) {
@@ -174,6 +164,6 @@ impl ClientManager for MemoryManager {
     }
 
     fn active(&self) -> usize {
-        self.read().dense.len()
+        self.read().clients.len()
     }
 }

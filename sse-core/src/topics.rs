@@ -5,27 +5,21 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use crate::{Client, Topic};
+use crate::{dense::DenseClients, Client, Topic};
 
-/// One topic's subscribers, dense for the walk and indexed for O(1) removal, so a
-/// topic with 100k subscribers does not make every departure O(n).
-#[derive(Debug, Default)]
-struct Subscribers {
-    dense: Vec<Arc<Client>>,
-    slot_of: HashMap<u64, usize>,
-}
-
+/// Each topic's subscribers as a [`DenseClients`], so a topic with 100k subscribers
+/// does not make every departure O(n).
 #[derive(Debug, Default)]
 pub(crate) struct TopicIndex {
-    topics: RwLock<HashMap<Topic, Subscribers>>,
+    topics: RwLock<HashMap<Topic, DenseClients>>,
 }
 
 impl TopicIndex {
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<Topic, Subscribers>> {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Topic, DenseClients>> {
         self.topics.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Topic, Subscribers>> {
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Topic, DenseClients>> {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -35,13 +29,7 @@ impl TopicIndex {
         }
         let mut index = self.write();
         for topic in client.topics() {
-            let subs = index.entry(topic.clone()).or_default();
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                subs.slot_of.entry(client.connection())
-            {
-                slot.insert(subs.dense.len());
-                subs.dense.push(Arc::clone(client));
-            }
+            index.entry(topic.clone()).or_default().insert(client);
         }
     }
 
@@ -54,13 +42,8 @@ impl TopicIndex {
             let Some(subs) = index.get_mut(topic) else {
                 continue;
             };
-            if let Some(slot) = subs.slot_of.remove(&client.connection()) {
-                subs.dense.swap_remove(slot);
-                if let Some(moved) = subs.dense.get(slot) {
-                    subs.slot_of.insert(moved.connection(), slot);
-                }
-            }
-            if subs.dense.is_empty() {
+            subs.remove(client.connection());
+            if subs.is_empty() {
                 index.remove(topic);
             }
         }
@@ -73,7 +56,7 @@ impl TopicIndex {
             index
                 .get(topic)
                 .into_iter()
-                .flat_map(|s| &s.dense)
+                .flat_map(DenseClients::iter)
                 .for_each(f);
             return;
         }
@@ -81,7 +64,7 @@ impl TopicIndex {
         for client in topics
             .iter()
             .filter_map(|t| index.get(t))
-            .flat_map(|s| &s.dense)
+            .flat_map(DenseClients::iter)
         {
             if seen.insert(client.connection()) {
                 f(client);

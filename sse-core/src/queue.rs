@@ -50,6 +50,20 @@ pub(crate) struct Queue {
     max_bytes: usize,
 }
 
+impl State {
+    fn append(&mut self, frame: Bytes) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    /// Ends the queue at once, forgetting what it holds.
+    fn abort(&mut self) {
+        self.lifecycle = Lifecycle::Aborted;
+        self.frames.clear();
+        self.bytes = 0;
+    }
+}
+
 /// Wakes the reader after letting go of the lock, so it never wakes into a held lock.
 fn wake_unlocked(mut state: MutexGuard<'_, State>) {
     let waker = state.waker.take();
@@ -96,9 +110,7 @@ impl Queue {
             match policy {
                 SlowClientPolicy::DropNewest => return Pushed::DroppedNewest,
                 SlowClientPolicy::Disconnect => {
-                    state.lifecycle = Lifecycle::Aborted;
-                    state.frames.clear();
-                    state.bytes = 0;
+                    state.abort();
                     wake_unlocked(state);
                     return Pushed::Disconnected;
                 }
@@ -115,8 +127,7 @@ impl Queue {
                 }
             }
         }
-        state.bytes += frame.len();
-        state.frames.push_back(frame);
+        state.append(frame);
         wake_unlocked(state);
         outcome
     }
@@ -128,8 +139,7 @@ impl Queue {
         if state.lifecycle != Lifecycle::Open {
             return;
         }
-        state.bytes += frame.len();
-        state.frames.push_back(frame);
+        state.append(frame);
         wake_unlocked(state);
     }
 
@@ -137,9 +147,7 @@ impl Queue {
     pub(crate) fn close(&self, abort: bool) {
         let mut state = self.lock();
         if abort {
-            state.lifecycle = Lifecycle::Aborted;
-            state.frames.clear();
-            state.bytes = 0;
+            state.abort();
         } else if state.lifecycle == Lifecycle::Open {
             state.lifecycle = Lifecycle::Closing;
         }

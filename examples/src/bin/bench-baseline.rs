@@ -12,13 +12,11 @@
 
 use std::{
     convert::Infallible,
-    env,
-    str::FromStr,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use axum::{
@@ -27,6 +25,7 @@ use axum::{
     routing::get,
     Router,
 };
+use examples::bench::{env_or, payload};
 use futures_util::{Stream, StreamExt};
 use tokio::{net::TcpListener, sync::broadcast};
 use tokio_stream::wrappers::BroadcastStream;
@@ -44,23 +43,6 @@ impl Drop for Connected {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn payload(size: usize) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut data = format!("{nanos} ");
-    let pad = size.saturating_sub(data.len());
-    data.extend(std::iter::repeat_n('x', pad));
-    data
 }
 
 async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -19,38 +19,16 @@
 //! PORT=8080 RATE=100 ADAPTER=hyper cargo run --release -p examples --bin bench-server
 //! ```
 
-use std::{
-    convert::Infallible,
-    env,
-    str::FromStr,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{convert::Infallible, time::Duration};
 
 use axum::{http::Request, routing::get, Router};
+use examples::bench::{env_or, payload};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::TokioIo;
 use sse_codec::Event;
 use sse_core::Service;
 use tokio::net::TcpListener;
 use warp::Filter;
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The benchmark payload: send time in unix nanoseconds, a space, `x` up to `size`.
-fn payload(size: usize) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut data = format!("{nanos} ");
-    let pad = size.saturating_sub(data.len());
-    data.extend(std::iter::repeat_n('x', pad));
-    data
-}
 
 async fn broadcaster(service: Service, rate: u32, size: usize) {
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
@@ -65,7 +43,7 @@ async fn main() -> std::io::Result<()> {
     let port: u16 = env_or("PORT", 0);
     let rate: u32 = env_or("RATE", 10);
     let size: usize = env_or("SIZE", 64);
-    let adapter = env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
+    let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
 
     let service = Service::new();
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;

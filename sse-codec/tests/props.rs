@@ -1,5 +1,7 @@
 //! Property tests, using the crate's own generators (`sse_codec::strategy`).
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,15 +17,7 @@ fn unlimited() -> ParserBuilder {
 }
 
 fn parse_chunks(builder: &ParserBuilder, chunks: &[Bytes]) -> Vec<Result<Item, Error>> {
-    let mut parser = builder.build();
-    let mut out = Vec::new();
-    for chunk in chunks {
-        parser.feed(chunk);
-        out.extend(std::iter::from_fn(|| parser.next_item()));
-    }
-    parser.finish();
-    out.extend(std::iter::from_fn(|| parser.next_item()));
-    out
+    common::parse_chunks(builder, chunks.iter().map(|c| &c[..]))
 }
 
 fn parse_ok(chunks: &[Bytes]) -> Vec<Item> {

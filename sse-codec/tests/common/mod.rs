@@ -1,6 +1,6 @@
 //! Shared by the integration tests: run one wire sample every way it can be chunked.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
 
 use std::time::Duration;
 

@@ -51,6 +51,11 @@ use sse_core::{
 
 pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
 
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+pub use serve::{serve, serve_with, Server};
+
 /// A handler connecting each request to a [`Service`] and answering with the client's
 /// event stream. Mount it with `get(sse)`; it works with any router state.
 ///

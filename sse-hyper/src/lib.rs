@@ -74,6 +74,13 @@ use sse_core::{
 
 pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
 
+#[cfg(feature = "server")]
+mod io;
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+pub use server::{serve, Server};
+
 /// The response body: a client's event stream, or the short text of a refusal.
 ///
 /// Never fails; it ends when the client's stream ends (the client was replaced,

@@ -1,10 +1,13 @@
-//! The shared behaviour suite against `sse-hyper`, served by hyper-util's auto builder
-//! (HTTP/1.1 and h2c).
+//! The shared behaviour suite against `sse-hyper`, twice: served by hyper-util's auto
+//! builder (HTTP/1.1 and h2c) and by `sse_hyper::Server` (HTTP/1.1).
 
 use std::{convert::Infallible, net::SocketAddr};
 
 use http::{Request, Response, StatusCode};
-use hyper::{body::Incoming, service::service_fn};
+use hyper::{
+    body::Incoming,
+    service::{service_fn, Service as HyperService},
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
@@ -12,33 +15,50 @@ use hyper_util::{
 use sse_core::Service;
 use sse_hyper::{Sse, SseBody};
 use sse_testkit::{behaviour_suite, routes, TestServer};
+use tokio::net::TcpListener;
 
+/// Every suite route, and 404 for anything else.
+fn route(
+    service: Service,
+) -> impl HyperService<
+    Request<Incoming>,
+    Response = Response<SseBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<Response<SseBody>, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    service_fn(move |request: Request<Incoming>| {
+        let response = match routes::options(request.uri().path()) {
+            Some(options) => Sse::with_options(service.clone(), options).respond(&request),
+            None => {
+                let mut response = Response::new(SseBody::full("not found"));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response
+            }
+        };
+        async move { Ok::<_, Infallible>(response) }
+    })
+}
+
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// hyper-util's auto builder.
 struct Hyper;
 
 impl TestServer for Hyper {
     const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
+        let (listener, addr) = bind().await;
+        let route = route(service);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let service = service.clone();
-                let route = service_fn(move |request: Request<Incoming>| {
-                    let response = match routes::options(request.uri().path()) {
-                        Some(options) => {
-                            Sse::with_options(service.clone(), options).respond(&request)
-                        }
-                        None => {
-                            let mut response = Response::new(SseBody::full("not found"));
-                            *response.status_mut() = StatusCode::NOT_FOUND;
-                            response
-                        }
-                    };
-                    async move { Ok::<_, Infallible>(response) }
-                });
+                let route = route.clone();
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), route)
@@ -50,4 +70,21 @@ impl TestServer for Hyper {
     }
 }
 
-behaviour_suite!(Hyper);
+/// `sse_hyper::Server`.
+struct HyperTuned;
+
+impl TestServer for HyperTuned {
+    const HTTP2: bool = false;
+
+    async fn start(service: Service) -> SocketAddr {
+        let (listener, addr) = bind().await;
+        tokio::spawn(sse_hyper::serve(listener, route(service)));
+        addr
+    }
+}
+
+mod auto_builder {
+    sse_testkit::behaviour_suite!(super::Hyper);
+}
+
+behaviour_suite!(HyperTuned);

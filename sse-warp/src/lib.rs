@@ -43,6 +43,11 @@ use warp::{http::HeaderMap, path::FullPath, reply::Response, Filter, Reply};
 
 pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
 
+#[cfg(feature = "server")]
+mod serve;
+#[cfg(feature = "server")]
+pub use serve::{serve, serve_with, Server};
+
 /// A filter that matches any request (it never rejects), connects it to `service` (reading it with
 /// [`RequestOptions::new`]) and extracts the reply. Put path and method filters
 /// before it.

@@ -6,9 +6,12 @@
 //!
 //! `$RATE` times a second (default 10) it calls [`Service::broadcast`] with one event
 //! whose data is the send time in unix nanoseconds, a space, and `x` padding up to
-//! `$SIZE` bytes (default 64); `RATE=0` broadcasts nothing (idle-memory runs). `$ADAPTER` picks the framework: `axum` (default), `warp`
-//! or `hyper`. `$PORT` is the port on 127.0.0.1 (default 0, any); the first line
-//! printed is `listening on ADDR`.
+//! `$SIZE` bytes (default 64); `RATE=0` broadcasts nothing (idle-memory runs).
+//! `$ADAPTER` picks the framework: `axum` (default), `warp` or `hyper`, each served by
+//! the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
+//! `sse_hyper::Server`); `SERVE=stock` serves axum and warp with their own
+//! `axum::serve` / `warp::serve` instead, for comparison. `$PORT` is the port on
+//! 127.0.0.1 (default 0, any); the first line printed is `listening on ADDR`.
 //!
 //! The service is built with the library's defaults, which are what a deployment would
 //! run: per-client queues of 256 frames / 1 MiB with the drop-oldest slow-client
@@ -23,8 +26,7 @@ use std::{convert::Infallible, time::Duration};
 
 use axum::{http::Request, routing::get, Router};
 use examples::bench::{env_or, payload};
-use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
 use sse_codec::Event;
 use sse_core::Service;
 use tokio::net::TcpListener;
@@ -44,6 +46,7 @@ async fn main() -> std::io::Result<()> {
     let rate: u32 = env_or("RATE", 10);
     let size: usize = env_or("SIZE", 64);
     let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
+    let stock = std::env::var("SERVE").is_ok_and(|s| s == "stock");
 
     let service = Service::new();
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -52,14 +55,14 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(broadcaster(service.clone(), rate, size));
     }
     match adapter.as_str() {
-        "axum" => serve_axum(listener, service).await,
-        "warp" => serve_warp(listener, service).await,
+        "axum" => serve_axum(listener, service, stock).await,
+        "warp" => serve_warp(listener, service, stock).await,
         "hyper" => serve_hyper(listener, service).await,
         other => Err(std::io::Error::other(format!("unknown ADAPTER {other}"))),
     }
 }
 
-async fn serve_axum(listener: TcpListener, service: Service) -> std::io::Result<()> {
+async fn serve_axum(listener: TcpListener, service: Service, stock: bool) -> std::io::Result<()> {
     let stats = {
         let service = service.clone();
         move || std::future::ready(service.active().to_string())
@@ -67,38 +70,34 @@ async fn serve_axum(listener: TcpListener, service: Service) -> std::io::Result<
     let app = Router::new()
         .route("/events", get(sse_axum::Sse::new(service)))
         .route("/stats", get(stats));
-    axum::serve(listener, app).await
+    if stock {
+        return axum::serve(listener, app).await;
+    }
+    sse_axum::serve(listener, app).await
 }
 
-async fn serve_warp(listener: TcpListener, service: Service) -> std::io::Result<()> {
+async fn serve_warp(listener: TcpListener, service: Service, stock: bool) -> std::io::Result<()> {
     let events = warp::path("events")
         .and(warp::get())
         .and(sse_warp::sse(service.clone()));
     let stats = warp::path("stats").map(move || service.active().to_string());
-    warp::serve(events.or(stats)).incoming(listener).run().await;
-    Ok(())
+    let routes = events.or(stats);
+    if stock {
+        warp::serve(routes).incoming(listener).run().await;
+        return Ok(());
+    }
+    sse_warp::serve(listener, warp::service(routes)).await
 }
 
 async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result<()> {
     let sse = sse_hyper::Sse::new(service.clone());
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        let sse = sse.clone();
-        let service = service.clone();
-        tokio::spawn(async move {
-            let route = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let res = if req.uri().path() == "/stats" {
-                    axum::http::Response::new(sse_hyper::SseBody::full(
-                        service.active().to_string(),
-                    ))
-                } else {
-                    sse.respond(&req)
-                };
-                async move { Ok::<_, Infallible>(res) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), route)
-                .await;
-        });
-    }
+    let route = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let res = if req.uri().path() == "/stats" {
+            axum::http::Response::new(sse_hyper::SseBody::full(service.active().to_string()))
+        } else {
+            sse.respond(&req)
+        };
+        async move { Ok::<_, Infallible>(res) }
+    });
+    sse_hyper::serve(listener, route).await
 }

@@ -19,6 +19,8 @@
 //! - `p50_ms`, `p99_ms`, `max_ms`: receive time minus send time (an HDR histogram);
 //! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`; also
 //!   `cpu_user_s` and `cpu_sys_s` apart), and `cpu_s_per_million` deliveries;
+//! - `writes_per_delivery`: the server's write system calls over the window
+//!   (`syscw` in `/proc/PID/io`) per event received;
 //! - `rss_kb_before` (before connecting) and `rss_kb` (end of window), from
 //!   `/proc/PID/status`.
 //!
@@ -115,6 +117,14 @@ fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
     // USER_HZ is 100 on Linux.
     Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
+}
+
+/// The server's count of write-like system calls (`write`, `writev`, `sendmsg`...) from
+/// `/proc/PID/io`.
+fn write_calls(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("syscw:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The server's resident set in KiB from `/proc/PID/status`.
@@ -374,6 +384,7 @@ async fn run(args: Args) -> String {
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
 
     let cpu0 = args.pid.and_then(cpu_seconds);
+    let writes0 = args.pid.and_then(write_calls);
     let from = now_nanos();
     let to = from + (args.duration * 1e9) as u64;
     if !args.idle {
@@ -381,6 +392,7 @@ async fn run(args: Args) -> String {
     }
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     let cpu1 = args.pid.and_then(cpu_seconds);
+    let writes1 = args.pid.and_then(write_calls);
     let rss = args.pid.and_then(rss_kb);
     if !args.idle {
         tokio::time::sleep(Duration::from_secs_f64(args.grace)).await;
@@ -407,6 +419,10 @@ async fn run(args: Args) -> String {
     } else {
         f64::NAN
     };
+    let writes_per_delivery = match (writes0, writes1) {
+        (Some(a), Some(b)) if s.received > 0 => (b - a) as f64 / s.received as f64,
+        _ => f64::NAN,
+    };
     let ms = |q: f64| s.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let num = |v: f64| {
         if v.is_finite() {
@@ -422,7 +438,7 @@ async fn run(args: Args) -> String {
             "\"server_clients\":{},\"ramp_s\":{:.2},\"rate\":{},\"duration_s\":{},",
             "\"broadcasts\":{},\"received\":{},\"delivery\":{},\"events_per_s\":{:.0},",
             "\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"cpu_s\":{},\"cpu_user_s\":{},",
-            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},",
+            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},\"writes_per_delivery\":{},",
             "\"rss_kb_before\":{},\"rss_kb\":{}}}"
         ),
         args.label,
@@ -445,6 +461,7 @@ async fn run(args: Args) -> String {
         num(user),
         num(sys),
         num(per_million),
+        num(writes_per_delivery),
         opt(rss_before),
         opt(rss),
     )

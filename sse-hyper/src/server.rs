@@ -1,0 +1,204 @@
+//! An HTTP/1.1 server tuned for many long-lived event streams.
+
+use std::{
+    error::Error as StdError,
+    future::{pending, Future},
+    io,
+    time::Duration,
+};
+
+use http::{Request, Response};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::io::GatherWrites;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Serves HTTP/1.1 connections with the settings an event-stream server wants, for
+/// any hyper service: this crate's [`Sse`](crate::Sse), an axum `Router` or a warp
+/// filter (their adapters wrap this in a `serve` function of their own).
+///
+/// Against a general-purpose server (`axum::serve`, `warp::serve`, hyper-util's auto
+/// builder) it differs in what costs the most at thousands of streams:
+///
+/// - **Memory**: HTTP/1.1 only, with hyper's `http1` connection and no protocol
+///   sniffing. The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 and
+///   hands them back, which makes hyper grow its read buffer to 16 KiB and copy it:
+///   an idle stream under `axum::serve` holds about 21 KiB of resident memory, under
+///   this server about 12 KiB (`examples/bench`, `BENCHMARKS.md`).
+/// - **CPU**: an event write is a chunk-size line, the frame and a CRLF, which hyper
+///   hands over as three buffers. Small writes are gathered into one buffer and sent
+///   with one `send` instead of a `writev`, which the kernel handles with less work
+///   per call; large writes still go out vectored, without a copy.
+/// - **Latency**: `TCP_NODELAY` on every connection, so an event is never held back
+///   waiting for the acknowledgement of the previous one.
+/// - **Slow clients**: a client must send its whole request head within
+///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default).
+///
+/// For HTTP/2, serve with hyper-util's auto builder instead.
+///
+/// ```no_run
+/// use sse_hyper::{Server, Sse};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let service = sse_core::Service::new();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// Server::new().serve(listener, Sse::new(service)).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    header_read_timeout: Option<Duration>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server with the defaults: a 10 s request-head timeout.
+    pub fn new() -> Self {
+        Server {
+            header_read_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+
+    /// How long a client may take to send its request head before the connection is
+    /// closed; `None` waits forever (not advised on a public port: each waiting
+    /// connection holds a socket and its buffers).
+    pub fn header_read_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
+        self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// Accepts connections on `listener` and serves each on its own task with
+    /// `service`, forever. Accept errors that concern one connection are skipped;
+    /// others (such as running out of file descriptors) pause accepting for 100 ms.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for fatal listener errors.
+    pub async fn serve<S, B>(&self, listener: TcpListener, service: S) -> io::Result<()>
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        self.serve_until(listener, service, pending()).await
+    }
+
+    /// Like [`serve`](Self::serve), but stops accepting when `stop` resolves, and
+    /// returns. Connections already accepted go on until their responses end: call
+    /// [`sse_core::Service::shutdown`] to end the event streams.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for fatal listener errors.
+    pub async fn serve_until<S, B>(
+        &self,
+        listener: TcpListener,
+        service: S,
+        stop: impl Future<Output = ()>,
+    ) -> io::Result<()>
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut stop => return Ok(()),
+            };
+            match accepted {
+                Ok((tcp, _)) => {
+                    let connection = self.serve_connection(tcp, service.clone());
+                    tokio::spawn(async move {
+                        // A connection's error (reset, timeout, bad request) is its own.
+                        let _ = connection.await;
+                    });
+                }
+                // Aborted or reset before it was accepted: nothing to serve.
+                Err(error) if is_connection_error(&error) => {}
+                // Out of file descriptors or memory: retrying at once would spin.
+                Err(_) => tokio::time::sleep(ACCEPT_PAUSE).await,
+            }
+        }
+    }
+
+    /// Serves one accepted connection with `service` until it closes.
+    ///
+    /// # Errors
+    ///
+    /// hyper's error for the connection: the peer reset it, sent a malformed request,
+    /// or did not send its request head in time.
+    pub fn serve_connection<S, B>(
+        &self,
+        tcp: TcpStream,
+        service: S,
+    ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        // Not fatal: the stream is served either way, only less promptly.
+        let _ = tcp.set_nodelay(true);
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder.serve_connection(TokioIo::new(GatherWrites::new(tcp)), service)
+    }
+}
+
+/// How long accepting pauses after an error that is not one connection's.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves `service` over HTTP/1.1 on `listener` with [`Server::new`]'s settings,
+/// forever.
+///
+/// # Errors
+///
+/// See [`Server::serve`].
+pub async fn serve<S, B>(listener: TcpListener, service: S) -> io::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Server::new().serve(listener, service).await
+}

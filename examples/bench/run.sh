@@ -40,13 +40,16 @@ fi
 SRV_PID=
 start_server() { # start_server NAME RATE -> sets SRV_PID, PORT
     local name=$1 rate=$2 bin adapter log
+    local delay=0 serve=
     case $name in
+        ours-*-delay*) bin=bench-server adapter=${name#ours-} delay=${adapter#*-delay} adapter=${adapter%%-*} ;;
+        ours-*-stock) bin=bench-server adapter=${name#ours-} adapter=${adapter%-stock} serve=stock ;;
         ours-*) bin=bench-server adapter=${name#ours-} ;;
         baseline) bin=bench-baseline adapter= ;;
         *) echo "unknown server $name" >&2; exit 2 ;;
     esac
     log=$(mktemp)
-    ADAPTER=$adapter RATE=$rate SIZE=$SIZE PORT=0 "${SRV_PIN[@]}" "$BIN/$bin" >"$log" 2>&1 &
+    WRITE_DELAY_MS=$delay SERVE=$serve ADAPTER=$adapter RATE=$rate SIZE=$SIZE PORT=0 "${SRV_PIN[@]}" "$BIN/$bin" >"$log" 2>&1 &
     SRV_PID=$!
     for _ in $(seq 100); do
         grep -q '^listening on ' "$log" && break

@@ -56,6 +56,12 @@ impl State {
         self.frames.push_back(frame);
     }
 
+    fn register(&mut self, cx: &Context<'_>) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+    }
+
     /// Ends the queue at once, forgetting what it holds.
     fn abort(&mut self) {
         self.lifecycle = Lifecycle::Aborted;
@@ -154,6 +160,19 @@ impl Queue {
         wake_unlocked(state);
     }
 
+    /// `Ready` when a frame is queued or the queue has ended (so [`poll_pop`] would
+    /// not wait); otherwise registers for the next push and is `Pending`.
+    ///
+    /// [`poll_pop`]: Self::poll_pop
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if !state.frames.is_empty() || state.lifecycle != Lifecycle::Open {
+            return Poll::Ready(());
+        }
+        state.register(cx);
+        Poll::Pending
+    }
+
     /// The next write: one frame, or several queued frames joined. `Ready(None)` once
     /// the queue is closed and drained.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
@@ -166,13 +185,7 @@ impl Queue {
                 if state.lifecycle == Lifecycle::Closing {
                     return Poll::Ready(None);
                 }
-                if !state
-                    .waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    state.waker = Some(cx.waker().clone());
-                }
+                state.register(cx);
                 Poll::Pending
             }
             1 => {

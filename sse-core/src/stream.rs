@@ -15,7 +15,7 @@ use futures_sink::Sink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::{service::Inner, Client, Error};
+use crate::{queue::Queue, service::Inner, Client, Error};
 
 /// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
 /// response body.
@@ -30,7 +30,19 @@ pub struct ClientStream {
     client: Arc<Client>,
     prelude: Option<Bytes>,
     keep_alive: Option<KeepAlive>,
+    batch: Option<Batch>,
     report_sends: bool,
+}
+
+/// Holds a frame back for `delay` so that the frames arriving meanwhile share its
+/// write ([`ServiceBuilder::write_delay`](crate::ServiceBuilder::write_delay)).
+struct Batch {
+    delay: Duration,
+    /// Holding until then: the timer, not the queue, will wake the stream.
+    until: Option<Instant>,
+    /// The last write did not empty the queue: write the rest without waiting.
+    behind: bool,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 struct KeepAlive {
@@ -45,6 +57,7 @@ impl ClientStream {
         client: Arc<Client>,
         prelude: Bytes,
         keep_alive: Option<Duration>,
+        write_delay: Duration,
     ) -> Self {
         ClientStream {
             service,
@@ -53,6 +66,12 @@ impl ClientStream {
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
                 last_traffic: Instant::now(),
+                timer: None,
+            }),
+            batch: (!write_delay.is_zero()).then_some(Batch {
+                delay: write_delay,
+                until: None,
+                behind: false,
                 timer: None,
             }),
             report_sends: true,
@@ -129,6 +148,38 @@ impl KeepAlive {
     }
 }
 
+impl Batch {
+    /// `Ready` when the queue should be read now: the hold is over, the queue is
+    /// behind, or it has ended; `Pending` while holding or while the queue is empty.
+    fn poll_release(&mut self, queue: &Queue, cx: &mut Context<'_>) -> Poll<()> {
+        if self.until.is_none() {
+            if queue.poll_ready(cx).is_pending() {
+                self.behind = false;
+                return Poll::Pending;
+            }
+            if self.behind {
+                return Poll::Ready(());
+            }
+            // The first frame after a quiet spell: hold it.
+            let until = Instant::now() + self.delay;
+            self.until = Some(until);
+            match &mut self.timer {
+                Some(timer) => timer.as_mut().reset(until),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(until))),
+            }
+        }
+        let Some(timer) = &mut self.timer else {
+            return Poll::Ready(());
+        };
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.until = None;
+        self.behind = true;
+        Poll::Ready(())
+    }
+}
+
 impl Stream for ClientStream {
     type Item = Bytes;
 
@@ -136,11 +187,23 @@ impl Stream for ClientStream {
         if let Some(prelude) = self.prelude.take() {
             return self.delivered(prelude);
         }
-        match self.client.queue.poll_pop(cx) {
+        let this = &mut *self;
+        let held = this
+            .batch
+            .as_mut()
+            .is_some_and(|batch| batch.poll_release(&this.client.queue, cx).is_pending());
+        let popped = if held {
+            Poll::Pending
+        } else {
+            this.client.queue.poll_pop(cx)
+        };
+        match popped {
             Poll::Ready(Some(frame)) => self.delivered(frame),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                let due = self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
+                // A held frame is traffic on its way: no keep-alive meanwhile.
+                let holding = self.batch.as_ref().is_some_and(|b| b.until.is_some());
+                let due = !holding && self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
                 if due {
                     Poll::Ready(Some(Bytes::from_static(sse_codec::KEEP_ALIVE)))
                 } else {

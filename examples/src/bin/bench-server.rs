@@ -13,7 +13,10 @@
 //! `axum::serve` / `warp::serve` instead, for comparison. `$PORT` is the port on
 //! 127.0.0.1 (default 0, any); the first line printed is `listening on ADDR`.
 //!
-//! The service is built with the library's defaults, which are what a deployment would
+//! `$WRITE_DELAY_MS` (default 0) sets `ServiceBuilder::write_delay`, which trades
+//! latency for fewer writes.
+//!
+//! Otherwise the service is built with the library's defaults, which are what a deployment would
 //! run: per-client queues of 256 frames / 1 MiB with the drop-oldest slow-client
 //! policy, a keep-alive comment after 15 s of silence, and the replay history on (every
 //! event gets an id, so frames are about 30 bytes longer than the baseline's).
@@ -48,7 +51,8 @@ async fn main() -> std::io::Result<()> {
     let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
     let stock = std::env::var("SERVE").is_ok_and(|s| s == "stock");
 
-    let service = Service::new();
+    let write_delay = Duration::from_millis(env_or("WRITE_DELAY_MS", 0));
+    let service = Service::builder().write_delay(write_delay).build();
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);
     if rate > 0 {

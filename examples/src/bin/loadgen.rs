@@ -19,8 +19,9 @@
 //! - `p50_ms`, `p99_ms`, `max_ms`: receive time minus send time (an HDR histogram);
 //! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`; also
 //!   `cpu_user_s` and `cpu_sys_s` apart), and `cpu_s_per_million` deliveries;
-//! - `writes_per_delivery`: the server's write system calls over the window
-//!   (`syscw` in `/proc/PID/io`) per event received;
+//! - `writev_per_delivery`: the server's `write`/`writev` system calls over the
+//!   window (`syscw` in `/proc/PID/io`, which does not count `send`) per event
+//!   received;
 //! - `rss_kb_before` (before connecting) and `rss_kb` (end of window), from
 //!   `/proc/PID/status`.
 //!
@@ -119,7 +120,7 @@ fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
-/// The server's count of write-like system calls (`write`, `writev`, `sendmsg`...) from
+/// The server's count of `write`/`writev` system calls (not `send`) from
 /// `/proc/PID/io`.
 fn write_calls(pid: u32) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
@@ -419,7 +420,7 @@ async fn run(args: Args) -> String {
     } else {
         f64::NAN
     };
-    let writes_per_delivery = match (writes0, writes1) {
+    let writev_per_delivery = match (writes0, writes1) {
         (Some(a), Some(b)) if s.received > 0 => (b - a) as f64 / s.received as f64,
         _ => f64::NAN,
     };
@@ -438,7 +439,7 @@ async fn run(args: Args) -> String {
             "\"server_clients\":{},\"ramp_s\":{:.2},\"rate\":{},\"duration_s\":{},",
             "\"broadcasts\":{},\"received\":{},\"delivery\":{},\"events_per_s\":{:.0},",
             "\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"cpu_s\":{},\"cpu_user_s\":{},",
-            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},\"writes_per_delivery\":{},",
+            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},\"writev_per_delivery\":{},",
             "\"rss_kb_before\":{},\"rss_kb\":{}}}"
         ),
         args.label,
@@ -461,7 +462,7 @@ async fn run(args: Args) -> String {
         num(user),
         num(sys),
         num(per_million),
-        num(writes_per_delivery),
+        num(writev_per_delivery),
         opt(rss_before),
         opt(rss),
     )

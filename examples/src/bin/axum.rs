@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{routing::get, Router};
-use sse_axum::Sse;
+use sse_axum::{Server, Sse};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
 
@@ -24,15 +24,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on {}", listener.local_addr()?);
     tokio::spawn(tick(service.clone()));
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            // Ends every stream, so the server's own graceful shutdown can finish.
-            service
-                .shutdown(Shutdown::new(Duration::from_secs(5)))
-                .await;
-        })
-        .await?;
+    // `sse_axum::serve` in place of `axum::serve`: HTTP/1.1 tuned for many streams
+    // (about half the memory per connection, cheaper writes, a request-head timeout).
+    let stop = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        // Ends every stream with a final retry hint, then stop accepting.
+        service
+            .shutdown(Shutdown::new(Duration::from_secs(5)))
+            .await;
+    };
+    sse_axum::serve_with(&Server::new(), listener, app, stop).await?;
     Ok(())
 }
 

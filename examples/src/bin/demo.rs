@@ -13,7 +13,10 @@
 //! default `demo`). The first line on stdout is `listening on http://ADDR`.
 //!
 //! The routes are in `examples::demo`; each adapter below only serves `GET /events`
-//! with its own crate and hands every other request to [`Demo::handle`].
+//! with its own crate and hands every other request to [`Demo::handle`]. All three
+//! listen through the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
+//! `sse_hyper::serve`), which also closes connections that do not send a request head
+//! within 10 s.
 
 use std::{error::Error, io::Write, net::SocketAddr, process::ExitCode, time::Duration};
 
@@ -118,15 +121,11 @@ async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
                 reply.into_response().map(Body::from)
             }
         });
-    axum::serve(listener, app).await
+    sse_axum::serve(listener, app).await
 }
 
 async fn serve_warp(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
-    warp::serve(warp_routes(demo))
-        .incoming(listener)
-        .run()
-        .await;
-    Ok(())
+    sse_warp::serve(listener, warp::service(warp_routes(demo))).await
 }
 
 // Built outside the async fn: the filter's `&'static str` path inside a future trips
@@ -165,34 +164,24 @@ fn warp_routes(
 }
 
 async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
-    use hyper::{body::Incoming, server::conn::http1, service::service_fn, Method, Request};
-    use hyper_util::rt::TokioIo;
+    use hyper::{body::Incoming, service::service_fn, Method, Request};
     use sse_hyper::{Sse, SseBody};
 
     let sse = Sse::with_options(demo.service().clone(), request_options());
-    loop {
-        let (tcp, _) = listener.accept().await?;
+    let service = service_fn(move |request: Request<Incoming>| {
         let (sse, demo) = (sse.clone(), demo.clone());
-        let service = service_fn(move |request: Request<Incoming>| {
-            let (sse, demo) = (sse.clone(), demo.clone());
-            async move {
-                if request.uri().path() == "/events" && request.method() == Method::GET {
-                    return Ok::<_, std::convert::Infallible>(sse.respond(&request));
-                }
-                let (parts, body) = request.into_parts();
-                let uri = &parts.uri;
-                let body = body.into_data_stream();
-                let reply = demo
-                    .handle(parts.method.as_str(), uri.path(), uri.query(), body)
-                    .await;
-                Ok(reply.into_response().map(SseBody::full))
+        async move {
+            if request.uri().path() == "/events" && request.method() == Method::GET {
+                return Ok::<_, std::convert::Infallible>(sse.respond(&request));
             }
-        });
-        tokio::spawn(async move {
-            // A connection's error (a client gone mid-request) concerns only it.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
+            let (parts, body) = request.into_parts();
+            let uri = &parts.uri;
+            let body = body.into_data_stream();
+            let reply = demo
+                .handle(parts.method.as_str(), uri.path(), uri.query(), body)
                 .await;
-        });
-    }
+            Ok(reply.into_response().map(SseBody::full))
+        }
+    });
+    sse_hyper::serve(listener, service).await
 }

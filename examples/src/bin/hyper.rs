@@ -8,21 +8,19 @@
 //! curl -N -H 'sse-clientid: me' http://127.0.0.1:3000/events
 //! ```
 //!
-//! This serves HTTP/1.1 with `hyper::server::conn::http1`; hyper-util's auto builder
-//! (see the `sse-hyper` crate docs) adds HTTP/2 with prior knowledge.
+//! This serves HTTP/1.1 with `sse_hyper::Server` (hyper's `http1` connection, tuned
+//! for many streams); hyper-util's auto builder (see the `sse-hyper` crate docs) adds
+//! HTTP/2 with prior knowledge.
 
 use std::{
     convert::Infallible,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use hyper::{
-    body::Incoming, server::conn::http1, service::service_fn, Request, Response, StatusCode,
-};
-use hyper_util::rt::TokioIo;
+use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
-use sse_hyper::{Sse, SseBody};
+use sse_hyper::{Server, Sse, SseBody};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,31 +32,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on {}", listener.local_addr()?);
     tokio::spawn(tick(service.clone()));
 
-    let accept = async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let sse = sse.clone();
-            let route = service_fn(move |request: Request<Incoming>| {
-                let response = if request.uri().path() == "/events" {
-                    sse.respond(&request)
-                } else {
-                    let mut response = Response::new(SseBody::full("not found\n"));
-                    *response.status_mut() = StatusCode::NOT_FOUND;
-                    response
-                };
-                async move { Ok::<_, Infallible>(response) }
-            });
-            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(tcp), route));
-        }
+    let route = service_fn(move |request: Request<Incoming>| {
+        let response = if request.uri().path() == "/events" {
+            sse.respond(&request)
+        } else {
+            let mut response = Response::new(SseBody::full("not found\n"));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        };
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let stop = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        // Ends every stream with a final retry hint, then stop accepting.
+        service
+            .shutdown(Shutdown::new(Duration::from_secs(5)))
+            .await;
     };
-    tokio::select! {
-        () = accept => {}
-        _ = tokio::signal::ctrl_c() => {
-            service.shutdown(Shutdown::new(Duration::from_secs(5))).await;
-        }
-    }
+    Server::new().serve_until(listener, route, stop).await?;
     Ok(())
 }
 

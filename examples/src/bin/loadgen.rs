@@ -15,7 +15,7 @@
 //! - `broadcasts`: distinct send times seen in the window by any client (compare with
 //!   `rate x duration`);
 //! - `delivery`: events received / (broadcasts x clients), where broadcasts is the
-//!   larger of those seen and `rate x duration`;
+//!   larger of those seen and `rate x duration - 1`;
 //! - `events_per_s`: events received / duration;
 //! - `p50_ms`, `p99_ms`, `max_ms`: receive time minus send time (an HDR histogram);
 //! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`; also
@@ -404,9 +404,9 @@ async fn run(args: Args) -> String {
     let clients = s.connected as f64;
     // Distinct send times seen by any client. A server can lose a broadcast for every
     // client at once (a lagging broadcast channel does), so the expected count is at
-    // least what the rate offers in the window.
+    // least what the rate offers in the window, less one tick for its edges.
     let broadcasts = s.sent_times.len() as f64;
-    let offered = (args.rate * args.duration).floor();
+    let offered = (args.rate * args.duration).floor() - 1.0;
     let expected = broadcasts.max(offered) * clients;
     let delivery = if expected > 0.0 {
         s.received as f64 / expected

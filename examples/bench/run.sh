@@ -9,6 +9,11 @@
 # to CPU 1, N clients connected, then DURATION seconds measured (see loadgen.rs).
 # Idle memory: a fresh server with RATE=0, IDLE_CLIENTS streams connected, RSS per
 # connection = (RSS with them - RSS before) / IDLE_CLIENTS.
+# RUNS=N repeats the whole matrix N times; the tables then give each figure's median
+# over the runs (machine noise is about 10% from run to run), and ratios are of medians.
+# Server names: ours-ADAPTER (axum, warp, hyper), ours-ADAPTER-stock (axum::serve or
+# warp::serve instead of the library's server), ours-ADAPTER-delayMS (a write delay of
+# MS milliseconds), baseline.
 # JSON lines go to $OUT (default target/bench/fanout.jsonl); a Markdown table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,6 +26,7 @@ RATES=${RATES:-"10 100"}
 SIZE=${SIZE:-64}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 SERVERS=${SERVERS:-"ours-axum ours-warp ours-hyper baseline"}
+RUNS=${RUNS:-1}
 OUT=${OUT:-$CARGO_TARGET_DIR/bench/fanout.jsonl}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -66,42 +72,63 @@ stop_server() {
     sleep 1 # let the sockets close
 }
 
-for clients in $CLIENTS; do
-    for rate in $RATES; do
-        for server in $SERVERS; do
-            start_server "$server" "$rate"
-            "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$clients" --rate "$rate" \
-                --duration "$DURATION" --pid "$SRV_PID" --label "$server" | tee -a "$OUT"
-            stop_server
+for _ in $(seq "$RUNS"); do
+    for clients in $CLIENTS; do
+        for rate in $RATES; do
+            for server in $SERVERS; do
+                start_server "$server" "$rate"
+                "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$clients" \
+                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" |
+                    tee -a "$OUT"
+                stop_server
+            done
         done
     done
-done
-for server in $SERVERS; do
-    start_server "$server" 0
-    "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$IDLE_CLIENTS" --idle \
-        --duration 2 --pid "$SRV_PID" --label "$server-idle" | tee -a "$OUT"
-    stop_server
+    for server in $SERVERS; do
+        start_server "$server" 0
+        "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$IDLE_CLIENTS" --idle \
+            --duration 2 --pid "$SRV_PID" --label "$server-idle" | tee -a "$OUT"
+        stop_server
+    done
 done
 
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$OUT" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-live = [r for r in rows if not r["label"].endswith("-idle")]
-idle = {r["label"][:-5]: r for r in rows if r["label"].endswith("-idle")}
+
+def median_rows(rows, key):
+    """One row per key, each number the median over the runs; `runs` counts them."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    out = []
+    for group in groups.values():
+        m = dict(group[0])
+        for k, v in group[0].items():
+            if isinstance(v, (int, float)) and k not in ("clients", "rate", "duration_s"):
+                vals = [g[k] for g in group if g.get(k) is not None]
+                m[k] = statistics.median(vals) if vals else None
+        m["runs"] = len(group)
+        out.append(m)
+    return out
+
+live = median_rows([r for r in rows if not r["label"].endswith("-idle")],
+                   lambda r: (r["label"], r["clients"], r["rate"]))
+idle = median_rows([r for r in rows if r["label"].endswith("-idle")], lambda r: r["label"])
 f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"
-print("| server | clients | ev/s/client | delivered ev/s | delivery | p50 ms | p99 ms | CPU s / M deliveries |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| server | clients | ev/s/client | delivered ev/s | delivery | p50 ms | p99 ms | CPU s / M deliveries | runs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in live:
-    print(f"| {r['label']} | {r['connected']}/{r['clients']} | {r['rate']:g} | {r['events_per_s']:.0f} | "
-          f"{100 * (r['delivery'] or 0):.2f}% | {f(r['p50_ms'])} | {f(r['p99_ms'])} | {f(r['cpu_s_per_million'])} |")
+    print(f"| {r['label']} | {r['connected']:.0f}/{r['clients']} | {r['rate']:g} | {r['events_per_s']:.0f} | "
+          f"{100 * (r['delivery'] or 0):.2f}% | {f(r['p50_ms'])} | {f(r['p99_ms'])} | {f(r['cpu_s_per_million'])} | {r['runs']} |")
 print()
-print("| server | idle streams | RSS before (KiB) | RSS after (KiB) | KiB per connection |")
-print("|---|---:|---:|---:|---:|")
-for name, r in idle.items():
+print("| server | idle streams | RSS before (KiB) | RSS after (KiB) | KiB per connection | runs |")
+print("|---|---:|---:|---:|---:|---:|")
+for r in idle:
     per = (r["rss_kb"] - r["rss_kb_before"]) / max(r["connected"], 1)
-    print(f"| {name} | {r['connected']} | {r['rss_kb_before']} | {r['rss_kb']} | {per:.2f} |")
+    print(f"| {r['label'][:-5]} | {r['connected']:.0f} | {r['rss_kb_before']:.0f} | {r['rss_kb']:.0f} | {per:.2f} | {r['runs']} |")
 base = {(r["clients"], r["rate"]): r for r in live if r["label"] == "baseline"}
 print()
 print("| server | clients | ev/s/client | CPU vs baseline | p99 vs baseline |")

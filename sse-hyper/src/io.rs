@@ -24,8 +24,8 @@ thread_local! {
 ///
 /// On Linux a `writev` on a socket goes through the generic file-write path (file
 /// position lock, iovec import, write notifications) before reaching TCP; `send`
-/// goes to the socket directly. With one small write per event per client, that
-/// difference is a fifth of the server's CPU time (`BENCHMARKS.md`). hyper's own
+/// goes to the socket directly. With one small write per event per client, that saved
+/// 7-14% of the server's CPU time in the fan-out benchmark (`BENCHMARKS.md`). hyper's own
 /// alternative, `writev(false)`, copies into its per-connection write buffer, which
 /// then keeps the capacity of the largest write for the connection's life.
 #[derive(Debug)]

@@ -35,7 +35,11 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// - **Latency**: `TCP_NODELAY` on every connection, so an event is never held back
 ///   waiting for the acknowledgement of the previous one.
 /// - **Slow clients**: a client must send its whole request head within
-///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default).
+///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default). On Linux,
+///   a connection whose peer stops acknowledging data (a zero receive window) is
+///   closed by the kernel after [`tcp_user_timeout`](Self::tcp_user_timeout) (30 s by
+///   default); without it, a client the slow-client policy has dropped would keep its
+///   connection and the bytes queued for it as long as the peer keeps the window shut.
 ///
 /// For HTTP/2, serve with hyper-util's auto builder instead.
 ///
@@ -52,6 +56,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct Server {
     header_read_timeout: Option<Duration>,
+    tcp_user_timeout: Option<Duration>,
 }
 
 impl Default for Server {
@@ -61,10 +66,12 @@ impl Default for Server {
 }
 
 impl Server {
-    /// A server with the defaults: a 10 s request-head timeout.
+    /// A server with the defaults: a 10 s request-head timeout and a 30 s
+    /// `TCP_USER_TIMEOUT`.
     pub fn new() -> Self {
         Server {
             header_read_timeout: Some(Duration::from_secs(10)),
+            tcp_user_timeout: Some(Duration::from_secs(30)),
         }
     }
 
@@ -73,6 +80,14 @@ impl Server {
     /// connection holds a socket and its buffers).
     pub fn header_read_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
         self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long written data may stay unacknowledged before the kernel closes the
+    /// connection (`TCP_USER_TIMEOUT`, Linux and Android only; ignored elsewhere).
+    /// `None` leaves the system's behaviour, which probes a zero window forever.
+    pub fn tcp_user_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
+        self.tcp_user_timeout = timeout.into();
         self
     }
 
@@ -163,8 +178,12 @@ impl Server {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        // Not fatal: the stream is served either way, only less promptly.
+        // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timeout) = self.tcp_user_timeout {
+            let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(timeout));
+        }
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -98,3 +98,71 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     service.broadcast(Event::message("after stop"));
     read_events(&mut early, 1).await;
 }
+
+/// Connects with a 4 KiB receive buffer, reads the prelude, and then never reads
+/// again: the peer's window shuts as soon as the server sends more.
+async fn connect_and_stall(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut tcp = socket.connect(addr).await.expect("connect");
+    tcp.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let mut seen = Vec::new();
+    let mut buf = [0; 1024];
+    while !String::from_utf8_lossy(&seen).contains(": connected") {
+        let n = timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("prelude within WAIT")
+            .expect("read");
+        assert!(n > 0, "closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    tcp
+}
+
+/// Serves one stalled client with `server` until its slow-client policy drops it;
+/// returns whether the connection then ended within `wait`.
+async fn connection_ends_after_drop(server: Server, wait: Duration) -> bool {
+    let service = Service::builder()
+        .queue_limits(16, 256 * 1024)
+        .slow_client_policy(sse_core::SlowClientPolicy::Disconnect)
+        .build();
+    let (listener, addr) = bind().await;
+    let sse = Sse::new(service.clone());
+    let connection = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let _ = server.serve_connection(tcp, sse).await;
+    });
+    let _stalled = connect_and_stall(addr).await;
+    let data = "x".repeat(64 * 1024);
+    let filling = async {
+        while service.active() > 0 {
+            service.broadcast(Event::message(data.clone()));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    timeout(Duration::from_secs(20), filling)
+        .await
+        .expect("the policy drops the stalled client");
+    timeout(wait, connection).await.is_ok()
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn a_shut_window_is_closed_after_the_user_timeout() {
+    // Control: without the timeout the kernel probes the zero window forever, and
+    // hyper waits to write the end of the dropped stream.
+    let mut without = Server::new();
+    without.tcp_user_timeout(None);
+    assert!(
+        !connection_ends_after_drop(without, Duration::from_secs(3)).await,
+        "the connection ended without a user timeout"
+    );
+    let mut with = Server::new();
+    with.tcp_user_timeout(Duration::from_secs(1));
+    assert!(
+        connection_ends_after_drop(with, Duration::from_secs(10)).await,
+        "the connection outlived its user timeout"
+    );
+}

@@ -44,8 +44,9 @@
 //! [`Server`] (feature `server`, on by default) serves any hyper service over HTTP/1.1
 //! with what a fan-out server wants: no protocol sniffing (half the memory per idle
 //! connection of hyper-util's auto builder), small chunk writes sent with one `send`
-//! instead of `writev`, `TCP_NODELAY`, `TCP_USER_TIMEOUT` and a request-head timeout. `sse-axum` and
-//! `sse-warp` build their `serve` functions on it. [`serve`] is `Server::new().serve`.
+//! instead of `writev`, `TCP_NODELAY`, `TCP_USER_TIMEOUT` and a request-head
+//! timeout. `sse-axum` and `sse-warp` build their `serve` functions on it. [`serve`]
+//! is `Server::new().serve`.
 //!
 //! # Disconnects
 //!

@@ -74,8 +74,11 @@ fn field(json: &str, key: &str) -> String {
 
 #[test]
 fn every_server_delivers_every_event_to_200_clients() {
+    /// Server binary, run name, `ADAPTER`, more environment.
+    type Run = (&'static str, &'static str, &'static str, Env);
+    type Env = &'static [(&'static str, &'static str)];
     let ours = env!("CARGO_BIN_EXE_bench-server");
-    let runs: [(&str, &str, &str, &[(&str, &str)]); 6] = [
+    let runs: [Run; 6] = [
         (ours, "axum", "axum", &[]),
         (ours, "warp", "warp", &[]),
         (ours, "hyper", "hyper", &[]),

@@ -6,27 +6,13 @@ use std::{net::SocketAddr, time::Duration};
 use sse_codec::Event;
 use sse_core::Service;
 use sse_hyper::{Server, Sse};
-use sse_testkit::{connect_raw_h1, WAIT};
+use sse_testkit::{connect_raw_h1, read_until, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::oneshot,
     time::timeout,
 };
-
-/// Reads until `count` events (`data:` lines) have arrived.
-async fn read_events(tcp: &mut TcpStream, count: usize) {
-    let mut seen = 0;
-    let mut buf = vec![0; 64 * 1024];
-    while seen < count {
-        let n = timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .expect("events within WAIT")
-            .expect("read");
-        assert!(n > 0, "closed after {seen} events");
-        seen += buf[..n].windows(5).filter(|w| w == b"data:").count();
-    }
-}
 
 async fn bind() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -96,7 +82,7 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     assert!(TcpStream::connect(addr).await.is_err());
     // The stream accepted before still gets events.
     service.broadcast(Event::message("after stop"));
-    read_events(&mut early, 1).await;
+    read_until(&mut early, "data: after stop").await;
 }
 
 /// Connects with a 4 KiB receive buffer, reads the prelude, and then never reads
@@ -108,16 +94,7 @@ async fn connect_and_stall(addr: SocketAddr) -> TcpStream {
     tcp.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
         .expect("request");
-    let mut seen = Vec::new();
-    let mut buf = [0; 1024];
-    while !String::from_utf8_lossy(&seen).contains(": connected") {
-        let n = timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .expect("prelude within WAIT")
-            .expect("read");
-        assert!(n > 0, "closed early");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut tcp, ": connected").await;
     tcp
 }
 

@@ -10,12 +10,8 @@ use hyper_util::rt::TokioIo;
 use sse_codec::Event;
 use sse_core::Service;
 use sse_hyper::{Server, Sse};
-use sse_testkit::{connect_raw_h1, WAIT};
-use tokio::{
-    io::AsyncReadExt,
-    net::{TcpListener, TcpStream},
-    time::timeout,
-};
+use sse_testkit::{connect_raw_h1, read_until};
+use tokio::net::TcpListener;
 
 async fn bind() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -29,21 +25,6 @@ fn write_calls() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io");
     let line = io.lines().find(|l| l.starts_with("syscw:")).expect("syscw");
     line[6..].trim().parse().expect("a count")
-}
-
-/// Reads until the event with data `n` has arrived.
-async fn read_event(tcp: &mut TcpStream, n: usize) {
-    let want = format!("data: {n}\n\n");
-    let mut seen = Vec::new();
-    let mut buf = [0; 1024];
-    while !String::from_utf8_lossy(&seen).contains(&want) {
-        let read = timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .expect("an event within WAIT")
-            .expect("read");
-        assert!(read > 0, "closed early");
-        seen.extend_from_slice(&buf[..read]);
-    }
 }
 
 /// Broadcasts `count` events to one client of a server that `serve` starts, and
@@ -60,7 +41,7 @@ where
     for i in 0..count {
         service.broadcast(Event::message(i.to_string()));
         // One event per write: let the stream drain before the next.
-        read_event(&mut tcp, i).await;
+        read_until(&mut tcp, &format!("data: {i}\n\n")).await;
     }
     let calls = write_calls() - before;
     server.abort();

@@ -223,15 +223,22 @@ pub async fn connect_raw_h1(addr: SocketAddr, path: &str, headers: &[(&str, &str
     tcp.write_all(request.as_bytes())
         .await
         .expect("write request");
+    read_until(&mut tcp, ": connected").await;
+    tcp
+}
+
+/// Reads from `tcp` until what was read contains `text`, each read within [`WAIT`];
+/// returns what was read. Panics if the connection closes first.
+pub async fn read_until(tcp: &mut TcpStream, text: &str) -> Vec<u8> {
     let mut seen = Vec::new();
     let mut buf = [0; 4096];
-    while !String::from_utf8_lossy(&seen).contains(": connected") {
+    while !String::from_utf8_lossy(&seen).contains(text) {
         let n = timeout(WAIT, tcp.read(&mut buf))
             .await
-            .expect("prelude within WAIT")
+            .unwrap_or_else(|_| panic!("{text:?} within WAIT"))
             .expect("read");
         assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
-    tcp
+    seen
 }

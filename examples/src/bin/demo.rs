@@ -20,6 +20,7 @@
 
 use std::{error::Error, io::Write, net::SocketAddr, process::ExitCode, time::Duration};
 
+use bytes::Bytes;
 use examples::demo::{request_options, service_builder, Demo, RETRY};
 use http_body_util::BodyExt;
 use sse_core::Shutdown;
@@ -103,6 +104,21 @@ async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Hands an axum or hyper request to the demo's own routes.
+async fn handle_request<B>(demo: &Demo, request: http::Request<B>) -> http::Response<Bytes>
+where
+    B: axum::body::HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display + Send,
+{
+    let (parts, body) = request.into_parts();
+    let uri = &parts.uri;
+    let body = body.into_data_stream();
+    demo.handle(parts.method.as_str(), uri.path(), uri.query(), body)
+        .await
+        .into_response()
+}
+
 async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
     use axum::{body::Body, extract::Request, routing::get, Router};
 
@@ -111,15 +127,7 @@ async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
         .route("/events", get(events))
         .fallback(move |request: Request| {
             let demo = demo.clone();
-            async move {
-                let (parts, body) = request.into_parts();
-                let uri = &parts.uri;
-                let body = body.into_data_stream();
-                let reply = demo
-                    .handle(parts.method.as_str(), uri.path(), uri.query(), body)
-                    .await;
-                reply.into_response().map(Body::from)
-            }
+            async move { handle_request(&demo, request).await.map(Body::from) }
         });
     sse_axum::serve(listener, app).await
 }
@@ -174,13 +182,7 @@ async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
             if request.uri().path() == "/events" && request.method() == Method::GET {
                 return Ok::<_, std::convert::Infallible>(sse.respond(&request));
             }
-            let (parts, body) = request.into_parts();
-            let uri = &parts.uri;
-            let body = body.into_data_stream();
-            let reply = demo
-                .handle(parts.method.as_str(), uri.path(), uri.query(), body)
-                .await;
-            Ok(reply.into_response().map(SseBody::full))
+            Ok(handle_request(&demo, request).await.map(SseBody::full))
         }
     });
     sse_hyper::serve(listener, service).await

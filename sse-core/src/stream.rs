@@ -38,10 +38,11 @@ pub struct ClientStream {
 /// write ([`ServiceBuilder::write_delay`](crate::ServiceBuilder::write_delay)).
 struct Batch {
     delay: Duration,
-    /// Holding until then: the timer, not the queue, will wake the stream.
-    until: Option<Instant>,
+    /// Holding a frame: the timer, not the queue, will wake the stream.
+    holding: bool,
     /// The last write did not empty the queue: write the rest without waiting.
     behind: bool,
+    /// Armed for the end of the hold; kept between holds to be reset, not reallocated.
     timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -70,7 +71,7 @@ impl ClientStream {
             }),
             batch: (!write_delay.is_zero()).then_some(Batch {
                 delay: write_delay,
-                until: None,
+                holding: false,
                 behind: false,
                 timer: None,
             }),
@@ -152,7 +153,7 @@ impl Batch {
     /// `Ready` when the queue should be read now: the hold is over, the queue is
     /// behind, or it has ended; `Pending` while holding or while the queue is empty.
     fn poll_release(&mut self, queue: &Queue, cx: &mut Context<'_>) -> Poll<()> {
-        if self.until.is_none() {
+        if !self.holding {
             if queue.poll_ready(cx).is_pending() {
                 self.behind = false;
                 return Poll::Pending;
@@ -162,19 +163,18 @@ impl Batch {
             }
             // The first frame after a quiet spell: hold it.
             let until = Instant::now() + self.delay;
-            self.until = Some(until);
             match &mut self.timer {
                 Some(timer) => timer.as_mut().reset(until),
                 None => self.timer = Some(Box::pin(tokio::time::sleep_until(until))),
             }
+            self.holding = true;
         }
-        let Some(timer) = &mut self.timer else {
-            return Poll::Ready(());
-        };
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
-        self.until = None;
+        self.holding = false;
         self.behind = true;
         Poll::Ready(())
     }
@@ -202,7 +202,7 @@ impl Stream for ClientStream {
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 // A held frame is traffic on its way: no keep-alive meanwhile.
-                let holding = self.batch.as_ref().is_some_and(|b| b.until.is_some());
+                let holding = self.batch.as_ref().is_some_and(|b| b.holding);
                 let due = !holding && self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
                 if due {
                     Poll::Ready(Some(Bytes::from_static(sse_codec::KEEP_ALIVE)))

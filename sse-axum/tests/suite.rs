@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use axum::{routing::get, Router};
 use sse_axum::Sse;
 use sse_core::Service;
-use sse_testkit::{behaviour_suite, routes, TestServer};
-use tokio::net::TcpListener;
+use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 
 fn app(service: &Service) -> Router {
     let sse = |path: &str| {
@@ -23,12 +22,6 @@ fn app(service: &Service) -> Router {
         .route(&path_route, sse("/path/x/events"))
 }
 
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, addr)
-}
-
 /// `axum::serve`.
 struct Axum;
 
@@ -36,7 +29,7 @@ impl TestServer for Axum {
     const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         let app = app(&service);
         tokio::spawn(async move { axum::serve(listener, app).await });
         addr
@@ -50,7 +43,7 @@ impl TestServer for AxumTuned {
     const HTTP2: bool = false;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         tokio::spawn(sse_axum::serve(listener, app(&service)));
         addr
     }

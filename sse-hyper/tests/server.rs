@@ -6,24 +6,18 @@ use std::{net::SocketAddr, time::Duration};
 use sse_codec::Event;
 use sse_core::Service;
 use sse_hyper::{Server, Sse};
-use sse_testkit::{connect_raw_h1, read_until, WAIT};
+use sse_testkit::{bind_loopback, connect_raw_h1, read_until, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     sync::oneshot,
     time::timeout,
 };
 
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, addr)
-}
-
 #[tokio::test]
 async fn a_request_head_not_sent_in_time_closes_the_connection() {
     let service = Service::new();
-    let (listener, addr) = bind().await;
+    let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.header_read_timeout(Duration::from_millis(200));
     tokio::spawn(async move { server.serve(listener, Sse::new(service)).await });
@@ -58,7 +52,7 @@ async fn a_request_head_not_sent_in_time_closes_the_connection() {
 #[tokio::test]
 async fn serve_until_stops_accepting_and_streams_go_on() {
     let service = Service::new();
-    let (listener, addr) = bind().await;
+    let (listener, addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn({
         let sse = Sse::new(service.clone());
@@ -105,7 +99,7 @@ async fn connection_ends_after_drop(server: Server, wait: Duration) -> bool {
         .queue_limits(16, 256 * 1024)
         .slow_client_policy(sse_core::SlowClientPolicy::Disconnect)
         .build();
-    let (listener, addr) = bind().await;
+    let (listener, addr) = bind_loopback().await;
     let sse = Sse::new(service.clone());
     let connection = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");

@@ -14,8 +14,7 @@ use hyper_util::{
 };
 use sse_core::Service;
 use sse_hyper::{Sse, SseBody};
-use sse_testkit::{behaviour_suite, routes, TestServer};
-use tokio::net::TcpListener;
+use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 
 /// Every suite route, and 404 for anything else.
 fn route(
@@ -41,12 +40,6 @@ fn route(
     })
 }
 
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, addr)
-}
-
 /// hyper-util's auto builder.
 struct Hyper;
 
@@ -54,7 +47,7 @@ impl TestServer for Hyper {
     const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         let route = route(service);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -77,7 +70,7 @@ impl TestServer for HyperTuned {
     const HTTP2: bool = false;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         tokio::spawn(sse_hyper::serve(listener, route(service)));
         addr
     }

@@ -3,21 +3,13 @@
 //! process's write calls.
 #![cfg(target_os = "linux")]
 
-use std::net::SocketAddr;
-
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use sse_codec::Event;
 use sse_core::Service;
 use sse_hyper::{Server, Sse};
-use sse_testkit::{connect_raw_h1, read_until};
+use sse_testkit::{bind_loopback, connect_raw_h1, read_until};
 use tokio::net::TcpListener;
-
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, addr)
-}
 
 /// The process's `write`/`writev` calls so far (`syscw` in `/proc/self/io`); `send`
 /// is not among them.
@@ -34,7 +26,7 @@ where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let service = Service::new();
-    let (listener, addr) = bind().await;
+    let (listener, addr) = bind_loopback().await;
     let server = tokio::spawn(serve(listener, Sse::new(service.clone())));
     let mut tcp = connect_raw_h1(addr, "/events", &[]).await;
     let before = write_calls();

@@ -6,7 +6,7 @@ use reqwest::{header::HeaderMap, Version};
 use sse_codec::{Item, MessageEvent, Parser};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpListener, TcpStream},
     time::timeout,
 };
 
@@ -205,6 +205,15 @@ impl EventClient {
         }
         events
     }
+}
+
+/// A listener on 127.0.0.1 at a free port, and its address.
+pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
 }
 
 /// Opens a raw HTTP/1.1 stream with `headers` and reads until the prelude comment; the

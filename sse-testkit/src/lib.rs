@@ -13,7 +13,7 @@ pub mod scenarios;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-pub use client::{connect_raw_h1, read_until, Client, EventClient, Refused};
+pub use client::{bind_loopback, connect_raw_h1, read_until, Client, EventClient, Refused};
 pub use routes::RecordingHooks;
 
 use sse_core::Service;

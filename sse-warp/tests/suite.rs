@@ -4,8 +4,7 @@
 use std::net::SocketAddr;
 
 use sse_core::Service;
-use sse_testkit::{behaviour_suite, routes, TestServer};
-use tokio::net::TcpListener;
+use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 use warp::{Filter, Reply};
 
 fn app(
@@ -26,12 +25,6 @@ fn app(
     warp::get().and(default.or(query).or(cookie).or(function).or(path))
 }
 
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    (listener, addr)
-}
-
 /// `warp::serve`.
 struct Warp;
 
@@ -39,7 +32,7 @@ impl TestServer for Warp {
     const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         tokio::spawn(warp::serve(app(&service)).incoming(listener).run());
         addr
     }
@@ -52,7 +45,7 @@ impl TestServer for WarpTuned {
     const HTTP2: bool = false;
 
     async fn start(service: Service) -> SocketAddr {
-        let (listener, addr) = bind().await;
+        let (listener, addr) = bind_loopback().await;
         tokio::spawn(sse_warp::serve(listener, warp::service(app(&service))));
         addr
     }

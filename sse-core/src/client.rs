@@ -2,12 +2,12 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Mutex, MutexGuard,
     },
     time::Instant,
 };
 
-use crate::{policy::SlowClientPolicy, queue::Queue, Error};
+use crate::{policy::SlowClientPolicy, queue::Queue, Error, Principal, TopicGrants};
 
 const MAX_NAME_LEN: usize = 128;
 
@@ -20,8 +20,8 @@ fn is_valid_name(value: &str, allow_comma: bool) -> bool {
 
 /// A client's id: 1 to 128 visible ASCII characters.
 ///
-/// Read from the request by the adapters (the `sse-clientid` header by default), or
-/// generated (a random UUID) when the request carries none.
+/// Generated (a random UUID) unless the application gives one: a [`Principal`] it
+/// authenticated, or an id it chose to take from the request.
 ///
 /// # Examples
 ///
@@ -121,6 +121,12 @@ impl fmt::Display for Topic {
 
 /// What a new connection asks for; adapters fill it from the HTTP request.
 ///
+/// Who the connection is comes from the application: a [`Principal`] (an id and the
+/// topics it may read), or a bare client id with the service's
+/// [anonymous topics](crate::ServiceBuilder::anonymous_topics); with neither, the
+/// service generates an id. The topics and the resume point are what the client asks
+/// for, checked against what it may read.
+///
 /// # Examples
 ///
 /// ```
@@ -135,6 +141,7 @@ impl fmt::Display for Topic {
 #[derive(Debug, Clone, Default)]
 pub struct ConnectRequest {
     pub(crate) client_id: Option<String>,
+    pub(crate) grants: Option<TopicGrants>,
     pub(crate) last_event_id: Option<String>,
     pub(crate) topics: Vec<String>,
     pub(crate) policy: Option<SlowClientPolicy>,
@@ -146,7 +153,17 @@ impl ConnectRequest {
         Self::default()
     }
 
-    /// The client id the request asks for.
+    /// The connection is `principal`: its id, and the topics it may subscribe to.
+    #[must_use]
+    pub fn principal(mut self, principal: Principal) -> Self {
+        self.client_id = Some(principal.id().as_str().to_owned());
+        self.grants = Some(principal.topics().clone());
+        self
+    }
+
+    /// The connection's client id, with the service's anonymous topics. Use it for an
+    /// id the application stands behind: a value the client sent is a claim anyone
+    /// can make (see [`principal`](Self::principal)).
     #[must_use]
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.client_id = Some(id.into());
@@ -183,6 +200,11 @@ impl ConnectRequest {
         self.client_id.as_deref()
     }
 
+    /// The topics the principal may subscribe to, if the request has a principal.
+    pub fn granted_topics(&self) -> Option<&TopicGrants> {
+        self.grants.as_ref()
+    }
+
     /// The requested resume point, if any.
     pub fn requested_last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
@@ -194,7 +216,8 @@ impl ConnectRequest {
     }
 }
 
-/// One connected client: its id, topics and outbound queue.
+/// One connected client: its id, topics, what it may subscribe to, and its outbound
+/// queue.
 ///
 /// Several connections may share one [`ClientId`] (see
 /// [`DuplicatePolicy`](crate::DuplicatePolicy)); each is its own `Client`, told apart by
@@ -208,7 +231,10 @@ pub struct Client {
     pub(crate) queue: Queue,
     id: ClientId,
     connection: u64,
-    topics: Box<[Topic]>,
+    /// Sorted. Changed by live subscriptions; whoever changes the topic index for this
+    /// client holds this lock, so a removal and a subscription cannot interleave.
+    topics: Mutex<Arc<[Topic]>>,
+    grants: TopicGrants,
     connected_at: Instant,
 }
 
@@ -217,18 +243,24 @@ impl Client {
         id: ClientId,
         connection: u64,
         topics: Vec<Topic>,
+        grants: TopicGrants,
         policy: SlowClientPolicy,
         queue: Queue,
     ) -> Self {
         Client {
             id,
             connection,
-            topics: topics.into_boxed_slice(),
+            topics: Mutex::new(topics.into()),
+            grants,
             connected_at: Instant::now(),
             policy,
             queue,
             removed: AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn lock_topics(&self) -> MutexGuard<'_, Arc<[Topic]>> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The client's id.
@@ -241,14 +273,19 @@ impl Client {
         self.connection
     }
 
-    /// The topics this client subscribed to at connect.
-    pub fn topics(&self) -> &[Topic] {
-        &self.topics
+    /// The topics this client is subscribed to now, sorted.
+    pub fn topics(&self) -> Arc<[Topic]> {
+        Arc::clone(&self.lock_topics())
     }
 
-    /// Whether this client subscribed to `topic`.
+    /// Whether this client is subscribed to `topic`.
     pub fn is_subscribed(&self, topic: &Topic) -> bool {
-        self.topics.contains(topic)
+        self.lock_topics().binary_search(topic).is_ok()
+    }
+
+    /// The topics this client may subscribe to.
+    pub fn grants(&self) -> &TopicGrants {
+        &self.grants
     }
 
     /// When the client connected.
@@ -277,7 +314,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("id", &self.id)
             .field("connection", &self.connection)
-            .field("topics", &self.topics)
+            .field("topics", &self.topics())
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }

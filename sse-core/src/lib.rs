@@ -32,6 +32,7 @@
 //! # });
 //! ```
 
+mod access;
 mod client;
 mod dense;
 mod error;
@@ -49,6 +50,7 @@ mod stream;
 pub mod test_util;
 mod topics;
 
+pub use access::{Principal, TopicGrants, TopicPattern};
 pub use client::{Client, ClientId, ConnectRequest, Topic};
 pub use error::{Error, Rejection};
 pub use hooks::{Hooks, ResetReason};
@@ -57,6 +59,7 @@ pub use metrics::Metrics;
 pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};
 pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig};
 pub use service::{
-    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, RESET_EVENT,
+    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, CLIENT_EVENT,
+    REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT,
 };
 pub use stream::ClientStream;

@@ -25,14 +25,28 @@ pub enum SlowClientAction {
 }
 
 /// What to do when a client connects with an id that is already connected.
+///
+/// What two live clients with one id see under each policy:
+///
+/// | policy | the first | the second |
+/// |---|---|---|
+/// | `Allow` (default) | stays up; gets everything sent to the id | the same |
+/// | `Reject` | stays up | refused with 409 |
+/// | `Replace` | gets an `sse-replaced` event with a one-day `retry`, then its stream ends; an `EventSource` waits that long before it reconnects | takes its place |
+///
+/// Under `Replace`, a client that ignores the `retry` hint and reconnects at once
+/// replaces the second in turn; the two then take turns. Use it only where one
+/// connection per id is the rule and the page honours the notice (for example by
+/// closing its `EventSource` on `sse-replaced`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum DuplicatePolicy {
     /// Refuse the new connection with 409 Conflict.
     Reject,
-    /// End the old connection's stream cleanly and keep the new one (the default).
-    #[default]
+    /// Tell the old connection it was replaced, end its stream and keep the new one.
     Replace,
-    /// Keep both; sending to the id reaches every connection with it.
+    /// Keep both, up to a limit per id (the default); sending to the id reaches every
+    /// connection with it.
+    #[default]
     Allow,
 }

@@ -21,7 +21,7 @@ use crate::{
     topics::TopicIndex,
     Client, ClientId, ClientManager, ClientStream, ConnectRequest, DuplicatePolicy, Error,
     EventSeq, Hooks, MemoryManager, Metrics, Rejection, ReplayConfig, ResetReason,
-    SlowClientAction, SlowClientPolicy, Topic,
+    SlowClientAction, SlowClientPolicy, Topic, TopicGrants,
 };
 
 /// The event type of the in-band notice sent to a client whose `Last-Event-ID` cannot be
@@ -29,6 +29,21 @@ use crate::{
 /// latest id, so a browser `EventSource` can listen for it with
 /// `addEventListener("sse-reset", ...)` and reload what it shows.
 pub const RESET_EVENT: &str = "sse-reset";
+
+/// The event type of the first event on every stream: its data is the connection's
+/// client id, so a page whose id the service generated learns it
+/// (`addEventListener("sse-client", ...)`) and can hand it to its own back end. It has
+/// no `id` field, so it does not move the client's `Last-Event-ID`.
+pub const CLIENT_EVENT: &str = "sse-client";
+
+/// The event type of the notice sent to a connection that a newer one with the same
+/// client id replaced (under [`DuplicatePolicy::Replace`]), just before its stream
+/// ends. Its data is `replaced`. It comes with a `retry` of [`REPLACED_RETRY`], so an
+/// `EventSource` does not come back and replace the newer connection in turn.
+pub const REPLACED_EVENT: &str = "sse-replaced";
+
+/// The reconnection delay sent with [`REPLACED_EVENT`]: one day.
+pub const REPLACED_RETRY: Duration = Duration::from_secs(24 * 60 * 60);
 
 const INITIAL_COMMENT: &[u8] = b": connected\n\n";
 
@@ -127,6 +142,7 @@ struct Config {
     max_clients: usize,
     max_per_id: usize,
     max_topics: usize,
+    anonymous_topics: TopicGrants,
     replay: ReplayConfig,
     origin: Option<EventSeq>,
 }
@@ -142,8 +158,9 @@ impl Default for Config {
             write_delay: Duration::ZERO,
             retry_hint: None,
             max_clients: usize::MAX,
-            max_per_id: usize::MAX,
+            max_per_id: 8,
             max_topics: 64,
+            anonymous_topics: TopicGrants::all(),
             replay: ReplayConfig::default(),
             origin: None,
         }
@@ -186,8 +203,9 @@ impl ServiceBuilder {
         self
     }
 
-    /// What to do when a client id connects twice (default
-    /// [`DuplicatePolicy::Replace`]).
+    /// What to do when a client id connects twice (default [`DuplicatePolicy::Allow`],
+    /// up to [`max_connections_per_id`](Self::max_connections_per_id): several tabs of
+    /// one user are normal, and a send to the id reaches all of them).
     pub fn duplicate_policy(&mut self, policy: DuplicatePolicy) -> &mut Self {
         self.config.duplicates = policy;
         self
@@ -228,8 +246,8 @@ impl ServiceBuilder {
         self
     }
 
-    /// Most connections per client id when duplicates are allowed (default
-    /// unlimited); over it, 429.
+    /// Most connections per client id when duplicates are allowed (default 8); over
+    /// it, 429.
     pub fn max_connections_per_id(&mut self, n: usize) -> &mut Self {
         self.config.max_per_id = n;
         self
@@ -238,6 +256,15 @@ impl ServiceBuilder {
     /// Most topics one client may subscribe to (default 64); over it, 400.
     pub fn max_topics_per_client(&mut self, n: usize) -> &mut Self {
         self.config.max_topics = n;
+        self
+    }
+
+    /// The topics a connection without a [`Principal`](crate::Principal) may subscribe
+    /// to (default: every topic). Narrow it when some topics are private:
+    /// `TopicGrants::patterns(["room:*"])` leaves `private:*` to principals whose
+    /// grants name them.
+    pub fn anonymous_topics(&mut self, grants: TopicGrants) -> &mut Self {
+        self.config.anonymous_topics = grants;
         self
     }
 
@@ -359,8 +386,9 @@ impl Service {
     /// # Errors
     ///
     /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics),
-    /// 409 (duplicate id under [`DuplicatePolicy::Reject`]), 429 (a client limit),
-    /// 503 (shutting down), or whatever [`Hooks::on_connect`] returned.
+    /// 403 (a topic its principal, or the anonymous topics, do not allow), 409
+    /// (duplicate id under [`DuplicatePolicy::Reject`]), 429 (a client limit), 503
+    /// (shutting down), or whatever [`Hooks::on_connect`] returned.
     pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
         let result = self.admit(request);
         if result.is_err() {
@@ -395,6 +423,14 @@ impl Service {
             .map_err(|e| Rejection::bad_request(e.to_string()))?;
         topics.sort();
         topics.dedup();
+        let grants = request
+            .grants
+            .unwrap_or_else(|| config.anonymous_topics.clone());
+        if let Some(topic) = topics.iter().find(|t| !grants.allows(t)) {
+            return Err(
+                Rejection::forbidden(format!("not allowed to subscribe to {topic}")).into(),
+            );
+        }
         let _span = tracing::debug_span!("sse_connect", client = %id).entered();
 
         let mut history = inner.lock_publish();
@@ -428,16 +464,21 @@ impl Service {
         let connection = inner.next_connection.fetch_add(1, Ordering::Relaxed);
         let policy = request.policy.unwrap_or(config.policy);
         let queue = Queue::new(config.queue_events, config.queue_bytes);
-        let client = Arc::new(Client::new(id, connection, topics, policy, queue));
+        let client = Arc::new(Client::new(id, connection, topics, grants, policy, queue));
 
         let mut prelude = BytesMut::from(INITIAL_COMMENT);
+        prelude.put_slice(
+            &Event::message(client.id().as_str())
+                .with_event(EventType::new(CLIENT_EVENT).expect("valid event type"))
+                .encode(),
+        );
         if let Some(retry) = config.retry_hint {
             prelude.put_slice(&Event::new().with_retry(retry).encode());
         }
         let mut reset = None;
         if let (true, Some(last)) = (history.enabled(), &request.last_event_id) {
             match last.parse::<EventSeq>().map_err(|_| ResetReason::Unknown) {
-                Ok(seq) => match history.since(seq, client.topics()) {
+                Ok(seq) => match history.since(seq, &client.topics()) {
                     Ok(frames) => {
                         frames.iter().for_each(|f| prelude.put_slice(f));
                         bump(&inner.counters.resumed, 1);
@@ -460,10 +501,15 @@ impl Service {
             .filter_map(|old| inner.unregister(&old).map(|count| (old, count)))
             .collect();
         let count = inner.manager.add(Arc::clone(&client));
-        inner.topics.add(&client);
+        inner.topics.add(&client, &client.lock_topics());
         drop(history);
 
         for (old, count) in &replaced {
+            let notice = Event::message("replaced")
+                .with_event(EventType::new(REPLACED_EVENT).expect("valid event type"))
+                .with_retry(REPLACED_RETRY);
+            // Past the bound, as shutdown's frames: small and the last.
+            old.queue.push_unbounded(notice.encode());
             old.queue.close(false);
             inner.removed_hook(old, *count);
         }
@@ -520,6 +566,34 @@ impl Service {
     /// With `seq` `None` this is the same as the local publish methods.
     pub fn deliver(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {
         self.inner.publish(target, seq, event)
+    }
+
+    /// Subscribes every connection of client `id` to `topics` (those it has already
+    /// are kept), checked against each connection's grants first: nothing changes
+    /// unless every connection may read every topic. Returns the number of
+    /// connections.
+    ///
+    /// Events published after this returns reach them; nothing earlier is replayed. A
+    /// reconnecting client is resumed for the topics its new request names (see the
+    /// crate docs on resume).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConnected`] if no connection has that id; [`Error::Rejected`] with
+    /// 403 if a topic is not granted, 400 if a connection would exceed
+    /// [`max_topics_per_client`](ServiceBuilder::max_topics_per_client).
+    pub fn subscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
+        self.inner.change_topics(id, topics, true)
+    }
+
+    /// Unsubscribes every connection of client `id` from `topics`; from when this
+    /// returns, no event of them reaches it. Returns the number of connections.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConnected`] if no connection has that id.
+    pub fn unsubscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
+        self.inner.change_topics(id, topics, false)
     }
 
     /// The latest event id this service has issued or delivered.
@@ -714,13 +788,73 @@ impl Inner {
         tally.delivery
     }
 
+    fn change_topics(&self, id: &ClientId, topics: &[Topic], add: bool) -> Result<usize, Error> {
+        // Under the publish lock, so a publish reaches a connection either before or
+        // after the change, never halfway.
+        let mut topics = topics.to_vec();
+        topics.sort();
+        topics.dedup();
+        let _history = self.lock_publish();
+        let mut clients = Vec::new();
+        self.manager
+            .for_each_with_id(id, &mut |c| clients.push(Arc::clone(c)));
+        if clients.is_empty() {
+            return Err(Error::NotConnected);
+        }
+        if add {
+            for client in &clients {
+                if let Some(topic) = topics.iter().find(|t| !client.grants().allows(t)) {
+                    return Err(Rejection::forbidden(format!(
+                        "not allowed to subscribe to {topic}"
+                    ))
+                    .into());
+                }
+                let current = client.lock_topics();
+                let new = topics.iter().filter(|t| !current.contains(t)).count();
+                if current.len() + new > self.config.max_topics {
+                    return Err(Rejection::bad_request(format!(
+                        "at most {} topics per client",
+                        self.config.max_topics
+                    ))
+                    .into());
+                }
+            }
+        }
+        for client in &clients {
+            let mut current = client.lock_topics();
+            if client.is_removed() {
+                continue;
+            }
+            let changed: Vec<Topic> = topics
+                .iter()
+                .filter(|t| current.binary_search(t).is_ok() != add)
+                .cloned()
+                .collect();
+            let mut next: Vec<Topic> = if add {
+                self.topics.add(client, &changed);
+                current.iter().chain(&changed).cloned().collect()
+            } else {
+                self.topics.remove(client, &changed);
+                current
+                    .iter()
+                    .filter(|t| !changed.contains(t))
+                    .cloned()
+                    .collect()
+            };
+            next.sort();
+            next.dedup();
+            *current = next.into();
+        }
+        Ok(clients.len())
+    }
+
     /// Takes the client out of the registry; the count left, for the one call that did.
     fn unregister(&self, client: &Arc<Client>) -> Option<usize> {
         if client.removed.swap(true, Ordering::AcqRel) {
             return None;
         }
         let count = self.manager.remove(client);
-        self.topics.remove(client);
+        self.topics.remove(client, &client.lock_topics());
         Some(count.unwrap_or_else(|| self.manager.active()))
     }
 

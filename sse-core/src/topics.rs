@@ -23,22 +23,24 @@ impl TopicIndex {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn add(&self, client: &Arc<Client>) {
-        if client.topics().is_empty() {
+    /// Subscribes `client` to `topics`. The caller holds the client's topics lock.
+    pub(crate) fn add(&self, client: &Arc<Client>, topics: &[Topic]) {
+        if topics.is_empty() {
             return;
         }
         let mut index = self.write();
-        for topic in client.topics() {
+        for topic in topics {
             index.entry(topic.clone()).or_default().insert(client);
         }
     }
 
-    pub(crate) fn remove(&self, client: &Client) {
-        if client.topics().is_empty() {
+    /// Unsubscribes `client` from `topics`. The caller holds the client's topics lock.
+    pub(crate) fn remove(&self, client: &Client, topics: &[Topic]) {
+        if topics.is_empty() {
             return;
         }
         let mut index = self.write();
-        for topic in client.topics() {
+        for topic in topics {
             let Some(subs) = index.get_mut(topic) else {
                 continue;
             };

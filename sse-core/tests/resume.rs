@@ -7,16 +7,23 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt;
 use sse_codec::Event;
-use sse_core::{ConnectRequest, ReplayConfig, Service, Topic};
+use sse_core::{ConnectRequest, ReplayConfig, Service, Topic, CLIENT_EVENT};
 
-/// (id, data) of every event in `text`; comments and retry lines skipped.
+/// (id, data) of every event in `text`; comments, retry lines and the `sse-client`
+/// event skipped.
 fn events(text: &str) -> Vec<(String, String)> {
     let (mut out, mut id, mut data) = (Vec::new(), String::new(), None::<String>);
+    let mut kind = String::new();
     for line in text.split('\n') {
         if line.is_empty() {
             if let Some(d) = data.take() {
-                out.push((id.clone(), d));
+                if kind != CLIENT_EVENT {
+                    out.push((id.clone(), d));
+                }
             }
+            kind.clear();
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            kind = v.to_owned();
         } else if let Some(v) = line.strip_prefix("id: ") {
             id = v.to_owned();
         } else if let Some(v) = line.strip_prefix("data: ") {
@@ -102,7 +109,7 @@ async fn no_replay_means_no_ids() {
     let mut s = service
         .connect(ConnectRequest::new().last_event_id("1-1"))
         .unwrap();
-    assert_eq!(next_text(&mut s).await, ": connected\n\n");
+    assert_eq!(next_text(&mut s).await, prelude(&only_id(&service)));
     assert_eq!(service.broadcast(Event::message("x")).id, None);
     assert_eq!(next_text(&mut s).await, "data: x\n\n");
 }
@@ -172,4 +179,55 @@ async fn hand_off_under_concurrent_publishing() {
         );
     }
     assert_eq!(service.metrics().reset, 0);
+}
+
+/// A reconnect is resumed for the topics its request names: after a live subscription,
+/// a request that names the new topic gets its missed events too; one that names
+/// only the topics of the first connect (an `EventSource`'s unchanged URL) does not.
+#[tokio::test]
+async fn resume_across_a_live_subscription() {
+    let service = Service::new();
+    let (a, b) = (Topic::new("a").unwrap(), Topic::new("b").unwrap());
+    let mut s = service
+        .connect(ConnectRequest::new().client_id("c").topics(["a"]))
+        .unwrap();
+    next(&mut s).await;
+    let id = sse_core::ClientId::new("c").unwrap();
+    service.subscribe(&id, &[b.clone()]).unwrap();
+    service.publish(&b, Event::message("b1"));
+    service.publish(&a, Event::message("a1"));
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.extend(events(&next_text(&mut s).await));
+    }
+    assert_eq!(
+        seen.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["b1", "a1"]
+    );
+    drop(s);
+    service.publish(&b, Event::message("b2"));
+    service.publish(&a, Event::message("a2"));
+    // Resumed after b1, as if a1 had been lost in flight.
+    let resume = |topics: &[&str]| {
+        service
+            .connect(
+                ConnectRequest::new()
+                    .client_id("c")
+                    .topics(topics.iter().copied())
+                    .last_event_id(&seen[0].0),
+            )
+            .unwrap()
+    };
+    let mut both = resume(&["a", "b"]);
+    let got = events(&next_text(&mut both).await);
+    assert_eq!(
+        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["a1", "b2", "a2"]
+    );
+    let mut first_url = resume(&["a"]);
+    let got = events(&next_text(&mut first_url).await);
+    assert_eq!(
+        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        ["a1", "a2"]
+    );
 }

@@ -8,7 +8,8 @@ use common::*;
 use futures::StreamExt;
 use sse_codec::Event;
 use sse_core::{
-    ClientId, ConnectRequest, DuplicatePolicy, Service, Shutdown, SlowClientPolicy, Topic,
+    ClientId, ConnectRequest, DuplicatePolicy, Error, Principal, Service, Shutdown,
+    SlowClientPolicy, Topic, TopicGrants,
 };
 
 #[tokio::test]
@@ -17,7 +18,7 @@ async fn hooks_fire_in_order_with_counts() {
     let service = Service::builder().hooks(hooks.clone()).build();
     let mut a = service.connect(req("a")).unwrap();
     let b = service.connect(req("b")).unwrap();
-    assert_eq!(next_text(&mut a).await, ": connected\n\n");
+    assert_eq!(next_text(&mut a).await, prelude("a"));
     service.broadcast(Event::message("x"));
     assert!(next_text(&mut a).await.ends_with("data: x\n\n"));
     drop(b);
@@ -150,13 +151,23 @@ async fn duplicate_reject() {
 #[tokio::test]
 async fn duplicate_replace_ends_old_stream_cleanly() {
     let hooks = Recorder::default();
-    let service = Service::builder().hooks(hooks.clone()).build();
+    let service = Service::builder()
+        .hooks(hooks.clone())
+        .duplicate_policy(DuplicatePolicy::Replace)
+        .build();
     let mut old = service.connect(req("same")).unwrap();
     next(&mut old).await;
     service.broadcast(Event::message("before"));
     let mut new = service.connect(req("same")).unwrap();
-    // What was queued for the old connection still arrives, then it ends.
-    assert_eq!(datas(&next_text(&mut old).await), ["before"]);
+    // What was queued for the old connection still arrives, then the notice with a
+    // day-long retry (so an EventSource does not come back and take turns), then the
+    // end.
+    let text = next_text(&mut old).await;
+    assert_eq!(datas(&text), ["before", "replaced"]);
+    assert!(
+        text.ends_with("event: sse-replaced\nretry: 86400000\ndata: replaced\n\n"),
+        "{text}"
+    );
     assert_eq!(next(&mut old).await, None);
     assert_eq!(service.active(), 1);
     service
@@ -175,6 +186,19 @@ async fn duplicate_replace_ends_old_stream_cleanly() {
             .collect::<Vec<_>>(),
         ["create same 1", "remove same 0", "create same 1"]
     );
+}
+
+#[test]
+fn duplicates_are_allowed_up_to_eight_per_id_by_default() {
+    let service = Service::new();
+    let tabs: Vec<_> = (0..8).map(|_| service.connect(req("u")).unwrap()).collect();
+    let err = service.connect(req("u")).unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 429);
+    let d = service
+        .send_to(&ClientId::new("u").unwrap(), Event::message("all tabs"))
+        .unwrap();
+    assert_eq!(d.queued, 8);
+    drop(tabs);
 }
 
 #[tokio::test]
@@ -256,7 +280,10 @@ async fn keep_alive_with_paused_time_is_reset_by_traffic() {
         .retry_hint(Some(Duration::from_millis(2500)))
         .build();
     let mut s = service.connect(ConnectRequest::new()).unwrap();
-    assert_eq!(next_text(&mut s).await, ": connected\n\nretry: 2500\n\n");
+    assert_eq!(
+        next_text(&mut s).await,
+        prelude(&only_id(&service)) + "retry: 2500\n\n"
+    );
     let start = tokio::time::Instant::now();
     assert_eq!(next_text(&mut s).await, ":\n\n");
     assert_about_15s(start.elapsed());
@@ -505,4 +532,163 @@ async fn every_recipient_shares_one_encoding() {
     let fa = next(&mut a).await.unwrap();
     let fb = next(&mut b).await.unwrap();
     assert_eq!(fa.as_ptr(), fb.as_ptr(), "same allocation, not a copy");
+}
+
+fn topic(name: &str) -> Topic {
+    Topic::new(name).unwrap()
+}
+
+fn alice() -> Principal {
+    Principal::new(
+        ClientId::new("alice").unwrap(),
+        TopicGrants::patterns(["room:*", "private:alice"]).unwrap(),
+    )
+}
+
+#[test]
+fn topics_outside_the_grants_are_refused_with_403() {
+    let service = Service::builder()
+        .anonymous_topics(TopicGrants::patterns(["room:*"]).unwrap())
+        .build();
+    let as_alice = |topics: &[&str]| {
+        service.connect(
+            ConnectRequest::new()
+                .principal(alice())
+                .topics(topics.iter().copied()),
+        )
+    };
+    assert!(as_alice(&["room:a", "private:alice"]).is_ok());
+    for forbidden in [&["private:bob"][..], &["room:a", "private:bob"], &["news"]] {
+        let err = as_alice(forbidden).unwrap_err();
+        let rejection = err.rejection().unwrap();
+        assert_eq!(rejection.status(), 403, "{forbidden:?}");
+        assert!(rejection.reason().contains("not allowed"), "{rejection}");
+    }
+    // Without a principal: the anonymous topics, whatever id it has.
+    let anon = |topics: &[&str]| {
+        service.connect(
+            ConnectRequest::new()
+                .client_id("alice")
+                .topics(topics.iter().copied()),
+        )
+    };
+    assert!(anon(&["room:b"]).is_ok());
+    assert_eq!(
+        anon(&["private:alice"])
+            .unwrap_err()
+            .rejection()
+            .unwrap()
+            .status(),
+        403
+    );
+}
+
+#[test]
+fn anonymous_topics_default_to_every_topic() {
+    let service = Service::new();
+    assert!(service
+        .connect(ConnectRequest::new().topics(["anything", "private:x"]))
+        .is_ok());
+    let service = Service::builder()
+        .anonymous_topics(TopicGrants::none())
+        .build();
+    let err = service
+        .connect(ConnectRequest::new().topics(["anything"]))
+        .unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn the_first_event_names_the_client() {
+    let service = Service::new();
+    let mut generated = service.connect(ConnectRequest::new()).unwrap();
+    let id = only_id(&service);
+    assert_eq!(next_text(&mut generated).await, prelude(&id));
+    let mut named = service
+        .connect(ConnectRequest::new().principal(alice()))
+        .unwrap();
+    assert_eq!(next_text(&mut named).await, prelude("alice"));
+}
+
+#[tokio::test]
+async fn live_subscriptions_reach_every_connection_of_the_id() {
+    let service = Service::new();
+    let mut tabs = [
+        service
+            .connect(ConnectRequest::new().principal(alice()))
+            .unwrap(),
+        service
+            .connect(ConnectRequest::new().principal(alice()))
+            .unwrap(),
+    ];
+    let mut other = service.connect(req("bob")).unwrap();
+    for s in tabs.iter_mut().chain([&mut other]) {
+        next(s).await;
+    }
+    let id = ClientId::new("alice").unwrap();
+    let room = topic("room:rust");
+    service.publish(&room, Event::message("before"));
+    assert_eq!(
+        service
+            .subscribe(&id, &[room.clone(), room.clone()])
+            .unwrap(),
+        2
+    );
+    assert!(service
+        .clients()
+        .iter()
+        .filter(|c| c.id() == &id)
+        .all(|c| c.is_subscribed(&room)));
+    service.publish(&room, Event::message("during"));
+    assert_eq!(service.unsubscribe(&id, &[room.clone()]).unwrap(), 2);
+    service.publish(&room, Event::message("after"));
+    service.broadcast(Event::message("marker"));
+    for s in &mut tabs {
+        assert_eq!(next_datas(s, 2).await, ["during", "marker"]);
+    }
+    assert_eq!(next_datas(&mut other, 1).await, ["marker"]);
+}
+
+#[test]
+fn live_subscriptions_obey_the_grants_and_limits() {
+    let service = Service::builder().max_topics_per_client(2).build();
+    let _tab = service
+        .connect(ConnectRequest::new().principal(alice()))
+        .unwrap();
+    let id = ClientId::new("alice").unwrap();
+    let err = service
+        .subscribe(&id, &[topic("room:a"), topic("private:bob")])
+        .unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 403);
+    // Nothing changed: the allowed topic of a refused request was not added either.
+    assert!(service.clients()[0].topics().is_empty());
+    let err = service
+        .subscribe(&id, &[topic("room:a"), topic("room:b"), topic("room:c")])
+        .unwrap_err();
+    assert_eq!(err.rejection().unwrap().status(), 400);
+    assert_eq!(
+        service
+            .subscribe(&id, &[topic("room:a"), topic("room:b")])
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        service.subscribe(&ClientId::new("nobody").unwrap(), &[topic("room:a")]),
+        Err(Error::NotConnected)
+    );
+}
+
+#[tokio::test]
+async fn a_removed_client_leaves_no_live_subscription_behind() {
+    let service = Service::new();
+    let s = service.connect(req("gone")).unwrap();
+    let id = ClientId::new("gone").unwrap();
+    service.subscribe(&id, &[topic("t")]).unwrap();
+    drop(s);
+    let d = service.publish(&topic("t"), Event::message("x"));
+    assert_eq!(
+        d.queued + d.skipped,
+        0,
+        "no index entry left for the removed client"
+    );
 }

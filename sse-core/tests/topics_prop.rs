@@ -1,12 +1,15 @@
-//! Property: whatever mix of connects, publishes and disconnects, each client receives
-//! exactly the events meant for it (broadcasts and its topics), once each, in order.
+//! Property: whatever mix of connects, publishes, live subscriptions and disconnects,
+//! each client receives exactly the events meant for it (broadcasts and its topics at
+//! the time of each publish), once each, in order.
+
+mod common;
 
 use std::task::{Context, Poll, Waker};
 
 use futures::StreamExt;
 use proptest::prelude::*;
 use sse_codec::Event;
-use sse_core::{ClientStream, ConnectRequest, ReplayConfig, Service, Topic};
+use sse_core::{ClientId, ClientStream, ConnectRequest, ReplayConfig, Service, Topic};
 
 const TOPICS: [&str; 3] = ["a", "b", "c"];
 
@@ -16,15 +19,19 @@ enum Op {
     Publish(Vec<usize>),
     Broadcast,
     Disconnect(usize),
+    Subscribe(usize, Vec<usize>),
+    Unsubscribe(usize, Vec<usize>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let topics = proptest::sample::subsequence(vec![0, 1, 2], 0..=3);
     prop_oneof![
         topics.clone().prop_map(Op::Connect),
-        topics.prop_map(Op::Publish),
+        topics.clone().prop_map(Op::Publish),
         Just(Op::Broadcast),
         any::<usize>().prop_map(Op::Disconnect),
+        (any::<usize>(), topics.clone()).prop_map(|(i, t)| Op::Subscribe(i, t)),
+        (any::<usize>(), topics).prop_map(|(i, t)| Op::Unsubscribe(i, t)),
     ]
 }
 
@@ -45,22 +52,37 @@ proptest! {
             .replay(ReplayConfig::disabled())
             .queue_limits(1000, usize::MAX)
             .build();
-        // (stream, subscribed topics, expected data so far)
-        let mut clients: Vec<(ClientStream, Vec<usize>, Vec<String>)> = Vec::new();
+        // (stream, id, subscribed topics, expected data so far)
+        let mut clients: Vec<(ClientStream, ClientId, Vec<usize>, Vec<String>)> = Vec::new();
+        let list = |topics: &[usize]| -> Vec<Topic> {
+            topics.iter().map(|&t| Topic::new(TOPICS[t]).unwrap()).collect()
+        };
         for (n, op) in ops.into_iter().enumerate() {
             match op {
                 Op::Connect(topics) => {
                     let names: Vec<&str> = topics.iter().map(|&t| TOPICS[t]).collect();
-                    let stream = service.connect(ConnectRequest::new().topics(names)).unwrap();
-                    clients.push((stream, topics, Vec::new()));
+                    let id = format!("c{n}");
+                    let request = ConnectRequest::new().client_id(&id).topics(names);
+                    let stream = service.connect(request).unwrap();
+                    clients.push((stream, ClientId::new(&id).unwrap(), topics, Vec::new()));
                 }
+                Op::Subscribe(i, ref topics) | Op::Unsubscribe(i, ref topics) if !clients.is_empty() => {
+                    let len = clients.len();
+                    let (_, id, subscribed, _) = &mut clients[i % len];
+                    if matches!(op, Op::Subscribe(..)) {
+                        prop_assert_eq!(service.subscribe(id, &list(topics)), Ok(1));
+                        subscribed.extend(topics);
+                    } else {
+                        prop_assert_eq!(service.unsubscribe(id, &list(topics)), Ok(1));
+                        subscribed.retain(|t| !topics.contains(t));
+                    }
+                }
+                Op::Subscribe(..) | Op::Unsubscribe(..) => {}
                 Op::Publish(topics) => {
-                    let list: Vec<Topic> =
-                        topics.iter().map(|&t| Topic::new(TOPICS[t]).unwrap()).collect();
                     let data = format!("e{n}");
-                    let delivery = service.publish_many(&list, Event::message(data.clone()));
+                    let delivery = service.publish_many(&list(&topics), Event::message(data.clone()));
                     let mut reached = 0;
-                    for (_, subscribed, expected) in &mut clients {
+                    for (_, _, subscribed, expected) in &mut clients {
                         if subscribed.iter().any(|t| topics.contains(t)) {
                             expected.push(data.clone());
                             reached += 1;
@@ -71,28 +93,20 @@ proptest! {
                 Op::Broadcast => {
                     let data = format!("e{n}");
                     service.broadcast(Event::message(data.clone()));
-                    for (_, _, expected) in &mut clients {
+                    for (_, _, _, expected) in &mut clients {
                         expected.push(data.clone());
                     }
                 }
                 Op::Disconnect(i) if !clients.is_empty() => {
-                    let (mut stream, _, expected) = clients.remove(i % clients.len());
-                    let got: Vec<String> = drain(&mut stream)
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data: ").map(str::to_owned))
-                        .collect();
-                    prop_assert_eq!(got, expected);
+                    let (mut stream, _, _, expected) = clients.remove(i % clients.len());
+                    prop_assert_eq!(common::datas(&drain(&mut stream)), expected);
                 }
                 Op::Disconnect(_) => {}
             }
         }
         prop_assert_eq!(service.active(), clients.len());
-        for (mut stream, _, expected) in clients {
-            let got: Vec<String> = drain(&mut stream)
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: ").map(str::to_owned))
-                .collect();
-            prop_assert_eq!(got, expected);
+        for (mut stream, _, _, expected) in clients {
+            prop_assert_eq!(common::datas(&drain(&mut stream)), expected);
         }
         prop_assert_eq!(service.active(), 0);
     }

@@ -14,8 +14,10 @@ use tokio::time::{advance, pause, Instant};
 const DELAY: Duration = Duration::from_millis(100);
 
 async fn connected(service: &Service) -> ClientStream {
-    let mut stream = service.connect(ConnectRequest::new()).unwrap();
-    assert_eq!(next_text(&mut stream).await, ": connected\n\n");
+    let mut stream = service
+        .connect(ConnectRequest::new().client_id("w"))
+        .unwrap();
+    assert_eq!(next_text(&mut stream).await, prelude("w"));
     stream
 }
 

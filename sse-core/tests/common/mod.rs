@@ -75,9 +75,12 @@ pub async fn next_text(stream: &mut ClientStream) -> String {
     String::from_utf8(next(stream).await.expect("stream open").to_vec()).unwrap()
 }
 
-/// The `data:` values in a chunk of stream text, in order.
+/// The `data:` values in a chunk of stream text, in order, but the `sse-client`
+/// event's.
 pub fn datas(text: &str) -> Vec<String> {
-    text.lines()
+    text.split("\n\n")
+        .filter(|event| !event.lines().any(|l| l == "event: sse-client"))
+        .flat_map(str::lines)
         .filter_map(|l| l.strip_prefix("data: "))
         .map(str::to_owned)
         .collect()
@@ -85,4 +88,26 @@ pub fn datas(text: &str) -> Vec<String> {
 
 pub fn req(id: &str) -> ConnectRequest {
     ConnectRequest::new().client_id(id)
+}
+
+/// The frame every stream starts with: the initial comment and the `sse-client` event
+/// naming the connection's client id.
+pub fn prelude(id: &str) -> String {
+    format!(": connected\n\nevent: sse-client\ndata: {id}\n\n")
+}
+
+/// The id of the service's only connection.
+pub fn only_id(service: &sse_core::Service) -> String {
+    let clients = service.clients();
+    assert_eq!(clients.len(), 1);
+    clients[0].id().to_string()
+}
+
+/// The next `n` data values, over as many frames as they take.
+pub async fn next_datas(stream: &mut ClientStream, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.extend(datas(&next_text(stream).await));
+    }
+    out
 }

@@ -2,11 +2,15 @@
 //! `Router::route`, and [`SseResponse`], the `IntoResponse` it returns, which your own
 //! handlers can return too.
 //!
-//! The client id comes from the `sse-clientid` header by default (see
-//! [`RequestOptions`] for a query parameter, cookie, path segment or function),
-//! `Last-Event-ID` from the header or the `last_event_id` query parameter, and topics
-//! from `?topics=a,b`. A refused connection is answered with the rejection's status and
-//! a short text body (429 with `Retry-After`).
+//! Each connection gets a generated client id, told to it in its first event, unless
+//! the application says who it is: a [`Principal`](sse_core::Principal) that your
+//! authentication middleware put in the request's extensions,
+//! [`RequestOptions::authenticate`], a signed token (feature `jwt`), or, trusting the
+//! client by name, [`RequestOptions::trust_client_id`]. `Last-Event-ID` comes from the
+//! header or the `last_event_id` query parameter, and topics from `?topics=a,b`. A
+//! refused connection is answered with the rejection's status and a short text body
+//! (429 with `Retry-After`). `HEAD` gets the stream's headers and no body, and
+//! registers no client.
 //!
 //! ```
 //! use std::time::Duration;
@@ -49,7 +53,9 @@ use sse_core::{
     ClientStream, Error, Service,
 };
 
-pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
+#[cfg(feature = "jwt")]
+pub use sse_core::http::jwt;
+pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
 
 #[cfg(feature = "server")]
 mod serve;
@@ -61,7 +67,7 @@ pub use serve::{serve, serve_with, Server};
 ///
 /// Cheap to clone: clones share the service.
 ///
-/// Path positions ([`IdSource::PathSegment`]) count in the URI the handler sees, which
+/// Path positions ([`ClaimedId::PathSegment`]) count in the URI the handler sees, which
 /// inside `Router::nest` has the prefix stripped.
 #[derive(Debug, Clone)]
 pub struct Sse {
@@ -106,8 +112,8 @@ where
     }
 }
 
-/// The outcome of a connect as a response: `200` with the client's event stream, or
-/// the refusal's status and text.
+/// The outcome of a connect as a response: `200` with the client's event stream (no
+/// body for `HEAD`), or the refusal's status and text.
 ///
 /// # Examples
 ///
@@ -123,23 +129,37 @@ where
 ///     SseResponse::connect(&service, &RequestOptions::new(), &head)
 /// }
 ///
-/// let app: Router = Router::new().route("/events", get(events)).with_state(Service::new());
+/// // With `Request` the handler also sees the method and the extensions your
+/// // authentication middleware set.
+/// async fn events_full(State(service): State<Service>, request: axum::extract::Request) -> SseResponse {
+///     let (parts, _body) = request.into_parts();
+///     SseResponse::connect(&service, &RequestOptions::new(), &RequestHead::from_parts(&parts))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/events", get(events))
+///     .route("/full", get(events_full))
+///     .with_state(Service::new());
 /// ```
 #[derive(Debug)]
 pub struct SseResponse {
-    outcome: Result<ClientStream, Error>,
+    outcome: Result<Option<ClientStream>, Error>,
 }
 
 impl SseResponse {
     /// Connects the client `head` asks for, read with `options`.
     pub fn connect(service: &Service, options: &RequestOptions, head: &RequestHead<'_>) -> Self {
-        service.connect(options.connect_request(head)).into()
+        SseResponse {
+            outcome: options.connect(service, head),
+        }
     }
 }
 
 impl From<Result<ClientStream, Error>> for SseResponse {
     fn from(outcome: Result<ClientStream, Error>) -> Self {
-        SseResponse { outcome }
+        SseResponse {
+            outcome: outcome.map(Some),
+        }
     }
 }
 
@@ -152,7 +172,8 @@ impl From<ClientStream> for SseResponse {
 impl IntoResponse for SseResponse {
     fn into_response(self) -> Response {
         match self.outcome {
-            Ok(stream) => stream_response(Body::from_stream(stream.map(Ok::<_, Infallible>))),
+            Ok(Some(stream)) => stream_response(Body::from_stream(stream.map(Ok::<_, Infallible>))),
+            Ok(None) => stream_response(Body::empty()),
             Err(error) => error_response(&error).map(Body::from),
         }
     }

@@ -3,11 +3,15 @@
 //! the response body, [`SseBody`]. It serves HTTP/1.1 and HTTP/2 alike, with
 //! `hyper::server::conn::{http1, http2}` or hyper-util's auto builder.
 //!
-//! The client id comes from the `sse-clientid` header by default (see
-//! [`RequestOptions`] for a query parameter, cookie, path segment or function),
-//! `Last-Event-ID` from the header or the `last_event_id` query parameter, and topics
-//! from `?topics=a,b`. A refused connection is answered with the rejection's status and
-//! a short text body (429 with `Retry-After`).
+//! Each connection gets a generated client id, told to it in its first event, unless
+//! the application says who it is: a [`Principal`](sse_core::Principal) in the
+//! request's extensions (set by your own service or layer before calling
+//! [`Sse::respond`]), [`RequestOptions::authenticate`], a signed token (feature `jwt`),
+//! or, trusting the client by name, [`RequestOptions::trust_client_id`].
+//! `Last-Event-ID` comes from the header or the `last_event_id` query parameter, and
+//! topics from `?topics=a,b`. A refused connection is answered with the rejection's
+//! status and a short text body (429 with `Retry-After`). `HEAD` gets the stream's
+//! headers and no body, and registers no client.
 //!
 //! ```
 //! use std::time::Duration;
@@ -81,7 +85,9 @@ use sse_core::{
     ClientStream, Service,
 };
 
-pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
+#[cfg(feature = "jwt")]
+pub use sse_core::http::jwt;
+pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
 
 #[cfg(feature = "server")]
 mod io;
@@ -190,13 +196,16 @@ impl Sse {
         &self.service
     }
 
-    /// Connects the client `request` asks for: `200` with its event stream, or the
-    /// refusal's status and text. The request body is not read.
+    /// Connects the client `request` asks for: `200` with its event stream (no body
+    /// for `HEAD`), or the refusal's status and text. The request body is not read.
     pub fn respond<B>(&self, request: &Request<B>) -> Response<SseBody> {
         let uri = request.uri();
-        let head = RequestHead::new(request.headers(), uri.path(), uri.query());
-        match self.service.connect(self.options.connect_request(&head)) {
-            Ok(stream) => stream_response(SseBody::new(stream)),
+        let head = RequestHead::new(request.headers(), uri.path(), uri.query())
+            .with_method(request.method())
+            .with_extensions(request.extensions());
+        match self.options.connect(&self.service, &head) {
+            Ok(Some(stream)) => stream_response(SseBody::new(stream)),
+            Ok(None) => stream_response(SseBody::full(Bytes::new())),
             Err(error) => error_response(&error).map(SseBody::full),
         }
     }

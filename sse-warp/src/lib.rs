@@ -2,11 +2,17 @@
 //! to an [`sse_core::Service`] and extracts an [`SseReply`], the client's event stream
 //! as a `Reply`.
 //!
-//! The client id comes from the `sse-clientid` header by default (see
-//! [`RequestOptions`] for a query parameter, cookie, path segment or function),
-//! `Last-Event-ID` from the header or the `last_event_id` query parameter, and topics
-//! from `?topics=a,b`. A refused connection is answered with the rejection's status and
-//! a short text body (429 with `Retry-After`).
+//! Each connection gets a generated client id, told to it in its first event, unless
+//! the application says who it is: a [`Principal`] in the request's extensions (set
+//! by a layer around the warp service), [`RequestOptions::authenticate`], a signed
+//! token (feature `jwt`), or, trusting the client by name,
+//! [`RequestOptions::trust_client_id`]. warp gives a filter no access to the whole
+//! extension map, so [`RequestHead::extension`] finds the `Principal` only.
+//! `Last-Event-ID` comes from the header or the `last_event_id` query parameter, and
+//! topics from `?topics=a,b`. A refused connection is answered with the rejection's
+//! status and a short text body (429 with `Retry-After`). The filter answers `GET` and
+//! `HEAD` (the stream's headers, no body, no client registered); put path filters
+//! before it, not `warp::get()`, or `HEAD` gets 405.
 //!
 //! ```
 //! use std::time::Duration;
@@ -16,7 +22,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! let service = sse_core::Service::new();
-//! let events = warp::path("events").and(warp::get()).and(sse_warp::sse(service.clone()));
+//! let events = warp::path("events").and(sse_warp::sse(service.clone()));
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! tokio::spawn(warp::serve(events).incoming(listener).run());
@@ -37,20 +43,29 @@ use std::convert::Infallible;
 use futures_util::StreamExt;
 use sse_core::{
     http::{error_response, stream_response},
-    ClientStream, Error, Service,
+    ClientStream, Error, Rejection, Service,
 };
-use warp::{http::HeaderMap, path::FullPath, reply::Response, Filter, Reply};
+use warp::{
+    http::{Extensions, HeaderMap, Method},
+    path::FullPath,
+    reply::Response,
+    Filter, Reply,
+};
 
-pub use sse_core::http::{IdSource, RequestHead, RequestOptions, TopicSource};
+#[cfg(feature = "jwt")]
+pub use sse_core::http::jwt;
+pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
+use sse_core::Principal;
 
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
 pub use serve::{serve, serve_with, Server};
 
-/// A filter that matches any request (it never rejects), connects it to `service` (reading it with
-/// [`RequestOptions::new`]) and extracts the reply. Put path and method filters
-/// before it.
+/// A filter that matches any request (it never rejects), connects it to `service`
+/// (reading it with [`RequestOptions::new`]) and extracts the reply: the stream for
+/// `GET`, its headers only for `HEAD`, 405 for other methods. Put path filters before
+/// it.
 pub fn sse(
     service: Service,
 ) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone + Send + Sync + 'static {
@@ -58,40 +73,61 @@ pub fn sse(
 }
 
 /// Like [`sse`], reading requests with `options`. Path positions
-/// ([`IdSource::PathSegment`]) count in the full request path.
+/// ([`ClaimedId::PathSegment`]) count in the full request path.
 pub fn sse_with_options(
     service: Service,
     options: RequestOptions,
 ) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone + Send + Sync + 'static {
     // `query::raw` rejects a request without a query string; that is just no query.
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    warp::header::headers_cloned()
+    warp::method()
+        .and(warp::header::headers_cloned())
         .and(warp::path::full())
         .and(query)
-        .map(move |headers: HeaderMap, path: FullPath, query: String| {
-            let query = (!query.is_empty()).then_some(query.as_str());
-            let head = RequestHead::new(&headers, path.as_str(), query);
-            SseReply::connect(&service, &options, &head)
-        })
+        .and(warp::ext::optional::<Principal>())
+        .map(
+            move |method: Method,
+                  headers: HeaderMap,
+                  path: FullPath,
+                  query: String,
+                  principal: Option<Principal>| {
+                if method != Method::GET && method != Method::HEAD {
+                    return SseReply::from(Err(Rejection::new(405, "use GET").into()));
+                }
+                let query = (!query.is_empty()).then_some(query.as_str());
+                let mut extensions = Extensions::new();
+                if let Some(principal) = principal {
+                    extensions.insert(principal);
+                }
+                let head = RequestHead::new(&headers, path.as_str(), query)
+                    .with_method(&method)
+                    .with_extensions(&extensions);
+                SseReply::connect(&service, &options, &head)
+            },
+        )
 }
 
-/// The outcome of a connect as a reply: `200` with the client's event stream, or the
-/// refusal's status and text.
+/// The outcome of a connect as a reply: `200` with the client's event stream (no body
+/// for `HEAD`), or the refusal's status and text.
 #[derive(Debug)]
 pub struct SseReply {
-    outcome: Result<ClientStream, Error>,
+    outcome: Result<Option<ClientStream>, Error>,
 }
 
 impl SseReply {
     /// Connects the client `head` asks for, read with `options`.
     pub fn connect(service: &Service, options: &RequestOptions, head: &RequestHead<'_>) -> Self {
-        service.connect(options.connect_request(head)).into()
+        SseReply {
+            outcome: options.connect(service, head),
+        }
     }
 }
 
 impl From<Result<ClientStream, Error>> for SseReply {
     fn from(outcome: Result<ClientStream, Error>) -> Self {
-        SseReply { outcome }
+        SseReply {
+            outcome: outcome.map(Some),
+        }
     }
 }
 
@@ -104,12 +140,13 @@ impl From<ClientStream> for SseReply {
 impl Reply for SseReply {
     fn into_response(self) -> Response {
         match self.outcome {
-            Ok(stream) => {
+            Ok(Some(stream)) => {
                 let body = warp::reply::stream(stream.map(Ok::<_, Infallible>))
                     .into_response()
                     .into_body();
                 stream_response(body)
             }
+            Ok(None) => stream_response(String::new().into()),
             Err(error) => error_response(&error).map(Into::into),
         }
     }

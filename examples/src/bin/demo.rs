@@ -9,8 +9,10 @@
 //!
 //! Environment: `PORT` (default 8080; 0 picks a free one), `ADAPTER` (`axum`, `warp` or
 //! `hyper`; default `axum`), `REDIS_URL` (publish through a Redis backplane so that
-//! every demo on that Redis is one service) and `REDIS_PREFIX` (its stream key prefix,
-//! default `demo`). The first line on stdout is `listening on http://ADDR`.
+//! every demo on that Redis is one service), `REDIS_PREFIX` (its stream key prefix,
+//! default `demo`) and `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
+//! demos sharing it accept each other's sessions; random per process when unset). The
+//! first line on stdout is `listening on http://ADDR`.
 //!
 //! The routes are in `examples::demo`; each adapter below only serves `GET /events`
 //! with its own crate and hands every other request to [`Demo::handle`]. All three
@@ -21,7 +23,7 @@
 use std::{error::Error, io::Write, net::SocketAddr, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
-use examples::demo::{request_options, service_builder, Demo, RETRY};
+use examples::demo::{service_builder, session::Sessions, Demo, RETRY};
 use http_body_util::BodyExt;
 use sse_core::Shutdown;
 use sse_redis::{RedisBackplane, RedisOptions};
@@ -51,14 +53,23 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Ok("hyper") => "hyper",
         Ok(other) => return Err(format!("ADAPTER={other:?}: use axum, warp or hyper").into()),
     };
+    let (secret, secret_note) = match std::env::var("DEMO_SECRET") {
+        Ok(secret) if secret.len() >= 32 => (secret.into_bytes(), "from DEMO_SECRET"),
+        Ok(_) => return Err("DEMO_SECRET must be at least 32 bytes".into()),
+        Err(_) => (
+            Sessions::random_secret(),
+            "random: DEMO_SECRET is unset, so sessions are valid in this process only",
+        ),
+    };
+    let sessions = Sessions::new(&secret)?;
     let demo = match std::env::var("REDIS_URL") {
         Ok(url) => {
             let prefix = std::env::var("REDIS_PREFIX").unwrap_or_else(|_| "demo".into());
             let options = RedisOptions::new().prefix(prefix);
             let backplane = RedisBackplane::connect(&url, &service_builder(), options).await?;
-            Demo::with_backplane(backplane, adapter)
+            Demo::with_backplane(backplane, sessions, adapter)
         }
-        Err(_) => Demo::new(service_builder().build(), adapter),
+        Err(_) => Demo::new(service_builder().build(), sessions, adapter),
     };
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
@@ -66,6 +77,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
     eprintln!("demo: {adapter} adapter, open the address above in a browser");
+    eprintln!("demo: session key {secret_note}");
 
     tokio::spawn(demo.clone().run_clock());
     let server = match adapter {
@@ -114,15 +126,21 @@ where
     let (parts, body) = request.into_parts();
     let uri = &parts.uri;
     let body = body.into_data_stream();
-    demo.handle(parts.method.as_str(), uri.path(), uri.query(), body)
-        .await
-        .into_response()
+    demo.handle(
+        parts.method.as_str(),
+        uri.path(),
+        uri.query(),
+        &parts.headers,
+        body,
+    )
+    .await
+    .into_response()
 }
 
 async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
     use axum::{body::Body, extract::Request, routing::get, Router};
 
-    let events = sse_axum::Sse::with_options(demo.service().clone(), request_options());
+    let events = sse_axum::Sse::with_options(demo.service().clone(), demo.request_options());
     let app = Router::new()
         .route("/events", get(events))
         .fallback(move |request: Request| {
@@ -145,29 +163,36 @@ fn warp_routes(
        + Send
        + Sync
        + 'static {
-    use warp::{http::Method, path::FullPath, Filter};
+    use warp::{
+        http::{HeaderMap, Method},
+        path::FullPath,
+        Filter,
+    };
 
     let events = warp::path("events")
         .and(warp::path::end())
-        .and(warp::get())
         .and(sse_warp::sse_with_options(
             demo.service().clone(),
-            request_options(),
+            demo.request_options(),
         ));
     // `query::raw` rejects a request without a query string; that is just no query.
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let app = warp::method()
         .and(warp::path::full())
         .and(query)
+        .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(move |method: Method, path: FullPath, query: String, body| {
-            let query = (!query.is_empty()).then_some(query.as_str());
-            let reply = demo.handle(method.as_str(), path.as_str(), query, body);
-            async move {
-                let response: warp::reply::Response = reply.await.into_response().map(Into::into);
-                response
-            }
-        });
+        .then(
+            move |method: Method, path: FullPath, query: String, headers: HeaderMap, body| {
+                let query = (!query.is_empty()).then_some(query.as_str());
+                let reply = demo.handle(method.as_str(), path.as_str(), query, &headers, body);
+                async move {
+                    let response: warp::reply::Response =
+                        reply.await.into_response().map(Into::into);
+                    response
+                }
+            },
+        );
     events.or(app)
 }
 
@@ -175,11 +200,12 @@ async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
     use hyper::{body::Incoming, service::service_fn, Method, Request};
     use sse_hyper::{Sse, SseBody};
 
-    let sse = Sse::with_options(demo.service().clone(), request_options());
+    let sse = Sse::with_options(demo.service().clone(), demo.request_options());
     let service = service_fn(move |request: Request<Incoming>| {
         let (sse, demo) = (sse.clone(), demo.clone());
         async move {
-            if request.uri().path() == "/events" && request.method() == Method::GET {
+            let stream = [Method::GET, Method::HEAD].contains(request.method());
+            if request.uri().path() == "/events" && stream {
                 return Ok::<_, std::convert::Infallible>(sse.respond(&request));
             }
             Ok(handle_request(&demo, request).await.map(SseBody::full))

@@ -5,16 +5,33 @@
 //! | route | what it does |
 //! | --- | --- |
 //! | `GET /` | the page ([`PAGE`]) |
-//! | `GET /events` | not here: the adapter's stream, read with [`request_options`] |
+//! | `GET /events` | not here: the adapter's stream, read with [`Demo::request_options`] |
+//! | `POST /login` | body: a user name; sets the session cookie ([`session`]) |
+//! | `POST /logout` | clears it |
 //! | `POST /broadcast[?event=NAME]` | body (text) to every client, as is |
-//! | `POST /topics/{topic}[?from=NAME]` | `{"room","from","text"}` as event `chat` to the topic |
-//! | `POST /clients/{id}[?from=NAME]` | `{"from","text"}` as event `dm` to that client; 404 if absent |
+//! | `POST /topics/{topic}[?from=NAME]` | `{"room","from","verified","text"}` as event `chat` to the topic |
+//! | `POST /clients/{id}[?from=NAME]` | `{"from","verified","text"}` as event `dm` to that client's connections; 404 if absent |
+//! | `POST /subscriptions/{topic}[?client=ID]` | subscribes a connected client, live |
+//! | `DELETE /subscriptions/{topic}[?client=ID]` | unsubscribes it |
 //! | `GET /stats` | `{"active","adapter","backplane","latest_id"}` |
 //!
+//! # Who is who
+//!
+//! `GET /events` connects a signed-in user as their name (all their tabs, with
+//! topics `room:*` and their inbox `private:{name}`), and anyone else under a
+//! generated id that the page learns from the first event, with topics `room:*`.
+//! Nothing in the query or headers chooses an identity. The sender of a message is the
+//! signed-in user (`verified: true`), else the `?from=` name as given. A live
+//! subscription changes the signed-in user's connections, or, without a session, the
+//! connection whose generated id is `?client=`: that id is known only to its page, and
+//! a user name can never be one.
+//!
 //! Input is checked before anything is sent: a body over [`MAX_BODY`] bytes is refused
-//! with 413; a body that is empty or not UTF-8, an invalid topic, client id or event
-//! name, or a sender name over 64 characters with 400. Every refusal is a one-line
-//! `text/plain` reason.
+//! with 413; a body that is empty or not UTF-8, an invalid topic, client id, user name
+//! or event name, or a sender name over 64 characters with 400. Every refusal is a
+//! one-line `text/plain` reason.
+
+pub mod session;
 
 use std::{
     fmt,
@@ -27,10 +44,12 @@ use bytes::{Buf, Bytes};
 use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 use serde_json::json;
+use session::{is_user_name, Sessions};
 use sse_codec::{Event, EventType};
 use sse_core::{
-    http::{IdSource, RequestHead, RequestOptions, CLIENT_ID_HEADER},
-    ClientId, Service, ServiceBuilder, Topic, RESET_EVENT,
+    http::{RequestHead, RequestOptions},
+    ClientId, Error, Service, ServiceBuilder, Topic, TopicGrants, CLIENT_EVENT, REPLACED_EVENT,
+    RESET_EVENT,
 };
 use sse_redis::RedisBackplane;
 
@@ -53,30 +72,23 @@ pub const DM_EVENT: &str = "dm";
 /// The reconnection delay the demo asks browsers for: short, so a restart is brief.
 pub const RETRY: Duration = Duration::from_secs(1);
 
-/// The demo's service settings: a `retry` hint of [`RETRY`] on connect, the rest
-/// defaults (replay of the last 1,024 events or 5 minutes per buffer).
+/// The demo's service settings: a `retry` hint of [`RETRY`] on connect, anonymous
+/// clients limited to the `room:*` topics (so `private:*` is for its user only), the
+/// rest defaults (several tabs per user, replay of the last 1,024 events or 5 minutes
+/// per buffer).
 pub fn service_builder() -> ServiceBuilder {
     let mut builder = Service::builder();
-    builder.retry_hint(Some(RETRY));
     builder
-}
-
-/// How the demo's `GET /events` reads a request: the client id from the `client_id`
-/// query parameter (a browser's `EventSource` cannot set headers), else the
-/// `sse-clientid` header, else one is generated; topics from `?topics=a,b`;
-/// `Last-Event-ID` from the header, else `?last_event_id=`.
-pub fn request_options() -> RequestOptions {
-    RequestOptions::new().client_id(IdSource::function(|head| {
-        head.query_param("client_id")
-            .or_else(|| head.header(CLIENT_ID_HEADER).map(|id| id.into_owned()))
-    }))
+        .retry_hint(Some(RETRY))
+        .anonymous_topics(TopicGrants::patterns(["room:*"]).expect("a valid pattern"));
+    builder
 }
 
 /// An answer to one request: status, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     status: u16,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, String)>,
     body: Bytes,
 }
 
@@ -85,8 +97,8 @@ impl Reply {
         Reply {
             status,
             headers: vec![
-                ("content-type", content_type),
-                ("cache-control", "no-store"),
+                ("content-type", content_type.to_owned()),
+                ("cache-control", "no-store".to_owned()),
             ],
             body: body.into(),
         }
@@ -103,8 +115,13 @@ impl Reply {
 
     fn method_not_allowed(allow: &'static str) -> Self {
         let mut reply = Self::text(405, format_args!("method not allowed; use {allow}"));
-        reply.headers.push(("allow", allow));
+        reply.headers.push(("allow", allow.to_owned()));
         reply
+    }
+
+    fn with_cookie(mut self, set_cookie: String) -> Self {
+        self.headers.push(("set-cookie", set_cookie));
+        self
     }
 
     /// The HTTP status code.
@@ -113,7 +130,7 @@ impl Reply {
     }
 
     /// The response headers, `content-type` first.
-    pub fn headers(&self) -> &[(&'static str, &'static str)] {
+    pub fn headers(&self) -> &[(&'static str, String)] {
         &self.headers
     }
 
@@ -133,10 +150,12 @@ impl Reply {
         *response.status_mut() =
             http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::OK);
         for (name, value) in self.headers {
-            response.headers_mut().insert(
-                http::HeaderName::from_static(name),
-                http::HeaderValue::from_static(value),
-            );
+            // Every value is the demo's own text or a token: always a valid header.
+            if let Ok(value) = http::HeaderValue::try_from(value) {
+                response
+                    .headers_mut()
+                    .append(http::HeaderName::from_static(name), value);
+            }
         }
         response
     }
@@ -155,15 +174,19 @@ enum Publisher {
 /// # Examples
 ///
 /// ```
-/// use examples::demo::Demo;
+/// use examples::demo::{session::Sessions, Demo};
+/// use http::HeaderMap;
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let demo = Demo::new(examples::demo::service_builder().build(), "none");
+/// let sessions = Sessions::new(b"a key for this example, 32 bytes").unwrap();
+/// let demo = Demo::new(examples::demo::service_builder().build(), sessions, "none");
+/// let none = HeaderMap::new();
 /// let body = futures_util::stream::iter([Ok::<_, std::io::Error>(&b"hello"[..])]);
-/// let reply = demo.handle("POST", "/broadcast", None, body).await;
+/// let reply = demo.handle("POST", "/broadcast", None, &none, body).await;
 /// assert_eq!(reply.status(), 200);
 ///
-/// let reply = demo.handle("POST", "/topics/a,b", None, futures_util::stream::empty::<Result<&[u8], std::io::Error>>()).await;
+/// let empty = futures_util::stream::empty::<Result<&[u8], std::io::Error>>();
+/// let reply = demo.handle("POST", "/topics/a,b", None, &none, empty).await;
 /// assert_eq!(reply.status(), 400);
 /// # });
 /// ```
@@ -171,25 +194,33 @@ enum Publisher {
 pub struct Demo {
     service: Service,
     publisher: Publisher,
+    sessions: Sessions,
     adapter: &'static str,
 }
 
 impl Demo {
-    /// The demo over a local `service`; `adapter` names the web framework in `/stats`.
-    pub fn new(service: Service, adapter: &'static str) -> Self {
+    /// The demo over a local `service`, signing sessions with `sessions`; `adapter`
+    /// names the web framework in `/stats`.
+    pub fn new(service: Service, sessions: Sessions, adapter: &'static str) -> Self {
         Demo {
             service,
             publisher: Publisher::Local,
+            sessions,
             adapter,
         }
     }
 
     /// The demo publishing through `backplane`, so that every demo process on the same
     /// Redis stream reaches every client and resumes any of them.
-    pub fn with_backplane(backplane: RedisBackplane, adapter: &'static str) -> Self {
+    pub fn with_backplane(
+        backplane: RedisBackplane,
+        sessions: Sessions,
+        adapter: &'static str,
+    ) -> Self {
         Demo {
             service: backplane.service().clone(),
             publisher: Publisher::Redis(backplane),
+            sessions,
             adapter,
         }
     }
@@ -197,6 +228,14 @@ impl Demo {
     /// The service to hand to the adapter for `GET /events`.
     pub fn service(&self) -> &Service {
         &self.service
+    }
+
+    /// How the demo's `GET /events` reads a request: the signed-in user from the
+    /// session cookie (a bad cookie is refused with 401), else an anonymous client
+    /// with a generated id; topics from `?topics=a,b`; `Last-Event-ID` from the
+    /// header, else `?last_event_id=`.
+    pub fn request_options(&self) -> RequestOptions {
+        RequestOptions::new().jwt(self.sessions.auth().clone())
     }
 
     /// Answers every route but `GET /events`. `path` is as sent (percent-encoded),
@@ -210,6 +249,7 @@ impl Demo {
         method: &str,
         path: &str,
         query: Option<&str>,
+        headers: &HeaderMap,
         body: S,
     ) -> impl Future<Output = Reply> + Send + 'static
     where
@@ -218,26 +258,97 @@ impl Demo {
         E: fmt::Display + Send,
     {
         let route = route(method, path, query);
+        let user = self.sessions.user(headers);
         let demo = self.clone();
         async move {
             let route = match route {
                 Ok(route) => route,
                 Err(reply) => return reply,
             };
-            let text = match route {
+            match route {
                 Route::Page => return Reply::new(200, "text/html; charset=utf-8", PAGE),
                 Route::Stats => return demo.stats(),
+                Route::Logout => {
+                    return Reply::json(200, &json!({})).with_cookie(Sessions::sign_out())
+                }
+                _ => {}
+            }
+            // A session that fails verification is refused, not taken as no session.
+            let user = match user {
+                Ok(user) => user,
+                Err(reason) => {
+                    return Reply::text(401, format_args!("session refused: {reason}"));
+                }
+            };
+            let text = match route {
+                Route::Subscription(topic, client, add) => {
+                    return demo.subscription(user, client, topic, add)
+                }
                 _ => match read_text(body).await {
                     Ok(text) => text,
                     Err(reply) => return reply,
                 },
             };
+            let from = |given: String| match &user {
+                Some(user) => (user.to_string(), true),
+                None => (given, false),
+            };
             match route {
+                Route::Login => demo.login(text),
                 Route::Broadcast(event) => demo.broadcast(event, text).await,
-                Route::Chat(topic, from) => demo.chat(topic, from, text).await,
-                Route::Direct(id, from) => demo.direct(id, from, text).await,
-                Route::Page | Route::Stats => unreachable!("answered above"),
+                Route::Chat(topic, given) => demo.chat(topic, from(given), text).await,
+                Route::Direct(id, given) => demo.direct(id, from(given), text).await,
+                Route::Page | Route::Stats | Route::Logout | Route::Subscription(..) => {
+                    unreachable!("answered above")
+                }
             }
+        }
+    }
+
+    fn login(&self, name: String) -> Reply {
+        let name = name.trim();
+        if !is_user_name(name) {
+            return Reply::text(
+                400,
+                "invalid user name: 1 to 32 ASCII letters, digits, _ or -",
+            );
+        }
+        Reply::json(200, &json!({ "user": name })).with_cookie(self.sessions.sign_in(name))
+    }
+
+    /// A live subscription change: the signed-in user's connections, or the anonymous
+    /// connection with generated id `client`.
+    fn subscription(
+        &self,
+        user: Option<ClientId>,
+        client: Option<ClientId>,
+        topic: Topic,
+        add: bool,
+    ) -> Reply {
+        let id = match (user, client) {
+            (Some(user), _) => user,
+            (None, Some(id)) if !is_user_name(id.as_str()) => id,
+            (None, Some(_)) => {
+                return Reply::text(403, "sign in as that user to change their subscriptions")
+            }
+            (None, None) => {
+                return Reply::text(400, "sign in, or name your connection with ?client=ID")
+            }
+        };
+        let changed = if add {
+            self.service.subscribe(&id, &[topic])
+        } else {
+            self.service.unsubscribe(&id, &[topic])
+        };
+        match changed {
+            Ok(n) => Reply::json(200, &json!({ "client": id.as_str(), "connections": n })),
+            Err(Error::NotConnected) => {
+                Reply::text(404, format_args!("client {id} is not connected here"))
+            }
+            Err(e) => match e.rejection() {
+                Some(r) => Reply::text(r.status(), r.reason()),
+                None => Reply::text(500, e),
+            },
         }
     }
 
@@ -274,8 +385,9 @@ impl Demo {
         }
     }
 
-    async fn chat(&self, topic: Topic, from: String, text: String) -> Reply {
-        let data = json!({ "room": topic.as_str(), "from": from, "text": text });
+    async fn chat(&self, topic: Topic, (from, verified): (String, bool), text: String) -> Reply {
+        let data =
+            json!({ "room": topic.as_str(), "from": from, "verified": verified, "text": text });
         let message = Event::message(data.to_string()).with_event(known_type(CHAT_EVENT));
         match &self.publisher {
             Publisher::Local => {
@@ -289,8 +401,8 @@ impl Demo {
         }
     }
 
-    async fn direct(&self, id: ClientId, from: String, text: String) -> Reply {
-        let data = json!({ "from": from, "text": text });
+    async fn direct(&self, id: ClientId, (from, verified): (String, bool), text: String) -> Reply {
+        let data = json!({ "from": from, "verified": verified, "text": text });
         let message = Event::message(data.to_string()).with_event(known_type(DM_EVENT));
         let local = self.service.client(&id).is_some();
         match &self.publisher {
@@ -350,9 +462,13 @@ impl Demo {
 enum Route {
     Page,
     Stats,
+    Login,
+    Logout,
     Broadcast(Option<EventType>),
     Chat(Topic, String),
     Direct(ClientId, String),
+    /// The topic, the `?client=` id, and whether to subscribe (else unsubscribe).
+    Subscription(Topic, Option<ClientId>, bool),
 }
 
 fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Reply> {
@@ -362,16 +478,23 @@ fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Reply> 
     let route = match (method, segments.as_slice()) {
         ("GET" | "HEAD", [""]) => Route::Page,
         ("GET" | "HEAD", ["stats"]) => Route::Stats,
+        ("POST", ["login"]) => Route::Login,
+        ("POST", ["logout"]) => Route::Logout,
+        (method @ ("POST" | "DELETE"), ["subscriptions", _]) => {
+            let client = match head.query_param("client") {
+                None => None,
+                Some(id) => Some(ClientId::new(&id).map_err(|_| {
+                    Reply::text(
+                        400,
+                        "invalid client id: use 1 to 128 visible ASCII characters",
+                    )
+                })?),
+            };
+            Route::Subscription(path_topic(&head)?, client, method == "POST")
+        }
         ("POST", ["broadcast"]) => Route::Broadcast(event_type(head.query_param("event"))?),
         ("POST", ["topics", _]) => {
-            let topic = head.path_segment(1).and_then(|t| Topic::new(&t).ok());
-            let topic = topic.ok_or_else(|| {
-                Reply::text(
-                    400,
-                    "invalid topic: use 1 to 128 visible ASCII characters, no comma",
-                )
-            })?;
-            Route::Chat(topic, sender(head.query_param("from"))?)
+            Route::Chat(path_topic(&head)?, sender(head.query_param("from"))?)
         }
         ("POST", ["clients", _]) => {
             let id = head.path_segment(1).and_then(|id| ClientId::new(&id).ok());
@@ -385,12 +508,24 @@ fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Reply> 
         }
         // `/events` reaches here only if the glue did not route it to the adapter.
         (_, [""] | ["stats"] | ["events"]) => return Err(Reply::method_not_allowed("GET")),
-        (_, ["broadcast"] | ["topics", _] | ["clients", _]) => {
+        (_, ["broadcast"] | ["topics", _] | ["clients", _] | ["login"] | ["logout"]) => {
             return Err(Reply::method_not_allowed("POST"))
         }
+        (_, ["subscriptions", _]) => return Err(Reply::method_not_allowed("POST, DELETE")),
         _ => return Err(Reply::text(404, "not found")),
     };
     Ok(route)
+}
+
+/// The topic in `/{route}/{topic}`.
+fn path_topic(head: &RequestHead<'_>) -> Result<Topic, Reply> {
+    let topic = head.path_segment(1).and_then(|t| Topic::new(&t).ok());
+    topic.ok_or_else(|| {
+        Reply::text(
+            400,
+            "invalid topic: use 1 to 128 visible ASCII characters, no comma",
+        )
+    })
 }
 
 fn sent_reply(id: Option<String>, queued: Option<usize>) -> Reply {
@@ -427,7 +562,15 @@ fn event_type(name: Option<String>) -> Result<Option<EventType>, Reply> {
             "invalid event name: 1 to 64 bytes, no control characters",
         ));
     }
-    if [CLOCK_EVENT, CHAT_EVENT, DM_EVENT, RESET_EVENT].contains(&name.as_str()) {
+    let reserved = [
+        CLOCK_EVENT,
+        CHAT_EVENT,
+        DM_EVENT,
+        RESET_EVENT,
+        CLIENT_EVENT,
+        REPLACED_EVENT,
+    ];
+    if reserved.contains(&name.as_str()) {
         return Err(Reply::text(
             400,
             format_args!("invalid event name: {name} is reserved for the demo's own events"),

@@ -1,36 +1,61 @@
 //! What every HTTP adapter shares, in terms of the `http` crate's types only: reading a
-//! [`ConnectRequest`] from a request's headers and URI, and the response head for a
+//! [`ConnectRequest`] from a request, who the client is, and the response head for a
 //! stream or a rejection. No web framework is named here; `sse-axum`, `sse-warp` and
 //! `sse-hyper` each convert their request to a [`RequestHead`] and their body type
 //! from these responses, so the three cannot drift apart.
+//!
+//! # Who the client is
+//!
+//! Nothing the client merely claims decides who it is. By default every connection
+//! gets a generated id, told to it in its first event
+//! ([`CLIENT_EVENT`](crate::CLIENT_EVENT)), and the service's anonymous topics. A
+//! connection gets another identity only from the application, in this order:
+//!
+//! 1. a [`Principal`] that the application's own authentication middleware put in
+//!    the request's extensions;
+//! 2. [`RequestOptions::authenticate`], a function of the request returning the
+//!    principal or a rejection; with feature `jwt`, [`RequestOptions::jwt`] verifies
+//!    a signed token (`jwt::JwtAuth`);
+//! 3. [`RequestOptions::trust_client_id`]: an id read from a header, query parameter,
+//!    cookie or path segment, as the client sent it. Anyone can send anyone's id, so
+//!    this hands a client whatever is addressed to the id it names; use it only
+//!    where that is harmless or a proxy in front has checked it.
 //!
 //! # Examples
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue};
-//! use sse_core::http::{IdSource, RequestHead, RequestOptions};
+//! use sse_core::http::{ClaimedId, RequestHead, RequestOptions};
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("last-event-id", HeaderValue::from_static("1700000000000-3"));
 //! let head = RequestHead::new(&headers, "/events", Some("client=alice&topics=news,sport"));
 //!
-//! let options = RequestOptions::new().client_id(IdSource::Query("client".into()));
-//! let request = options.connect_request(&head);
+//! // By default the claimed id is ignored: the service generates one.
+//! let request = RequestOptions::new().connect_request(&head).unwrap();
+//! assert_eq!(request.requested_client_id(), None);
+//!
+//! let trusting = RequestOptions::new().trust_client_id(ClaimedId::Query("client".into()));
+//! let request = trusting.connect_request(&head).unwrap();
 //! assert_eq!(request.requested_client_id(), Some("alice"));
 //! assert_eq!(request.requested_last_event_id(), Some("1700000000000-3"));
 //! assert_eq!(request.requested_topics(), ["news", "sport"]);
 //! ```
 
+#[cfg(feature = "jwt")]
+pub mod jwt;
+
 use std::{borrow::Cow, fmt, sync::Arc};
 
 use http::{
     header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, RETRY_AFTER},
-    HeaderMap, HeaderName, HeaderValue, Response, StatusCode,
+    Extensions, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode,
 };
 
-use crate::{ConnectRequest, Error, Rejection};
+use crate::{ClientStream, ConnectRequest, Error, Principal, Rejection, Service};
 
-/// The request header a client id is read from by default.
+/// The request header webgo's model reads a client id from, for
+/// [`ClaimedId::Header`].
 pub const CLIENT_ID_HEADER: &str = "sse-clientid";
 
 /// The query parameter read as `Last-Event-ID` when the header is absent: a browser
@@ -44,7 +69,8 @@ pub const TOPICS_QUERY: &str = "topics";
 /// own ids (`EPOCH-SEQ`) are under 42 bytes.
 pub const MAX_LAST_EVENT_ID_LEN: usize = 256;
 
-/// The parts of a request the adapters read: headers, path and query.
+/// The parts of a request the adapters read: method, headers, path, query and, where
+/// the framework gives them, the extensions middleware set.
 ///
 /// # Examples
 ///
@@ -59,24 +85,58 @@ pub const MAX_LAST_EVENT_ID_LEN: usize = 256;
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
+    method: &'a Method,
     headers: &'a HeaderMap,
     path: &'a str,
     query: Option<&'a str>,
+    extensions: Option<&'a Extensions>,
 }
 
 impl<'a> RequestHead<'a> {
-    /// A request with these headers, path (as sent, percent-encoded) and query string.
+    /// A `GET` request with these headers, path (as sent, percent-encoded) and query
+    /// string, and no extensions.
     pub fn new(headers: &'a HeaderMap, path: &'a str, query: Option<&'a str>) -> Self {
         RequestHead {
+            method: &Method::GET,
             headers,
             path,
             query,
+            extensions: None,
         }
     }
 
-    /// The headers, URI path and query of request `parts`.
+    /// The method, headers, URI path and query, and extensions of request `parts`.
     pub fn from_parts(parts: &'a http::request::Parts) -> Self {
         Self::new(&parts.headers, parts.uri.path(), parts.uri.query())
+            .with_method(&parts.method)
+            .with_extensions(&parts.extensions)
+    }
+
+    /// The same head with this method (`HEAD` is answered with the stream's headers
+    /// and no body, without connecting).
+    #[must_use]
+    pub fn with_method(mut self, method: &'a Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The same head with these request extensions (where a [`Principal`] set by the
+    /// application's middleware is looked for).
+    #[must_use]
+    pub fn with_extensions(mut self, extensions: &'a Extensions) -> Self {
+        self.extensions = Some(extensions);
+        self
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request extension of type `T`, if the framework gave the extensions and
+    /// one was set.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
+        self.extensions?.get::<T>()
     }
 
     /// The request headers.
@@ -199,64 +259,42 @@ fn decode_bytes(text: &str, plus_is_space: bool) -> Vec<u8> {
 
 type RequestFn<T> = Arc<dyn Fn(&RequestHead<'_>) -> T + Send + Sync>;
 
-/// Where the client id comes from. When the source yields nothing the service
-/// generates an id; when it yields an invalid one the connection is refused with 400.
-#[derive(Clone)]
+/// Where in the request a client *claims* its id, for
+/// [`RequestOptions::trust_client_id`]. The value is whatever the client sent: any
+/// client can name any id. When the source yields nothing the service generates an
+/// id; when it yields an invalid one the connection is refused with 400.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum IdSource {
-    /// A request header (default: [`CLIENT_ID_HEADER`]).
+pub enum ClaimedId {
+    /// A request header, such as [`CLIENT_ID_HEADER`].
     Header(HeaderName),
     /// A query parameter.
     Query(String),
-    /// A cookie.
+    /// A cookie, as sent: not signed, so the client can write any value into it.
     Cookie(String),
     /// A path segment by position, 0 being the first after the leading `/` (e.g. 1 for
     /// `/users/{id}/events`). Positions count from the path the adapter sees.
     PathSegment(usize),
-    /// A function of the request; build it with [`IdSource::function`].
-    Function(RequestFn<Option<String>>),
 }
 
-impl IdSource {
-    /// The client id is whatever `f` returns for the request.
-    pub fn function<F>(f: F) -> Self
-    where
-        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
-    {
-        IdSource::Function(Arc::new(f))
-    }
-
+impl ClaimedId {
     fn read(&self, head: &RequestHead<'_>) -> Option<String> {
         match self {
-            IdSource::Header(name) => head
+            ClaimedId::Header(name) => head
                 .headers
                 .get(name)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            IdSource::Query(name) => head.query_param(name),
-            IdSource::Cookie(name) => head.cookie(name).map(str::to_owned),
-            IdSource::PathSegment(index) => head.path_segment(*index),
-            IdSource::Function(f) => f(head),
+            ClaimedId::Query(name) => head.query_param(name),
+            ClaimedId::Cookie(name) => head.cookie(name).map(str::to_owned),
+            ClaimedId::PathSegment(index) => head.path_segment(*index),
         }
     }
 }
 
-impl Default for IdSource {
-    fn default() -> Self {
-        IdSource::Header(HeaderName::from_static(CLIENT_ID_HEADER))
-    }
-}
-
-impl fmt::Debug for IdSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdSource::Header(name) => f.debug_tuple("Header").field(name).finish(),
-            IdSource::Query(name) => f.debug_tuple("Query").field(name).finish(),
-            IdSource::Cookie(name) => f.debug_tuple("Cookie").field(name).finish(),
-            IdSource::PathSegment(i) => f.debug_tuple("PathSegment").field(i).finish(),
-            IdSource::Function(_) => f.write_str("Function(..)"),
-        }
-    }
-}
+/// Who a request is, as decided by the application: the principal, `None` for an
+/// anonymous client (a generated id and the anonymous topics), or a rejection (401,
+/// 403...). See [`RequestOptions::authenticate`].
+pub type AuthResult = Result<Option<Principal>, Rejection>;
 
 /// Where the topics a client subscribes to come from.
 #[derive(Clone)]
@@ -317,27 +355,80 @@ impl fmt::Debug for TopicSource {
     }
 }
 
-/// How an adapter reads a [`ConnectRequest`] from an HTTP request.
+/// How an adapter reads a [`ConnectRequest`] from an HTTP request: who the client is
+/// (see the [module docs](self)), its topics and its resume point.
 ///
 /// `Last-Event-ID` is always read from the header, else the `last_event_id` query
 /// parameter (see [`RequestHead::last_event_id`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[must_use]
 pub struct RequestOptions {
-    client_id: IdSource,
+    claimed_id: Option<ClaimedId>,
+    authenticate: Option<RequestFn<AuthResult>>,
     topics: TopicSource,
 }
 
+impl fmt::Debug for RequestOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestOptions")
+            .field("claimed_id", &self.claimed_id)
+            .field("authenticate", &self.authenticate.as_ref().map(|_| ".."))
+            .field("topics", &self.topics)
+            .finish()
+    }
+}
+
 impl RequestOptions {
-    /// Client id from the `sse-clientid` header, topics from `?topics=`.
+    /// Generated client ids (nothing the client sends chooses one), topics from
+    /// `?topics=`.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Where the client id comes from (default: the `sse-clientid` header).
-    pub fn client_id(mut self, source: IdSource) -> Self {
-        self.client_id = source;
+    /// Trusts the client to say who it is: its id is whatever `source` holds, so any
+    /// client can connect as any id and receive what is sent to it. Use it only where
+    /// that is harmless (a public, anonymous feed), or behind a proxy that checked
+    /// the value; an authenticated identity comes from
+    /// [`authenticate`](Self::authenticate) instead. A principal, when there is one,
+    /// wins over it.
+    pub fn trust_client_id(mut self, source: ClaimedId) -> Self {
+        self.claimed_id = Some(source);
         self
+    }
+
+    /// Decides who each request is: `f` returns the [`Principal`] (its id and the
+    /// topics it may read), `Ok(None)` for an anonymous client, or a rejection (401,
+    /// 403...) that refuses the connection. A [`Principal`] already in the request's
+    /// extensions (set by the application's middleware) is used without calling `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sse_core::{http::RequestOptions, ClientId, Principal, Rejection, TopicGrants};
+    ///
+    /// let options = RequestOptions::new().authenticate(|head| {
+    ///     let Some(user) = head.header("x-verified-user") else {
+    ///         return Err(Rejection::unauthorized("sign in first"));
+    ///     };
+    ///     let id = ClientId::new(&user).map_err(|_| Rejection::unauthorized("bad user"))?;
+    ///     let topics = TopicGrants::patterns(["room:*", &format!("private:{id}")])
+    ///         .map_err(|_| Rejection::unauthorized("bad user"))?;
+    ///     Ok(Some(Principal::new(id, topics)))
+    /// });
+    /// ```
+    pub fn authenticate<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> AuthResult + Send + Sync + 'static,
+    {
+        self.authenticate = Some(Arc::new(f));
+        self
+    }
+
+    /// Authenticates with signed tokens: [`authenticate`](Self::authenticate) with
+    /// [`JwtAuth::authenticate`](jwt::JwtAuth::authenticate).
+    #[cfg(feature = "jwt")]
+    pub fn jwt(self, auth: jwt::JwtAuth) -> Self {
+        self.authenticate(move |head| auth.authenticate(head))
     }
 
     /// Where the topics come from (default: the `topics` query parameter).
@@ -347,15 +438,45 @@ impl RequestOptions {
     }
 
     /// The connect request this HTTP request asks for.
-    pub fn connect_request(&self, head: &RequestHead<'_>) -> ConnectRequest {
+    ///
+    /// # Errors
+    ///
+    /// The rejection of the authentication function.
+    pub fn connect_request(&self, head: &RequestHead<'_>) -> Result<ConnectRequest, Rejection> {
         let mut request = ConnectRequest::new().topics(self.topics.read(head));
-        if let Some(id) = self.client_id.read(head) {
+        let principal = match (head.extension::<Principal>(), &self.authenticate) {
+            (Some(principal), _) => Some(principal.clone()),
+            (None, Some(authenticate)) => authenticate(head)?,
+            (None, None) => None,
+        };
+        if let Some(principal) = principal {
+            request = request.principal(principal);
+        } else if let Some(id) = self.claimed_id.as_ref().and_then(|s| s.read(head)) {
             request = request.client_id(id);
         }
         if let Some(id) = head.last_event_id() {
             request = request.last_event_id(id);
         }
-        request
+        Ok(request)
+    }
+
+    /// Connects the client `head` asks for to `service`: its stream, or `None` for a
+    /// `HEAD` request, which is authenticated but registers nothing (answer it with
+    /// the stream's headers and no body).
+    ///
+    /// # Errors
+    ///
+    /// The rejection of the authentication function, or of [`Service::connect`].
+    pub fn connect(
+        &self,
+        service: &Service,
+        head: &RequestHead<'_>,
+    ) -> Result<Option<ClientStream>, Error> {
+        let request = self.connect_request(head)?;
+        if head.method == Method::HEAD {
+            return Ok(None);
+        }
+        service.connect(request).map(Some)
     }
 }
 
@@ -424,28 +545,95 @@ mod tests {
         headers.insert(CLIENT_ID_HEADER, HeaderValue::from_static("h"));
         headers.insert(COOKIE, HeaderValue::from_static("a=1; sid=c; b=2"));
         let h = head(&headers, "/u/p%21/events", Some("id=q&x"));
-        let id = |source: IdSource| {
-            RequestOptions::new()
-                .client_id(source)
+        let id = |options: RequestOptions| {
+            options
                 .connect_request(&h)
+                .unwrap()
                 .requested_client_id()
                 .map(str::to_owned)
         };
-        assert_eq!(id(IdSource::default()).as_deref(), Some("h"));
-        assert_eq!(id(IdSource::Query("id".into())).as_deref(), Some("q"));
-        assert_eq!(id(IdSource::Cookie("sid".into())).as_deref(), Some("c"));
-        assert_eq!(id(IdSource::PathSegment(1)).as_deref(), Some("p!"));
-        assert_eq!(id(IdSource::PathSegment(9)), None);
-        assert_eq!(id(IdSource::Query("nope".into())), None);
-        let f = IdSource::function(|h| h.header("sse-clientid").map(|v| format!("f-{v}")));
-        assert_eq!(id(f).as_deref(), Some("f-h"));
+        let trust = |source| id(RequestOptions::new().trust_client_id(source));
+        // Nothing the client sends is its id unless trusted by name.
+        assert_eq!(id(RequestOptions::new()), None);
+        let header = ClaimedId::Header(HeaderName::from_static(CLIENT_ID_HEADER));
+        assert_eq!(trust(header).as_deref(), Some("h"));
+        assert_eq!(trust(ClaimedId::Query("id".into())).as_deref(), Some("q"));
+        assert_eq!(trust(ClaimedId::Cookie("sid".into())).as_deref(), Some("c"));
+        assert_eq!(trust(ClaimedId::PathSegment(1)).as_deref(), Some("p!"));
+        assert_eq!(trust(ClaimedId::PathSegment(9)), None);
+        assert_eq!(trust(ClaimedId::Query("nope".into())), None);
+    }
+
+    fn principal(id: &str) -> Principal {
+        Principal::new(
+            crate::ClientId::new(id).unwrap(),
+            crate::TopicGrants::none(),
+        )
+    }
+
+    #[test]
+    fn a_principal_wins_over_a_claimed_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CLIENT_ID_HEADER, HeaderValue::from_static("claimed"));
+        let trusting = RequestOptions::new()
+            .trust_client_id(ClaimedId::Header(HeaderName::from_static(CLIENT_ID_HEADER)));
+        let authenticated = trusting.clone().authenticate(|h| match h.header("x-user") {
+            Some(u) if u == "deny" => Err(Rejection::unauthorized("no")),
+            Some(u) => Ok(Some(principal(&u))),
+            None => Ok(None),
+        });
+        let id = |options: &RequestOptions, head: &RequestHead<'_>| {
+            options
+                .connect_request(head)
+                .map(|r| r.requested_client_id().map(str::to_owned))
+        };
+        let plain = head(&headers, "/", None);
+        assert_eq!(id(&authenticated, &plain), Ok(Some("claimed".into())));
+        headers.insert("x-user", HeaderValue::from_static("alice"));
+        assert_eq!(
+            id(&authenticated, &head(&headers, "/", None)),
+            Ok(Some("alice".into()))
+        );
+        headers.insert("x-user", HeaderValue::from_static("deny"));
+        assert_eq!(
+            id(&authenticated, &head(&headers, "/", None))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        // Middleware's principal in the extensions comes first, without asking `f`.
+        let mut extensions = Extensions::new();
+        extensions.insert(principal("from-middleware"));
+        let with_ext = head(&headers, "/", None).with_extensions(&extensions);
+        assert_eq!(
+            id(&authenticated, &with_ext),
+            Ok(Some("from-middleware".into()))
+        );
+        assert_eq!(id(&trusting, &with_ext), Ok(Some("from-middleware".into())));
+    }
+
+    #[test]
+    fn head_requests_register_nothing() {
+        let service = Service::new();
+        let headers = HeaderMap::new();
+        let h = head(&headers, "/", None).with_method(&Method::HEAD);
+        assert!(RequestOptions::new()
+            .connect(&service, &h)
+            .unwrap()
+            .is_none());
+        assert_eq!(service.active(), 0);
+        let denied = RequestOptions::new().authenticate(|_| Err(Rejection::unauthorized("no")));
+        assert!(denied.connect(&service, &h).is_err());
     }
 
     #[test]
     fn non_utf8_header_id_is_kept_for_the_service_to_refuse() {
         let mut headers = HeaderMap::new();
         headers.insert(CLIENT_ID_HEADER, HeaderValue::from_bytes(b"\xff").unwrap());
-        let req = RequestOptions::new().connect_request(&head(&headers, "/", None));
+        let req = RequestOptions::new()
+            .trust_client_id(ClaimedId::Header(HeaderName::from_static(CLIENT_ID_HEADER)))
+            .connect_request(&head(&headers, "/", None))
+            .unwrap();
         assert_eq!(req.requested_client_id(), Some("\u{fffd}"));
     }
 
@@ -481,27 +669,23 @@ mod tests {
     #[test]
     fn topics_from_repeated_query_and_function() {
         let none = HeaderMap::new();
+        let topics = |options: RequestOptions, h: &RequestHead<'_>| {
+            options
+                .connect_request(h)
+                .unwrap()
+                .requested_topics()
+                .to_vec()
+        };
         let h = head(&none, "/", Some("topics=a,b&topics=c,,&other=1"));
-        assert_eq!(
-            RequestOptions::new().connect_request(&h).requested_topics(),
-            ["a", "b", "c"]
-        );
+        assert_eq!(topics(RequestOptions::new(), &h), ["a", "b", "c"]);
         // Not UTF-8 once decoded: kept (lossily) for the service to refuse.
         let h2 = head(&none, "/", Some("topics=ok,%FF%FE"));
         assert_eq!(
-            RequestOptions::new()
-                .connect_request(&h2)
-                .requested_topics(),
+            topics(RequestOptions::new(), &h2),
             ["ok", "\u{fffd}\u{fffd}"]
         );
         let f = TopicSource::function(|_| vec!["x".into()]);
-        assert_eq!(
-            RequestOptions::new()
-                .topics(f)
-                .connect_request(&h)
-                .requested_topics(),
-            ["x"]
-        );
+        assert_eq!(topics(RequestOptions::new().topics(f), &h), ["x"]);
     }
 
     #[test]

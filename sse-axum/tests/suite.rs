@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use axum::{routing::get, Router};
+use axum::{extract::Request, middleware::map_request, routing::get, Router};
 use sse_axum::Sse;
 use sse_core::Service;
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
@@ -14,12 +14,25 @@ fn app(service: &Service) -> Router {
         get(Sse::with_options(service.clone(), options))
     };
     let path_route = format!("{}{{id}}/events", routes::PATH_PREFIX);
-    Router::new()
-        .route(routes::DEFAULT, sse(routes::DEFAULT))
-        .route(routes::QUERY, sse(routes::QUERY))
-        .route(routes::COOKIE, sse(routes::COOKIE))
-        .route(routes::FUNCTION, sse(routes::FUNCTION))
-        .route(&path_route, sse("/path/x/events"))
+    let mut router = Router::new().route(&path_route, sse("/path/x/events"));
+    for path in [
+        routes::DEFAULT,
+        routes::HEADER,
+        routes::QUERY,
+        routes::COOKIE,
+        routes::FUNCTION,
+        routes::JWT,
+        routes::MIDDLEWARE,
+    ] {
+        router = router.route(path, sse(path));
+    }
+    // The application's own authentication, as middleware.
+    router.layer(map_request(|mut request: Request| async move {
+        if let Some(principal) = routes::middleware_principal(request.headers()) {
+            request.extensions_mut().insert(principal);
+        }
+        request
+    }))
 }
 
 /// `axum::serve`.

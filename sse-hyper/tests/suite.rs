@@ -27,7 +27,11 @@ fn route(
 > + Clone
        + Send
        + 'static {
-    service_fn(move |request: Request<Incoming>| {
+    service_fn(move |mut request: Request<Incoming>| {
+        // The application's own authentication, before the handler.
+        if let Some(principal) = routes::middleware_principal(request.headers()) {
+            request.extensions_mut().insert(principal);
+        }
         let response = match routes::options(request.uri().path()) {
             Some(options) => Sse::with_options(service.clone(), options).respond(&request),
             None => {

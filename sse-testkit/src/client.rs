@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use reqwest::{header::HeaderMap, Version};
 use sse_codec::{Item, MessageEvent, Parser};
+use sse_core::CLIENT_EVENT;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -19,7 +20,8 @@ pub struct Client {
     base: String,
 }
 
-/// A refused connection: the response's status, headers and body.
+/// A response other than an open stream (a refused connection, or the answer to
+/// `HEAD`): its status, headers and body.
 #[derive(Debug)]
 pub struct Refused {
     /// The status code.
@@ -85,7 +87,33 @@ impl Client {
             parser: Parser::new(),
             raw: Vec::new(),
             ended: false,
+            client_id: None,
+            events_seen: 0,
         })
+    }
+
+    /// `HEAD path` with `headers`: the status, headers and body (which should be
+    /// empty).
+    pub async fn head(&self, path: &str, headers: &[(&str, &str)]) -> Refused {
+        let mut request = self.http.head(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = timeout(WAIT, request.send())
+            .await
+            .expect("response within WAIT")
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = timeout(WAIT, response.text())
+            .await
+            .expect("body within WAIT")
+            .unwrap_or_default();
+        Refused {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// GETs `path` and expects 200.
@@ -106,6 +134,8 @@ pub struct EventClient {
     parser: Parser,
     raw: Vec<u8>,
     ended: bool,
+    client_id: Option<String>,
+    events_seen: usize,
 }
 
 impl EventClient {
@@ -148,15 +178,53 @@ impl EventClient {
         }
     }
 
-    /// The next event, or `None` if the stream ends first. Panics after [`WAIT`].
+    /// The client id the service gave this connection, from the stream's first event
+    /// ([`CLIENT_EVENT`]). Panics if another event comes first, or after [`WAIT`].
+    pub async fn client_id(&mut self) -> String {
+        loop {
+            if let Some(id) = &self.client_id {
+                return id.clone();
+            }
+            if let Some(event) = self.parsed() {
+                panic!("an event came before {CLIENT_EVENT}: {event:?}");
+            }
+            if self.client_id.is_none() {
+                assert!(self.read().await, "the stream ended before {CLIENT_EVENT}");
+            }
+        }
+    }
+
+    /// The next event parsed from what was read, but [`CLIENT_EVENT`], which is kept
+    /// for [`client_id`](Self::client_id) (it must come first, and once).
+    fn parsed(&mut self) -> Option<MessageEvent> {
+        while let Some(item) = self.parser.next_item() {
+            match item {
+                Ok(Item::Event(event)) if event.event_type() == CLIENT_EVENT => {
+                    assert!(self.client_id.is_none(), "{CLIENT_EVENT} sent twice");
+                    assert!(
+                        self.events_seen == 0,
+                        "{CLIENT_EVENT} after {} events",
+                        self.events_seen
+                    );
+                    self.client_id = Some(event.data().to_owned());
+                }
+                Ok(Item::Event(event)) => {
+                    self.events_seen += 1;
+                    return Some(event);
+                }
+                Ok(_) => {}
+                Err(error) => panic!("bad stream: {error}"),
+            }
+        }
+        None
+    }
+
+    /// The next event other than [`CLIENT_EVENT`], or `None` if the stream ends first.
+    /// Panics after [`WAIT`].
     pub async fn next_event_or_end(&mut self) -> Option<MessageEvent> {
         loop {
-            while let Some(item) = self.parser.next_item() {
-                match item {
-                    Ok(Item::Event(event)) => return Some(event),
-                    Ok(_) => {}
-                    Err(error) => panic!("bad stream: {error}"),
-                }
+            if let Some(event) = self.parsed() {
+                return Some(event);
             }
             if !self.read().await {
                 return None;

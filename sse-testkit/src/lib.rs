@@ -26,6 +26,10 @@ pub trait TestServer {
     /// Whether the server answers HTTP/2 with prior knowledge (h2c) on the same port.
     const HTTP2: bool;
 
+    /// Whether the server runs middleware that can put a principal in the request's
+    /// extensions ([`routes::middleware_principal`] on [`routes::MIDDLEWARE`]).
+    const MIDDLEWARE: bool = true;
+
     /// Serves `service` on a spawned task at 127.0.0.1:0, with every route in
     /// [`routes`] and the options [`routes::options`] gives for it; resolves to the
     /// bound address once it accepts connections.
@@ -58,6 +62,12 @@ macro_rules! behaviour_suite {
             graceful_shutdown_ends_every_stream,
             http2_prior_knowledge,
             http2_disconnect_removes_client,
+            head_is_headers_only,
+            claimed_ids_are_ignored_by_default,
+            hijack_attempts_fail,
+            several_tabs_of_one_user,
+            live_subscriptions_follow_grants,
+            principal_from_middleware,
         );
     };
     (@tests $server:ty; $($name:ident,)*) => {

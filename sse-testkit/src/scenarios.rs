@@ -5,9 +5,13 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use jsonwebtoken::Algorithm;
 use reqwest::{header, Version};
 use sse_codec::Event;
-use sse_core::{ClientId, DuplicatePolicy, Service, ServiceBuilder, Shutdown, Topic};
+use sse_core::{
+    ClientId, DuplicatePolicy, Service, ServiceBuilder, Shutdown, Topic, CLIENT_EVENT,
+    REPLACED_EVENT, REPLACED_RETRY,
+};
 
 use crate::{connect_raw_h1, routes, Client, RecordingHooks, TestServer, WAIT};
 
@@ -43,10 +47,12 @@ pub async fn headers_and_prelude_arrive_at_once<S: TestServer>() {
     assert_eq!(header_str(headers, "content-type"), "text/event-stream");
     assert_eq!(header_str(headers, "cache-control"), "no-cache");
     assert_eq!(header_str(headers, "x-accel-buffering"), "no");
-    // Nothing is published: the comment must come from the connect itself.
-    stream.read_until(|raw| raw.len() >= 13).await;
+    // Nothing is published: the comment and the client's id must come from the
+    // connect itself.
+    let id = stream.client_id().await;
+    let prelude = format!(": connected\n\nevent: {CLIENT_EVENT}\ndata: {id}\n\n");
     assert!(
-        stream.raw().starts_with(b": connected\n\n"),
+        stream.raw().starts_with(prelude.as_bytes()),
         "{:?}",
         stream.raw()
     );
@@ -61,7 +67,7 @@ pub async fn broadcast_reaches_every_client_in_order<S: TestServer>() {
         let name = format!("c{i}");
         streams.push(
             client
-                .stream(routes::DEFAULT, &[("sse-clientid", &name)])
+                .stream(routes::HEADER, &[("sse-clientid", &name)])
                 .await,
         );
     }
@@ -87,10 +93,10 @@ pub async fn send_to_reaches_only_its_client<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
     let client = Client::h1(addr);
     let mut a = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "a")])
+        .stream(routes::HEADER, &[("sse-clientid", "a")])
         .await;
     let mut b = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "b")])
+        .stream(routes::HEADER, &[("sse-clientid", "b")])
         .await;
     service
         .send_to(&id("a"), Event::message("for a"))
@@ -158,7 +164,7 @@ pub async fn client_id_sources<S: TestServer>() {
     assert_eq!(stream.next_data(1).await, ["on t2"]);
 }
 
-/// Without an id the service generates one.
+/// Without an id the service generates one, and tells the client in its first event.
 pub async fn client_id_generated_when_absent<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
     let mut stream = Client::h1(addr).stream(routes::DEFAULT, &[]).await;
@@ -166,6 +172,7 @@ pub async fn client_id_generated_when_absent<S: TestServer>() {
     assert_eq!(clients.len(), 1);
     let generated = clients[0].id().clone();
     assert_eq!(generated.as_str().len(), 36, "a UUID: {generated}");
+    assert_eq!(stream.client_id().await, generated.as_str());
     service
         .send_to(&generated, Event::message("yours"))
         .expect("connected");
@@ -176,7 +183,7 @@ async fn resume<S: TestServer>(by_query: bool) {
     let (service, hooks, addr) = start::<S>(|_| {}).await;
     let client = Client::h1(addr);
     let mut first = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "r")])
+        .stream(routes::HEADER, &[("sse-clientid", "r")])
         .await;
     for i in 1..=3 {
         service.broadcast(Event::message(format!("e{i}")));
@@ -194,12 +201,12 @@ async fn resume<S: TestServer>(by_query: bool) {
     service.broadcast(Event::message("e5"));
     let last = seen.last_event_id();
     let mut again = if by_query {
-        let path = format!("/events?last_event_id={last}");
+        let path = format!("{}?last_event_id={last}", routes::HEADER);
         client.stream(&path, &[("sse-clientid", "r")]).await
     } else {
         client
             .stream(
-                routes::DEFAULT,
+                routes::HEADER,
                 &[("sse-clientid", "r"), ("last-event-id", last)],
             )
             .await
@@ -254,7 +261,7 @@ pub async fn disconnect_removes_idle_client_within_a_second<S: TestServer>() {
         b.keep_alive(None);
     })
     .await;
-    let tcp = connect_raw_h1(addr, routes::DEFAULT, &[("sse-clientid", "idle")]).await;
+    let tcp = connect_raw_h1(addr, routes::HEADER, &[("sse-clientid", "idle")]).await;
     assert_eq!(service.active(), 1);
     drop(tcp);
     assert!(
@@ -275,7 +282,7 @@ pub async fn rejection_401_and_403_from_hook<S: TestServer>() {
         ("deny-403", 403, "not yours"),
     ] {
         let refused = client
-            .get(routes::DEFAULT, &[("sse-clientid", id)])
+            .get(routes::HEADER, &[("sse-clientid", id)])
             .await
             .expect_err("refused");
         assert_eq!(refused.status, status);
@@ -290,7 +297,7 @@ pub async fn rejection_400_for_invalid_client_id<S: TestServer>() {
     let (_service, _, addr) = start::<S>(|_| {}).await;
     let client = Client::h1(addr);
     let refused = client
-        .get(routes::DEFAULT, &[("sse-clientid", "two words")])
+        .get(routes::HEADER, &[("sse-clientid", "two words")])
         .await
         .expect_err("refused");
     assert_eq!(refused.status, 400);
@@ -325,16 +332,18 @@ pub async fn duplicate_reject_is_409<S: TestServer>() {
     .await;
     let client = Client::h1(addr);
     let _first = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "dup")])
+        .stream(routes::HEADER, &[("sse-clientid", "dup")])
         .await;
     let refused = client
-        .get(routes::DEFAULT, &[("sse-clientid", "dup")])
+        .get(routes::HEADER, &[("sse-clientid", "dup")])
         .await
         .expect_err("refused");
     assert_eq!(refused.status, 409);
 }
 
-/// Under [`DuplicatePolicy::Replace`] the old stream ends and the new one is live.
+/// Under [`DuplicatePolicy::Replace`] the old stream is told, with a day-long `retry`
+/// so an `EventSource` does not come back and take turns, and ends; the new one is
+/// live.
 pub async fn duplicate_replace_ends_old_stream<S: TestServer>() {
     let (service, hooks, addr) = start::<S>(|b| {
         b.duplicate_policy(DuplicatePolicy::Replace);
@@ -342,12 +351,24 @@ pub async fn duplicate_replace_ends_old_stream<S: TestServer>() {
     .await;
     let client = Client::h1(addr);
     let mut old = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "dup")])
+        .stream(routes::HEADER, &[("sse-clientid", "dup")])
         .await;
     let mut new = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "dup")])
+        .stream(routes::HEADER, &[("sse-clientid", "dup")])
         .await;
-    assert!(old.events_until_end().await.is_empty(), "old stream ends");
+    let events = old.events_until_end().await;
+    let told: Vec<_> = events.iter().map(|e| (e.event_type(), e.data())).collect();
+    assert_eq!(
+        told,
+        [(REPLACED_EVENT, "replaced")],
+        "old stream told, then ends"
+    );
+    let retry = format!("retry: {}\n", REPLACED_RETRY.as_millis());
+    assert!(
+        String::from_utf8_lossy(old.raw()).contains(&retry),
+        "{:?}",
+        String::from_utf8_lossy(old.raw())
+    );
     assert_eq!(hooks.removed("dup"), 1);
     service.broadcast(Event::message("x"));
     assert_eq!(new.next_data(1).await, ["x"]);
@@ -393,10 +414,10 @@ pub async fn http2_prior_knowledge<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
     let client = Client::h2(addr);
     let mut a = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "a")])
+        .stream(routes::HEADER, &[("sse-clientid", "a")])
         .await;
     let mut b = client
-        .stream("/events?topics=t", &[("sse-clientid", "b")])
+        .stream("/header/events?topics=t", &[("sse-clientid", "b")])
         .await;
     for stream in [&a, &b] {
         assert_eq!(stream.version(), Version::HTTP_2);
@@ -411,7 +432,7 @@ pub async fn http2_prior_knowledge<S: TestServer>() {
     assert_eq!(a.next_data(1).await, ["all"]);
     assert_eq!(b.next_data(2).await, ["t only", "all"]);
     let refused = client
-        .get(routes::DEFAULT, &[("sse-clientid", "deny-401")])
+        .get(routes::HEADER, &[("sse-clientid", "deny-401")])
         .await;
     assert_eq!(refused.expect_err("refused").status, 401);
 }
@@ -428,11 +449,11 @@ pub async fn http2_disconnect_removes_client<S: TestServer>() {
     .await;
     let client = Client::h2(addr);
     let mut stream = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "h2")])
+        .stream(routes::HEADER, &[("sse-clientid", "h2")])
         .await;
     stream.read_until(|raw| !raw.is_empty()).await;
     let _other = client
-        .stream(routes::DEFAULT, &[("sse-clientid", "stays")])
+        .stream(routes::HEADER, &[("sse-clientid", "stays")])
         .await;
     drop(stream);
     assert!(
@@ -450,4 +471,268 @@ pub async fn http2_disconnect_removes_client<S: TestServer>() {
         "closed connection removed"
     );
     assert_eq!(service.active(), 0);
+}
+
+/// `HEAD` answers with the stream's headers and no body, and registers no client.
+pub async fn head_is_headers_only<S: TestServer>() {
+    let (service, hooks, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let head = client.head(routes::DEFAULT, &[]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        header_str(&head.headers, "content-type"),
+        "text/event-stream"
+    );
+    assert_eq!(head.body, "");
+    // A refused GET is refused for HEAD too: the same authentication runs.
+    let refused = client.head(routes::JWT, &[]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(service.active(), 0);
+    assert_eq!(service.metrics().connected, 0);
+    assert_eq!(hooks.removed_total(), 0);
+}
+
+/// By default nothing the client sends chooses its id: an `sse-clientid` header, a
+/// `client_id` query parameter and a cookie all get a generated id, and nothing sent
+/// to the id they name.
+pub async fn claimed_ids_are_ignored_by_default<S: TestServer>() {
+    let (service, _, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let mut claims = [
+        client
+            .stream(routes::DEFAULT, &[("sse-clientid", "alice")])
+            .await,
+        client
+            .stream("/events?client_id=alice&client=alice", &[])
+            .await,
+        client
+            .stream(routes::DEFAULT, &[("cookie", "sid=alice; session=alice")])
+            .await,
+    ];
+    for stream in &mut claims {
+        let id = stream.client_id().await;
+        assert_eq!(id.len(), 36, "a generated id, not {id:?}");
+    }
+    assert!(service.send_to(&id("alice"), Event::message("x")).is_err());
+}
+
+/// Every way to pass for alice without her token fails: claimed ids, a plain cookie,
+/// tampered, expired, wrongly signed and unsigned tokens are refused or get an id of
+/// their own, and mallory's own valid token cannot read alice's topic, live or
+/// replayed. Alice's stream stays up and is the only one to get what is hers.
+pub async fn hijack_attempts_fail<S: TestServer>() {
+    let (service, hooks, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let alice_topics = ["room:*", "private:alice"];
+    let alice_token = routes::token("alice", &alice_topics);
+    let bearer = |token: &str| format!("Bearer {token}");
+    let inbox = "/jwt/events?topics=private:alice";
+    let mut alice = client
+        .stream(inbox, &[("authorization", &bearer(&alice_token))])
+        .await;
+    assert_eq!(alice.client_id().await, "alice");
+    service.publish(
+        &Topic::new("private:alice").expect("topic"),
+        Event::message("old secret"),
+    );
+    let history = service.latest_id().to_string();
+    assert_eq!(alice.next_data(1).await, ["old secret"]);
+
+    // Refused outright.
+    let mut expired = routes::claims("alice", &alice_topics);
+    expired["exp"] = serde_json::json!(0);
+    let mallory_token = routes::token("mallory", &["room:*", "private:mallory"]);
+    let refused: [(&str, String, &str); 7] = [
+        ("plain cookie", "session=alice".into(), "cookie"),
+        (
+            "tampered token",
+            routes::tampered_token(&mallory_token, &routes::claims("alice", &alice_topics)),
+            "authorization",
+        ),
+        (
+            "expired token",
+            routes::sign(&expired, Algorithm::HS256, routes::JWT_SECRET),
+            "authorization",
+        ),
+        (
+            "another key",
+            routes::sign(
+                &routes::claims("alice", &alice_topics),
+                Algorithm::HS256,
+                b"not the suite's key, 32 bytes..",
+            ),
+            "authorization",
+        ),
+        (
+            "another algorithm",
+            routes::sign(
+                &routes::claims("alice", &alice_topics),
+                Algorithm::HS384,
+                routes::JWT_SECRET,
+            ),
+            "authorization",
+        ),
+        (
+            "alg none",
+            routes::unsigned_token(&routes::claims("alice", &alice_topics)),
+            "authorization",
+        ),
+        (
+            "alg none in the cookie",
+            routes::unsigned_token(&routes::claims("alice", &alice_topics)),
+            "cookie",
+        ),
+    ];
+    for (what, credential, place) in refused {
+        let value = match place {
+            "cookie" if credential.contains('=') => credential.clone(),
+            "cookie" => format!("session={credential}"),
+            _ => bearer(&credential),
+        };
+        let answer = client.get(inbox, &[(place, &value)]).await;
+        let refused = answer.expect_err(what);
+        assert_eq!(refused.status, 401, "{what}: {}", refused.body);
+    }
+
+    // Mallory's own token: his topic is fine, alice's is 403, live or replayed.
+    let mallory_auth = bearer(&mallory_token);
+    for path in [
+        "/jwt/events?topics=private:alice".to_owned(),
+        "/jwt/events?topics=room:a,private:alice".to_owned(),
+        format!("/jwt/events?topics=private:alice&last_event_id={history}"),
+    ] {
+        let refused = client
+            .get(&path, &[("authorization", &mallory_auth)])
+            .await
+            .expect_err("topic escalation refused");
+        assert_eq!(refused.status, 403, "{path}: {}", refused.body);
+        assert!(refused.body.contains("private:alice"), "{}", refused.body);
+    }
+    let mut strangers = vec![
+        client
+            .stream(
+                "/jwt/events?topics=private:mallory",
+                &[("authorization", &mallory_auth)],
+            )
+            .await,
+        client
+            .stream(routes::DEFAULT, &[("sse-clientid", "alice")])
+            .await,
+        client.stream("/events?client_id=alice", &[]).await,
+        client
+            .stream(
+                routes::DEFAULT,
+                &[("cookie", &format!("session={alice_token}"))],
+            )
+            .await,
+    ];
+    assert_eq!(strangers[0].client_id().await, "mallory");
+    for stranger in &mut strangers[1..] {
+        assert_ne!(stranger.client_id().await, "alice");
+    }
+    // Live subscriptions obey the same grants.
+    let refused = service.subscribe(
+        &id("mallory"),
+        &[Topic::new("private:alice").expect("topic")],
+    );
+    assert_eq!(
+        refused.expect_err("403").rejection().map(|r| r.status()),
+        Some(403)
+    );
+
+    service
+        .send_to(&id("alice"), Event::message("dm for alice"))
+        .expect("alice connected");
+    service.publish(
+        &Topic::new("private:alice").expect("topic"),
+        Event::message("new secret"),
+    );
+    service.broadcast(Event::message("marker"));
+    assert_eq!(
+        alice.next_data(3).await,
+        ["dm for alice", "new secret", "marker"]
+    );
+    for stranger in &mut strangers {
+        assert_eq!(stranger.next_data(1).await, ["marker"]);
+    }
+    assert_eq!(hooks.removed("alice"), 0, "alice's stream stayed up");
+    let alice_connections = service
+        .clients()
+        .iter()
+        .filter(|c| c.id().as_str() == "alice")
+        .count();
+    assert_eq!(alice_connections, 1);
+}
+
+/// One user in several tabs: every connection of the id stays up and gets what is
+/// sent to it (the default duplicate policy).
+pub async fn several_tabs_of_one_user<S: TestServer>() {
+    let (service, hooks, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let cookie = format!("session={}", routes::token("alice", &[]));
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        let mut tab = client.stream(routes::JWT, &[("cookie", &cookie)]).await;
+        assert_eq!(tab.client_id().await, "alice");
+        tabs.push(tab);
+    }
+    let sent = service
+        .send_to(&id("alice"), Event::message("to every tab"))
+        .expect("connected");
+    assert_eq!(sent.queued, 3);
+    for tab in &mut tabs {
+        assert_eq!(tab.next_data(1).await, ["to every tab"]);
+    }
+    assert_eq!(hooks.removed("alice"), 0);
+}
+
+/// A live subscription reaches the connected client at once and ends with
+/// unsubscribe; a topic outside its grants is refused with 403 and changes nothing.
+pub async fn live_subscriptions_follow_grants<S: TestServer>() {
+    let (service, _, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let auth = format!("Bearer {}", routes::token("alice", &["room:*"]));
+    let mut alice = client
+        .stream(routes::JWT, &[("authorization", &auth)])
+        .await;
+    alice.client_id().await;
+    let room = Topic::new("room:x").expect("topic");
+    let secret = Topic::new("private:bob").expect("topic");
+    assert_eq!(service.subscribe(&id("alice"), &[room.clone()]), Ok(1));
+    let refused = service
+        .subscribe(&id("alice"), &[secret.clone()])
+        .expect_err("403");
+    assert_eq!(refused.rejection().map(|r| r.status()), Some(403));
+    service.publish(&room, Event::message("in the room"));
+    service.publish(&secret, Event::message("not for alice"));
+    service.broadcast(Event::message("marker 1"));
+    assert_eq!(alice.next_data(2).await, ["in the room", "marker 1"]);
+    assert_eq!(service.unsubscribe(&id("alice"), &[room.clone()]), Ok(1));
+    service.publish(&room, Event::message("after leaving"));
+    service.broadcast(Event::message("marker 2"));
+    assert_eq!(alice.next_data(1).await, ["marker 2"]);
+}
+
+/// A principal that the application's own middleware put in the request's
+/// extensions is the connection's identity, without any client-claimed id. Skipped
+/// for servers without such middleware.
+pub async fn principal_from_middleware<S: TestServer>() {
+    if !S::MIDDLEWARE {
+        return;
+    }
+    let (service, _, addr) = start::<S>(|_| {}).await;
+    let client = Client::h1(addr);
+    let mut verified = client
+        .stream(
+            routes::MIDDLEWARE,
+            &[("x-mw-user", "carol"), ("sse-clientid", "alice")],
+        )
+        .await;
+    assert_eq!(verified.client_id().await, "mw-carol");
+    let mut without = client.stream(routes::MIDDLEWARE, &[]).await;
+    assert_eq!(without.client_id().await.len(), 36);
+    service
+        .send_to(&id("mw-carol"), Event::message("for carol"))
+        .expect("connected");
+    assert_eq!(verified.next_data(1).await, ["for carol"]);
 }

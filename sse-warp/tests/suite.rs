@@ -1,11 +1,16 @@
 //! The shared behaviour suite against `sse-warp`, twice: served by `warp::serve`
 //! (HTTP/1.1 and h2c) and by `sse_warp::serve` (HTTP/1.1).
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    task::{Context, Poll},
+};
+
+use hyper::body::Incoming;
 
 use sse_core::Service;
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
-use warp::{Filter, Reply};
+use warp::{http::Request, Filter, Reply};
 
 fn app(
     service: &Service,
@@ -15,14 +20,50 @@ fn app(
         sse_warp::sse_with_options(service.clone(), options)
     };
     let default = warp::path!("events").and(sse(routes::DEFAULT));
+    let header = warp::path!("header" / "events").and(sse(routes::HEADER));
     let query = warp::path!("query" / "events").and(sse(routes::QUERY));
     let cookie = warp::path!("cookie" / "events").and(sse(routes::COOKIE));
     let function = warp::path!("function" / "events").and(sse(routes::FUNCTION));
+    let jwt = warp::path!("jwt" / "events").and(sse(routes::JWT));
+    let middleware = warp::path!("middleware" / "events").and(sse(routes::MIDDLEWARE));
     let path = warp::path!("path" / String / "events")
         .map(|_id| ())
         .untuple_one()
         .and(sse("/path/x/events"));
-    warp::get().and(default.or(query).or(cookie).or(function).or(path))
+    // No `warp::get()`: the sse filter answers GET and HEAD, 405 otherwise.
+    default
+        .or(header)
+        .or(query)
+        .or(cookie)
+        .or(function)
+        .or(jwt)
+        .or(middleware)
+        .or(path)
+}
+
+/// The application's own authentication, as a layer around the warp service: what a
+/// tower middleware does.
+#[derive(Clone)]
+struct Authenticating<S>(S);
+
+impl<S> tower_service::Service<Request<Incoming>> for Authenticating<S>
+where
+    S: tower_service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Incoming>) -> S::Future {
+        if let Some(principal) = routes::middleware_principal(request.headers()) {
+            request.extensions_mut().insert(principal);
+        }
+        self.0.call(request)
+    }
 }
 
 /// `warp::serve`.
@@ -30,6 +71,8 @@ struct Warp;
 
 impl TestServer for Warp {
     const HTTP2: bool = true;
+    // `warp::serve` takes a filter: no layer runs before it to set extensions.
+    const MIDDLEWARE: bool = false;
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
@@ -46,7 +89,8 @@ impl TestServer for WarpTuned {
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
-        tokio::spawn(sse_warp::serve(listener, warp::service(app(&service))));
+        let service = Authenticating(warp::service(app(&service)));
+        tokio::spawn(sse_warp::serve(listener, service));
         addr
     }
 }

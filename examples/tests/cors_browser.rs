@@ -1,0 +1,302 @@
+//! Cross-origin `EventSource` with credentials, in a real headless Chromium, for each
+//! adapter with the CORS setup its docs give: tower-http's `CorsLayer` for axum,
+//! `warp::cors` for warp, and a few headers written by hand for hyper.
+//!
+//! A page on one origin (`http://127.0.0.1:PAGE`) opens
+//! `new EventSource("http://127.0.0.1:SSE/events", { withCredentials: true })`; the
+//! session cookie the page's origin set is sent (same site: cookies do not depend on the
+//! port), so the stream is alice's. The stream is then ended by the server: the
+//! browser's reconnect carries `Last-Event-ID`, a header that needs a preflight, and
+//! must get through too. A page on an origin the server does not allow gets nothing:
+//! the browser keeps the response from it (the server still streams: CORS protects
+//! what a page can read, and `SameSite` cookies what other sites can send).
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    http::{header, HeaderValue, Method},
+    response::{Html, IntoResponse},
+    routing::get,
+    Router,
+};
+use chromiumoxide::{
+    browser::{Browser, BrowserConfig},
+    Page,
+};
+use futures_util::StreamExt;
+use sse_codec::Event;
+use sse_core::{
+    http::{jwt::JwtAuth, RequestOptions},
+    ClientId, Service,
+};
+use sse_testkit::bind_loopback;
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(15);
+const SECRET: &[u8] = b"the cross-origin test's key, 32 bytes";
+
+fn chromium() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("chromium is not installed: install Debian's `chromium` (scripts/test.sh does)")
+    })
+}
+
+fn options() -> RequestOptions {
+    RequestOptions::new().jwt(JwtAuth::hs256(SECRET).expect("key").cookie("session"))
+}
+
+fn session_cookie() -> String {
+    let claims = serde_json::json!({
+        "sub": "alice",
+        "exp": jsonwebtoken::get_current_timestamp() + 600,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET).expect("key");
+    let token =
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");
+    format!("session={token}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+/// axum, with tower-http's `CorsLayer`.
+async fn serve_axum(service: Service, allowed: &str) -> SocketAddr {
+    use tower_http::cors::CorsLayer;
+
+    let cors = CorsLayer::new()
+        .allow_origin(HeaderValue::from_str(allowed).expect("origin"))
+        .allow_credentials(true)
+        .allow_methods([Method::GET])
+        .allow_headers([header::HeaderName::from_static("last-event-id")]);
+    let app = Router::new()
+        .route(
+            "/events",
+            get(sse_axum::Sse::with_options(service, options())),
+        )
+        .layer(cors);
+    let (listener, addr) = bind_loopback().await;
+    tokio::spawn(sse_axum::serve(listener, app));
+    addr
+}
+
+/// warp, with `warp::cors`.
+async fn serve_warp(service: Service, allowed: &str) -> SocketAddr {
+    use warp::Filter;
+
+    let cors = warp::cors()
+        .allow_origin(allowed)
+        .allow_credentials(true)
+        .allow_methods(["GET"])
+        .allow_headers(["last-event-id"]);
+    let events = warp::path("events")
+        .and(sse_warp::sse_with_options(service, options()))
+        .with(cors);
+    let (listener, addr) = bind_loopback().await;
+    tokio::spawn(sse_warp::serve(listener, warp::service(events)));
+    addr
+}
+
+/// hyper: the CORS headers by hand, as its docs describe.
+async fn serve_hyper(service: Service, allowed: &str) -> SocketAddr {
+    use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
+    use sse_hyper::{Sse, SseBody};
+
+    let sse = Sse::with_options(service, options());
+    let allowed = HeaderValue::from_str(allowed).expect("origin");
+    let app = service_fn(move |request: Request<Incoming>| {
+        let origin_ok = request.headers().get(header::ORIGIN) == Some(&allowed);
+        let mut response = if request.method() == Method::OPTIONS {
+            let mut preflight = Response::new(SseBody::full(""));
+            *preflight.status_mut() = StatusCode::NO_CONTENT;
+            if origin_ok {
+                let h = preflight.headers_mut();
+                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, "GET".parse().unwrap());
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "last-event-id".parse().unwrap(),
+                );
+            }
+            preflight
+        } else {
+            sse.respond(&request)
+        };
+        if origin_ok {
+            let h = response.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.clone());
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                "true".parse().unwrap(),
+            );
+            h.insert(header::VARY, "origin".parse().unwrap());
+        }
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let (listener, addr) = bind_loopback().await;
+    tokio::spawn(sse_hyper::serve(listener, app));
+    addr
+}
+
+/// Serves, on `listener`, the page that opens the cross-origin stream to
+/// `events_url`, and sets the session cookie for its host.
+fn serve_page(listener: tokio::net::TcpListener, events_url: &str) {
+    let page = format!(
+        r#"<!doctype html><meta charset="utf-8"><title>cross-origin</title><script>
+window.got = []; window.errors = 0; window.opens = 0;
+const es = new EventSource({events_url:?}, {{ withCredentials: true }});
+es.addEventListener("sse-client", (e) => {{ window.clientId = e.data; }});
+es.onopen = () => {{ window.opens += 1; }};
+es.onmessage = (e) => {{ window.got.push(e.data); }};
+es.onerror = () => {{ window.errors += 1; }};
+</script>"#
+    );
+    let cookie = session_cookie();
+    let app = Router::new().route(
+        "/",
+        get(move || {
+            let (page, cookie) = (page.clone(), cookie.clone());
+            async move { ([(header::SET_COOKIE, cookie)], Html(page)).into_response() }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+async fn launch() -> (Browser, JoinHandle<()>, PathBuf) {
+    let profile = std::env::temp_dir().join(format!("sse-cors-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    let config = BrowserConfig::builder()
+        .chrome_executable(chromium())
+        .no_sandbox()
+        .user_data_dir(&profile)
+        .launch_timeout(Duration::from_secs(30))
+        .request_timeout(WAIT)
+        .args([
+            "disable-gpu",
+            "disable-quic",
+            "no-first-run",
+            "disable-background-networking",
+            "disable-component-update",
+            "disable-sync",
+        ])
+        .build()
+        .expect("browser config");
+    let (browser, mut handler) = Browser::launch(config).await.expect("chromium starts");
+    let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    (browser, driver, profile)
+}
+
+async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
+    tokio::time::timeout(WAIT, page.evaluate(js))
+        .await
+        .unwrap_or_else(|_| panic!("evaluating {js:?} took over {WAIT:?}"))
+        .unwrap_or_else(|e| panic!("evaluating {js:?}: {e}"))
+        .into_value()
+        .unwrap_or_else(|e| panic!("result of {js:?}: {e}"))
+}
+
+async fn wait_until(page: &Page, js: &str, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !eval::<bool>(page, js).await {
+        if Instant::now() > deadline {
+            let state: String = eval(
+                page,
+                "JSON.stringify({got: window.got, errors: window.errors, opens: window.opens, id: window.clientId})",
+            )
+            .await;
+            panic!("timed out after {WAIT:?} waiting for {what}; page state {state}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn open(browser: &Browser, url: &str) -> Page {
+    tokio::time::timeout(WAIT, browser.new_page(url))
+        .await
+        .expect("a tab within the wait")
+        .expect("a tab")
+}
+
+/// One adapter: the allowed page gets alice's stream, keeps it across a reconnect
+/// with `Last-Event-ID`, and the other page gets nothing.
+async fn cross_origin(browser: &Browser, name: &str) {
+    let service = Service::new();
+    // The allowed page's origin is named by the server's CORS settings: bind it first.
+    let (page, page_addr) = bind_loopback().await;
+    let (other_page, other) = bind_loopback().await;
+    let allowed = format!("http://{page_addr}");
+    let sse = match name {
+        "axum" => serve_axum(service.clone(), &allowed).await,
+        "warp" => serve_warp(service.clone(), &allowed).await,
+        _ => serve_hyper(service.clone(), &allowed).await,
+    };
+    let events_url = format!("http://{sse}/events");
+    serve_page(page, &events_url);
+    serve_page(other_page, &events_url);
+
+    let tab = open(browser, &format!("http://{page_addr}/")).await;
+    wait_until(
+        &tab,
+        "window.clientId === 'alice'",
+        &format!("{name}: alice's stream"),
+    )
+    .await;
+    let alice = ClientId::new("alice").expect("id");
+    service
+        .send_to(&alice, Event::message("hello across origins"))
+        .expect("alice connected");
+    service.broadcast(Event::message("with an id"));
+    wait_until(
+        &tab,
+        "window.got.join('|') === 'hello across origins|with an id'",
+        &format!("{name}: the direct message and a broadcast"),
+    )
+    .await;
+
+    // The server ends the stream; the browser comes back with Last-Event-ID.
+    for client in service.clients() {
+        service.disconnect(&client);
+    }
+    service.broadcast(Event::message("missed while away"));
+    wait_until(
+        &tab,
+        "window.got.includes('missed while away') && window.opens >= 2",
+        &format!("{name}: the reconnect with Last-Event-ID (a preflighted request)"),
+    )
+    .await;
+
+    // The browser keeps the response from a page of an origin the server does not
+    // name: an error, never an open stream (Chromium then retries, in vain).
+    let stranger = open(browser, &format!("http://{other}/")).await;
+    wait_until(
+        &stranger,
+        "window.errors >= 1",
+        &format!("{name}: the disallowed origin refused"),
+    )
+    .await;
+    let opens: u32 = eval(&stranger, "window.opens").await;
+    assert_eq!(opens, 0, "{name}: the other origin opened the stream");
+    let got: Vec<String> = eval(&stranger, "window.got").await;
+    assert!(got.is_empty(), "{name}: the other origin read {got:?}");
+    let no_id: bool = eval(&stranger, "window.clientId === undefined").await;
+    assert!(no_id, "{name}: the other origin learnt the client id");
+    let _ = tab.close().await;
+    let _ = stranger.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_event_source_with_credentials() {
+    let (mut browser, driver, profile) = launch().await;
+    for adapter in ["axum", "warp", "hyper"] {
+        cross_origin(&browser, adapter).await;
+    }
+    let _ = tokio::time::timeout(WAIT, browser.close()).await;
+    let _ = tokio::time::timeout(WAIT, browser.wait()).await;
+    driver.abort();
+    let _ = std::fs::remove_dir_all(&profile);
+}

@@ -32,6 +32,15 @@
 //! # }
 //! ```
 //!
+//! # A page on another origin
+//!
+//! For `new EventSource(url, { withCredentials: true })` from another origin, add
+//! tower-http's `CorsLayer` to the router, naming the page's origin (never `Any` with
+//! credentials), with `allow_credentials(true)`, `allow_methods([Method::GET])` and
+//! `allow_headers([HeaderName::from_static("last-event-id")])`: a browser's reconnect
+//! sends `Last-Event-ID`, which needs a preflight. `examples/tests/cors_browser.rs`
+//! runs it in Chromium.
+//!
 //! A client's disconnect drops the response body, which removes the client: hyper
 //! notices an idle HTTP/1.1 connection closing because it keeps reading the socket
 //! while it writes a response, and an HTTP/2 stream ends on reset or connection close.

@@ -43,6 +43,17 @@
 //! # }
 //! ```
 //!
+//! # A page on another origin
+//!
+//! hyper has no CORS middleware. For `new EventSource(url, { withCredentials: true })`
+//! from another origin, answer `OPTIONS` with `Access-Control-Allow-Methods: GET` and
+//! `Access-Control-Allow-Headers: last-event-id` (a browser's reconnect sends it), and
+//! add `Access-Control-Allow-Origin: <the origin>` (not `*`),
+//! `Access-Control-Allow-Credentials: true` and `Vary: origin` to the responses of the
+//! origins you allow, around [`Sse::respond`]; or use tower-http's `CorsLayer` through
+//! hyper-util's tower adapter. `examples/tests/cors_browser.rs` runs the first in
+//! Chromium.
+//!
 //! # Serving many streams
 //!
 //! [`Server`] (feature `server`, on by default) serves any hyper service over HTTP/1.1

@@ -33,6 +33,14 @@
 //! # }
 //! ```
 //!
+//! # A page on another origin
+//!
+//! For `new EventSource(url, { withCredentials: true })` from another origin, wrap the
+//! route: `.with(warp::cors().allow_origin("https://app.example").allow_credentials(true)
+//! .allow_methods(["GET"]).allow_headers(["last-event-id"]))`; a browser's reconnect
+//! sends `Last-Event-ID`, which needs a preflight. `examples/tests/cors_browser.rs`
+//! runs it in Chromium.
+//!
 //! A client's disconnect drops the reply's body, which removes the client: hyper (under
 //! `warp::serve`) notices an idle HTTP/1.1 connection closing because it keeps reading
 //! the socket while it writes a response, and an HTTP/2 stream ends on reset or

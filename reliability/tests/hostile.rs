@@ -165,13 +165,18 @@ async fn run(scale: Scale) {
     );
     let cid = format!("sse-clientid: {}", long(200));
     check(
-        "client id of 200 bytes",
+        "client id of 200 bytes (not an identity by default)",
         status_of(addr, "/events", &[cid.as_bytes()]).await,
+        &[200],
+    );
+    check(
+        "client id of 200 bytes, trusted",
+        status_of(addr, "/trusted/events", &[cid.as_bytes()]).await,
         &[400],
     );
     check(
-        "non-UTF-8 client id",
-        status_of(addr, "/events", &[b"sse-clientid: \xff\xfe"]).await,
+        "non-UTF-8 client id, trusted",
+        status_of(addr, "/trusted/events", &[b"sse-clientid: \xff\xfe"]).await,
         &[400],
     );
     check(

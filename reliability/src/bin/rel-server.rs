@@ -9,7 +9,10 @@
 //! (bytes, 0: the kernel's), `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000), `WORKERS` (default 2).
 //!
 //! Routes:
-//! - `GET /events`: the SSE stream ([`sse_axum::Sse`]).
+//! - `GET /events`: the SSE stream ([`sse_axum::Sse`]), with the library's defaults (a
+//!   generated client id).
+//! - `GET /trusted/events`: the same, with the client id trusted from the
+//!   `sse-clientid` header.
 //! - `GET /stats`: `key=value` lines: `active`, `rss_kb`, `fds`, `tasks` and the
 //!   service's counters.
 //! - `POST /broadcast?count=N&size=S`: broadcasts `N` events now.
@@ -34,6 +37,7 @@ use std::{
 
 use axum::{
     extract::Request,
+    http::HeaderName,
     routing::{get, post},
     Router,
 };
@@ -43,7 +47,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use sse_codec::Event;
-use sse_core::{ReplayConfig, Service, Shutdown, SlowClientPolicy};
+use sse_core::{http::CLIENT_ID_HEADER, ReplayConfig, Service, Shutdown, SlowClientPolicy};
 use tokio::{net::TcpSocket, sync::Notify};
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -147,6 +151,15 @@ fn router(app: App) -> Router {
     let shutdown_app = app.clone();
     Router::new()
         .route("/events", get(sse_axum::Sse::new(app.service.clone())))
+        .route(
+            "/trusted/events",
+            get(sse_axum::Sse::with_options(
+                app.service.clone(),
+                sse_axum::RequestOptions::new().trust_client_id(sse_axum::ClaimedId::Header(
+                    HeaderName::from_static(CLIENT_ID_HEADER),
+                )),
+            )),
+        )
         .route("/stats", get(move || std::future::ready(stats(&stats_app))))
         .route(
             "/broadcast",

@@ -11,12 +11,9 @@
 //! the browser keeps the response from it (the server still streams: CORS protects
 //! what a page can read, and `SameSite` cookies what other sites can send).
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+mod browser_support;
+
+use std::{convert::Infallible, net::SocketAddr};
 
 use axum::{
     http::{header, HeaderValue, Method},
@@ -24,32 +21,16 @@ use axum::{
     routing::get,
     Router,
 };
-use chromiumoxide::{
-    browser::{Browser, BrowserConfig},
-    Page,
-};
-use futures_util::StreamExt;
+use browser_support::{eval, launch, open, wait_until};
+use chromiumoxide::browser::Browser;
 use sse_codec::Event;
 use sse_core::{
     http::{jwt::JwtAuth, RequestOptions},
     ClientId, Service,
 };
 use sse_testkit::bind_loopback;
-use tokio::task::JoinHandle;
 
-const WAIT: Duration = Duration::from_secs(15);
 const SECRET: &[u8] = b"the cross-origin test's key, 32 bytes";
-
-fn chromium() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("chromium"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("chromium is not installed: install Debian's `chromium` (scripts/test.sh does)")
-    })
-}
 
 fn options() -> RequestOptions {
     RequestOptions::new().jwt(JwtAuth::hs256(SECRET).expect("key").cookie("session"))
@@ -167,60 +148,9 @@ es.onerror = () => {{ window.errors += 1; }};
     tokio::spawn(async move { axum::serve(listener, app).await });
 }
 
-async fn launch() -> (Browser, JoinHandle<()>, PathBuf) {
-    let profile = std::env::temp_dir().join(format!("sse-cors-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    let config = BrowserConfig::builder()
-        .chrome_executable(chromium())
-        .no_sandbox()
-        .user_data_dir(&profile)
-        .launch_timeout(Duration::from_secs(30))
-        .request_timeout(WAIT)
-        .args([
-            "disable-gpu",
-            "disable-quic",
-            "no-first-run",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-        ])
-        .build()
-        .expect("browser config");
-    let (browser, mut handler) = Browser::launch(config).await.expect("chromium starts");
-    let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    (browser, driver, profile)
-}
-
-async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
-    tokio::time::timeout(WAIT, page.evaluate(js))
-        .await
-        .unwrap_or_else(|_| panic!("evaluating {js:?} took over {WAIT:?}"))
-        .unwrap_or_else(|e| panic!("evaluating {js:?}: {e}"))
-        .into_value()
-        .unwrap_or_else(|e| panic!("result of {js:?}: {e}"))
-}
-
-async fn wait_until(page: &Page, js: &str, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !eval::<bool>(page, js).await {
-        if Instant::now() > deadline {
-            let state: String = eval(
-                page,
-                "JSON.stringify({got: window.got, errors: window.errors, opens: window.opens, id: window.clientId})",
-            )
-            .await;
-            panic!("timed out after {WAIT:?} waiting for {what}; page state {state}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn open(browser: &Browser, url: &str) -> Page {
-    tokio::time::timeout(WAIT, browser.new_page(url))
-        .await
-        .expect("a tab within the wait")
-        .expect("a tab")
-}
+/// The test page's state, for a timeout's message.
+const STATE: &str = "JSON.stringify({got: window.got, errors: window.errors, \
+                     opens: window.opens, id: window.clientId})";
 
 /// One adapter: the allowed page gets alice's stream, keeps it across a reconnect
 /// with `Last-Event-ID`, and the other page gets nothing.
@@ -244,6 +174,7 @@ async fn cross_origin(browser: &Browser, name: &str) {
         &tab,
         "window.clientId === 'alice'",
         &format!("{name}: alice's stream"),
+        STATE,
     )
     .await;
     let alice = ClientId::new("alice").expect("id");
@@ -255,6 +186,7 @@ async fn cross_origin(browser: &Browser, name: &str) {
         &tab,
         "window.got.join('|') === 'hello across origins|with an id'",
         &format!("{name}: the direct message and a broadcast"),
+        STATE,
     )
     .await;
 
@@ -267,6 +199,7 @@ async fn cross_origin(browser: &Browser, name: &str) {
         &tab,
         "window.got.includes('missed while away') && window.opens >= 2",
         &format!("{name}: the reconnect with Last-Event-ID (a preflighted request)"),
+        STATE,
     )
     .await;
 
@@ -277,6 +210,7 @@ async fn cross_origin(browser: &Browser, name: &str) {
         &stranger,
         "window.errors >= 1",
         &format!("{name}: the disallowed origin refused"),
+        STATE,
     )
     .await;
     let opens: u32 = eval(&stranger, "window.opens").await;
@@ -291,12 +225,9 @@ async fn cross_origin(browser: &Browser, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_origin_event_source_with_credentials() {
-    let (mut browser, driver, profile) = launch().await;
+    let browser = launch("cors").await;
     for adapter in ["axum", "warp", "hyper"] {
         cross_origin(&browser, adapter).await;
     }
-    let _ = tokio::time::timeout(WAIT, browser.close()).await;
-    let _ = tokio::time::timeout(WAIT, browser.wait()).await;
-    driver.abort();
-    let _ = std::fs::remove_dir_all(&profile);
+    browser.close().await;
 }

@@ -4,6 +4,13 @@
 //! graceful shutdown, over any transport. No web framework here: the `sse-axum`,
 //! `sse-warp` and `sse-hyper` crates bind it to HTTP.
 //!
+//! Who a client is comes from the application, never from what the client merely
+//! claims: a [`Principal`] (its [`ClientId`] and the [`TopicGrants`] it may read), a
+//! client id the application chose, or else a generated one. Every stream starts with
+//! an event of type [`CLIENT_EVENT`] naming the id, so a page learns it. A topic outside
+//! the grants is refused with 403, at connect, in [`Service::subscribe`] and in replay.
+//! `sse_core::http` (feature `http`) builds all of this from an HTTP request.
+//!
 //! Each client has a bounded queue. A publish encodes its event once and pushes a clone
 //! of the same bytes into every recipient's queue, never waiting on a client: when a
 //! queue is full the client's [`SlowClientPolicy`] decides. The client's

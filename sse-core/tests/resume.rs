@@ -193,7 +193,7 @@ async fn resume_across_a_live_subscription() {
         .unwrap();
     next(&mut s).await;
     let id = sse_core::ClientId::new("c").unwrap();
-    service.subscribe(&id, &[b.clone()]).unwrap();
+    service.subscribe(&id, std::slice::from_ref(&b)).unwrap();
     service.publish(&b, Event::message("b1"));
     service.publish(&a, Event::message("a1"));
     let mut seen = Vec::new();

@@ -640,7 +640,12 @@ async fn live_subscriptions_reach_every_connection_of_the_id() {
         .filter(|c| c.id() == &id)
         .all(|c| c.is_subscribed(&room)));
     service.publish(&room, Event::message("during"));
-    assert_eq!(service.unsubscribe(&id, &[room.clone()]).unwrap(), 2);
+    assert_eq!(
+        service
+            .unsubscribe(&id, std::slice::from_ref(&room))
+            .unwrap(),
+        2
+    );
     service.publish(&room, Event::message("after"));
     service.broadcast(Event::message("marker"));
     for s in &mut tabs {

@@ -80,16 +80,23 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
-/// The topics a connection may subscribe to, as patterns; a topic matching none of
-/// them is refused with 403, at connect and in a live subscription, and is never
-/// replayed to it.
+/// The topics a connection may subscribe to: patterns, and exact topics; a topic
+/// allowed by neither is refused with 403, at connect and in a live subscription, and
+/// is never replayed to it.
+///
+/// A topic built from a value that is not yours to choose (a user's id, say) belongs
+/// in [`with_topic`](Self::with_topic), not in a pattern: a `*` in it would be a
+/// wildcard (`private:*` for a user named `*`).
 ///
 /// # Examples
 ///
 /// ```
 /// use sse_core::{Topic, TopicGrants};
 ///
-/// let grants = TopicGrants::patterns(["room:*", "private:alice"]).unwrap();
+/// let user = "alice";
+/// let grants = TopicGrants::patterns(["room:*"])
+///     .unwrap()
+///     .with_topic(Topic::new(&format!("private:{user}")).unwrap());
 /// assert!(grants.allows(&Topic::new("room:lobby").unwrap()));
 /// assert!(grants.allows(&Topic::new("private:alice").unwrap()));
 /// assert!(!grants.allows(&Topic::new("private:bob").unwrap()));
@@ -98,6 +105,7 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicGrants {
     patterns: Arc<[TopicPattern]>,
+    topics: Arc<[Topic]>,
 }
 
 impl TopicGrants {
@@ -105,6 +113,7 @@ impl TopicGrants {
     pub fn none() -> Self {
         TopicGrants {
             patterns: Arc::new([]),
+            topics: Arc::new([]),
         }
     }
 
@@ -130,14 +139,35 @@ impl TopicGrants {
         Ok(Self::from(patterns))
     }
 
+    /// These grants and `topic` itself, matched exactly (a `*` in it is a `*`).
+    #[must_use]
+    pub fn with_topic(self, topic: Topic) -> Self {
+        let mut topics = self.topics.to_vec();
+        topics.push(topic);
+        TopicGrants {
+            patterns: self.patterns,
+            topics: topics.into(),
+        }
+    }
+
     /// Whether `topic` may be subscribed to.
     pub fn allows(&self, topic: &Topic) -> bool {
-        self.patterns.iter().any(|p| p.matches(topic))
+        self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic))
     }
 
     /// The patterns.
-    pub fn as_slice(&self) -> &[TopicPattern] {
+    pub fn patterns_granted(&self) -> &[TopicPattern] {
         &self.patterns
+    }
+
+    /// The exact topics.
+    pub fn topics_granted(&self) -> &[Topic] {
+        &self.topics
+    }
+
+    /// Whether no topic at all is allowed.
+    pub fn is_none(&self) -> bool {
+        self.patterns.is_empty() && self.topics.is_empty()
     }
 }
 
@@ -145,6 +175,7 @@ impl From<Vec<TopicPattern>> for TopicGrants {
     fn from(patterns: Vec<TopicPattern>) -> Self {
         TopicGrants {
             patterns: patterns.into(),
+            topics: Arc::new([]),
         }
     }
 }
@@ -205,6 +236,15 @@ mod tests {
 
     fn m(pattern: &str, text: &str) -> bool {
         wildcard_match(pattern.as_bytes(), text.as_bytes())
+    }
+
+    #[test]
+    fn an_exact_topic_is_no_pattern() {
+        let star = Topic::new("private:*").unwrap();
+        let grants = TopicGrants::none().with_topic(star.clone());
+        assert!(grants.allows(&star));
+        assert!(!grants.allows(&Topic::new("private:bob").unwrap()));
+        assert!(!grants.is_none() && TopicGrants::none().is_none());
     }
 
     #[test]

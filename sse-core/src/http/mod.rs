@@ -404,15 +404,17 @@ impl RequestOptions {
     /// # Examples
     ///
     /// ```
-    /// use sse_core::{http::RequestOptions, ClientId, Principal, Rejection, TopicGrants};
+    /// use sse_core::{http::RequestOptions, ClientId, Principal, Rejection, Topic, TopicGrants};
     ///
     /// let options = RequestOptions::new().authenticate(|head| {
     ///     let Some(user) = head.header("x-verified-user") else {
     ///         return Err(Rejection::unauthorized("sign in first"));
     ///     };
     ///     let id = ClientId::new(&user).map_err(|_| Rejection::unauthorized("bad user"))?;
-    ///     let topics = TopicGrants::patterns(["room:*", &format!("private:{id}")])
+    ///     // The user's own topic is exact: a `*` in a name must not be a wildcard.
+    ///     let inbox = Topic::new(&format!("private:{id}"))
     ///         .map_err(|_| Rejection::unauthorized("bad user"))?;
+    ///     let topics = TopicGrants::patterns(["room:*"]).unwrap().with_topic(inbox);
     ///     Ok(Some(Principal::new(id, topics)))
     /// });
     /// ```

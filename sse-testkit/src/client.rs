@@ -57,28 +57,28 @@ impl Client {
         }
     }
 
-    /// GETs `path` with `headers`; the open stream on 200, else the refusal.
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<EventClient, Refused> {
-        let mut request = self.http.get(format!("{}{path}", self.base));
+    /// Sends `method path` with `headers`; the response, once its head is in.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = timeout(WAIT, request.send())
+        timeout(WAIT, request.send())
             .await
             .expect("response head within WAIT")
-            .expect("request sent");
+            .expect("request sent")
+    }
+
+    /// GETs `path` with `headers`; the open stream on 200, else the refusal.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Result<EventClient, Refused> {
+        let response = self.send(reqwest::Method::GET, path, headers).await;
         if response.status() != 200 {
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = timeout(WAIT, response.text())
-                .await
-                .expect("body within WAIT")
-                .unwrap_or_default();
-            return Err(Refused {
-                status,
-                headers,
-                body,
-            });
+            return Err(Refused::read(response).await);
         }
         Ok(EventClient {
             headers: response.headers().clone(),
@@ -95,14 +95,20 @@ impl Client {
     /// `HEAD path` with `headers`: the status, headers and body (which should be
     /// empty).
     pub async fn head(&self, path: &str, headers: &[(&str, &str)]) -> Refused {
-        let mut request = self.http.head(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+        Refused::read(self.send(reqwest::Method::HEAD, path, headers).await).await
+    }
+
+    /// GETs `path` and expects 200.
+    pub async fn stream(&self, path: &str, headers: &[(&str, &str)]) -> EventClient {
+        match self.get(path, headers).await {
+            Ok(stream) => stream,
+            Err(refused) => panic!("GET {path} refused: {refused:?}"),
         }
-        let response = timeout(WAIT, request.send())
-            .await
-            .expect("response within WAIT")
-            .expect("request sent");
+    }
+}
+
+impl Refused {
+    async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = timeout(WAIT, response.text())
@@ -113,14 +119,6 @@ impl Client {
             status,
             headers,
             body,
-        }
-    }
-
-    /// GETs `path` and expects 200.
-    pub async fn stream(&self, path: &str, headers: &[(&str, &str)]) -> EventClient {
-        match self.get(path, headers).await {
-            Ok(stream) => stream,
-            Err(refused) => panic!("GET {path} refused: {refused:?}"),
         }
     }
 }

@@ -397,16 +397,31 @@ impl Service {
         result
     }
 
-    fn admit(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
-        let inner = &self.inner;
-        let config = &inner.config;
-        if !inner.accepting.load(Ordering::Acquire) {
+    /// Checks `request` as [`connect`](Self::connect) would, without the admission hook
+    /// or the limits on clients, and registers nothing: what an HTTP `HEAD` is
+    /// answered with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics), 403
+    /// (a topic not granted) or 503 (shutting down).
+    pub fn check(&self, request: &ConnectRequest) -> Result<(), Error> {
+        if !self.inner.accepting.load(Ordering::Acquire) {
             return Err(Rejection::unavailable("shutting down").into());
         }
-        inner.hooks.on_connect(&request)?;
+        self.validate(request).map(|_| ())
+    }
+
+    /// The request's id (if it names one), its topics (sorted, once each) and grants,
+    /// all checked.
+    fn validate(
+        &self,
+        request: &ConnectRequest,
+    ) -> Result<(Option<ClientId>, Vec<Topic>, TopicGrants), Error> {
+        let config = &self.inner.config;
         let id = match &request.client_id {
-            Some(id) => ClientId::new(id).map_err(|e| Rejection::bad_request(e.to_string()))?,
-            None => ClientId::generate(),
+            Some(id) => Some(ClientId::new(id).map_err(|e| Rejection::bad_request(e.to_string()))?),
+            None => None,
         };
         if request.topics.len() > config.max_topics {
             return Err(Rejection::bad_request(format!(
@@ -425,12 +440,25 @@ impl Service {
         topics.dedup();
         let grants = request
             .grants
+            .clone()
             .unwrap_or_else(|| config.anonymous_topics.clone());
         if let Some(topic) = topics.iter().find(|t| !grants.allows(t)) {
             return Err(
                 Rejection::forbidden(format!("not allowed to subscribe to {topic}")).into(),
             );
         }
+        Ok((id, topics, grants))
+    }
+
+    fn admit(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(Rejection::unavailable("shutting down").into());
+        }
+        inner.hooks.on_connect(&request)?;
+        let (id, topics, grants) = self.validate(&request)?;
+        let id = id.unwrap_or_else(ClientId::generate);
         let _span = tracing::debug_span!("sse_connect", client = %id).entered();
 
         let mut history = inner.lock_publish();

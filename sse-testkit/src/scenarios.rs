@@ -484,9 +484,17 @@ pub async fn head_is_headers_only<S: TestServer>() {
         "text/event-stream"
     );
     assert_eq!(head.body, "");
-    // A refused GET is refused for HEAD too: the same authentication runs.
+    // A refused GET is refused for HEAD too: the same authentication and checks run.
     let refused = client.head(routes::JWT, &[]).await;
     assert_eq!(refused.status, 401);
+    let auth = format!("Bearer {}", routes::token("mallory", &["room:*"]));
+    let escalation = "/jwt/events?topics=private:alice";
+    let refused = client.head(escalation, &[("authorization", &auth)]).await;
+    assert_eq!(refused.status, 403);
+    let allowed = client
+        .head("/jwt/events?topics=room:a", &[("authorization", &auth)])
+        .await;
+    assert_eq!(allowed.status, 200);
     assert_eq!(service.active(), 0);
     assert_eq!(service.metrics().connected, 0);
     assert_eq!(hooks.removed_total(), 0);

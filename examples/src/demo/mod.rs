@@ -273,9 +273,11 @@ impl Demo {
                 }
                 _ => {}
             }
-            // A session that fails verification is refused, not taken as no session.
+            // A session that fails verification is refused, not taken as no session;
+            // signing in replaces it, whatever it was.
             let user = match user {
                 Ok(user) => user,
+                Err(_) if matches!(route, Route::Login) => None,
                 Err(reason) => {
                     return Reply::text(401, format_args!("session refused: {reason}"));
                 }
@@ -404,19 +406,25 @@ impl Demo {
     async fn direct(&self, id: ClientId, (from, verified): (String, bool), text: String) -> Reply {
         let data = json!({ "from": from, "verified": verified, "text": text });
         let message = Event::message(data.to_string()).with_event(known_type(DM_EVENT));
-        let local = self.service.client(&id).is_some();
         match &self.publisher {
-            // Connected here: deliver here, so the answer can say it was delivered.
-            _ if local => match self.service.send_to(&id, message) {
+            Publisher::Local => match self.service.send_to(&id, message) {
                 Ok(sent) => sent_reply(None, Some(sent.queued)),
                 Err(_) => Reply::text(404, format_args!("client {id} is not connected")),
             },
-            Publisher::Local => Reply::text(404, format_args!("client {id} is not connected")),
-            // Redis does not know who is connected where: 202, sent but not confirmed.
-            Publisher::Redis(backplane) => match backplane.send_to(&id, message).await {
-                Ok(seq) => sent_reply_status(202, Some(seq.to_string()), None),
-                Err(e) => Reply::text(503, e),
-            },
+            // Always through Redis: a user's tabs may be connected to several
+            // processes, this one included. Redis does not know who is connected
+            // where: 200 if connected here, else 202, sent but not confirmed.
+            Publisher::Redis(backplane) => {
+                let status = if self.service.client(&id).is_some() {
+                    200
+                } else {
+                    202
+                };
+                match backplane.send_to(&id, message).await {
+                    Ok(seq) => sent_reply_status(status, Some(seq.to_string()), None),
+                    Err(e) => Reply::text(503, e),
+                }
+            }
         }
     }
 

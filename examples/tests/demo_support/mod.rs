@@ -110,38 +110,116 @@ pub fn http() -> reqwest::Client {
         .expect("a reqwest client")
 }
 
+/// The demo's session cookie as a `Cookie` header value (`demo_session=TOKEN`), from
+/// a `Set-Cookie` value.
+pub fn cookie_of(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap_or_default().trim();
+    assert!(
+        pair.starts_with("demo_session="),
+        "not the session cookie: {set_cookie:?}"
+    );
+    pair.to_owned()
+}
+
+/// Whether `id` is a generated client id: a UUID, lowercase hex in 8-4-4-4-12.
+pub fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lengths == [8, 4, 4, 4, 12]
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
 /// An open `GET /events` stream, parsed as a browser would.
 pub struct SseReader {
     body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: Parser,
+    /// The client id the server gave this stream: the data of its first event,
+    /// `sse-client`.
+    pub id: String,
 }
 
 impl SseReader {
     /// Connects to `url`, with a `Last-Event-ID` header if given; panics unless 200.
     pub async fn connect(url: &str, last_event_id: Option<&str>) -> Self {
+        let headers: Vec<(&str, &str)> = last_event_id
+            .map(|id| ("last-event-id", id))
+            .into_iter()
+            .collect();
+        Self::connect_with(url, &headers).await
+    }
+
+    /// Connects to `url` with these request headers; panics unless 200.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Self {
+        match Self::open(url, headers).await {
+            Ok(reader) => reader,
+            Err((status, body)) => panic!("GET {url} {headers:?}: {status} {body:?}"),
+        }
+    }
+
+    /// Connects to `url` with these request headers: the stream, whose first event
+    /// (`sse-client`, after a `: connected` comment) is read and checked, or the
+    /// refusal's status and body.
+    pub async fn open(url: &str, headers: &[(&str, &str)]) -> Result<Self, (u16, String)> {
         // No overall timeout: the stream is long-lived; each read is bounded instead.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("a reqwest client");
         let mut request = client.get(url);
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = tokio::time::timeout(Duration::from_secs(10), request.send())
             .await
             .expect("GET /events answered within 10 s")
             .expect("GET /events");
-        assert_eq!(response.status(), 200, "GET {url}");
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = tokio::time::timeout(Duration::from_secs(10), response.text())
+                .await
+                .expect("a refusal's body within 10 s")
+                .unwrap_or_default();
+            return Err((status, body));
+        }
         assert_eq!(
             response.headers()["content-type"],
             "text/event-stream",
             "GET {url}"
         );
-        SseReader {
+        let mut reader = SseReader {
             body: response.bytes_stream().boxed(),
             parser: Parser::new(),
+            id: String::new(),
+        };
+        // The first bytes, raw: the comment that lets `onopen` fire at once.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut head = Vec::new();
+        while head.len() < b": connected\n".len() {
+            match tokio::time::timeout_at(deadline, reader.body.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    head.extend_from_slice(&chunk);
+                    reader.parser.feed(&chunk);
+                }
+                other => panic!("GET {url}: the stream ended or stalled at {head:?}: {other:?}"),
+            }
         }
+        assert!(
+            head.starts_with(b": connected\n"),
+            "GET {url}: the stream starts with {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        let first = reader
+            .next_within(Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("GET {url}: no first event within 5 s"));
+        assert_eq!(first.event_type(), "sse-client", "GET {url}: {first:?}");
+        assert_eq!(first.last_event_id(), "", "GET {url}: sse-client has no id");
+        assert!(!first.data().is_empty(), "GET {url}: {first:?}");
+        reader.id = first.data().to_owned();
+        Ok(reader)
     }
 
     /// The next event of any type, or `None` if none comes within `within`.

@@ -463,8 +463,9 @@ impl RequestOptions {
     }
 
     /// Connects the client `head` asks for to `service`: its stream, or `None` for a
-    /// `HEAD` request, which is authenticated but registers nothing (answer it with
-    /// the stream's headers and no body).
+    /// `HEAD` request, which is authenticated and checked as a `GET` would be
+    /// ([`Service::check`]: 401, 400, 403 alike) but registers nothing; answer it with
+    /// the stream's headers and no body.
     ///
     /// # Errors
     ///
@@ -476,7 +477,7 @@ impl RequestOptions {
     ) -> Result<Option<ClientStream>, Error> {
         let request = self.connect_request(head)?;
         if head.method == Method::HEAD {
-            return Ok(None);
+            return service.check(&request).map(|()| None);
         }
         service.connect(request).map(Some)
     }
@@ -626,6 +627,17 @@ mod tests {
         assert_eq!(service.active(), 0);
         let denied = RequestOptions::new().authenticate(|_| Err(Rejection::unauthorized("no")));
         assert!(denied.connect(&service, &h).is_err());
+        // Checked as a GET would be: a topic not granted is 403 for HEAD too.
+        let closed = Service::builder()
+            .anonymous_topics(crate::TopicGrants::none())
+            .build();
+        let with_topic = head(&headers, "/", Some("topics=a")).with_method(&Method::HEAD);
+        let refused = RequestOptions::new().connect(&closed, &with_topic);
+        assert_eq!(
+            refused.unwrap_err().rejection().map(Rejection::status),
+            Some(403)
+        );
+        assert_eq!(closed.active(), 0);
     }
 
     #[test]

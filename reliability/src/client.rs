@@ -43,7 +43,7 @@ impl Opened {
 /// An event or the end of the stream.
 #[derive(Debug)]
 pub enum StreamEvent {
-    /// An event.
+    /// An event (any but the `sse-client` one, which [`SseConn::client_id`] keeps).
     Event(MessageEvent),
     /// The stream ended: the last chunk, end of file or a reset.
     End,
@@ -63,6 +63,9 @@ pub struct SseConn {
     buf: Vec<u8>,
     /// Body bytes received (after de-chunking).
     pub body_bytes: u64,
+    /// The client id the service told this connection (its first event, which
+    /// [`SseConn::next`] does not return).
+    pub client_id: Option<String>,
 }
 
 /// Finds `needle` in `hay`.
@@ -286,6 +289,7 @@ impl SseConn {
             ended: false,
             buf: Vec::new(),
             body_bytes: 0,
+            client_id: None,
         };
         conn.take(&rest);
         Ok(Opened::Stream(Box::new(conn)))
@@ -334,6 +338,9 @@ impl SseConn {
         loop {
             while let Some(item) = self.parser.next_item() {
                 match item {
+                    Ok(Item::Event(event)) if event.event_type() == sse_core::CLIENT_EVENT => {
+                        self.client_id = Some(event.data().to_owned());
+                    }
                     Ok(Item::Event(event)) => return Ok(StreamEvent::Event(event)),
                     Ok(_) => {}
                     Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),

@@ -19,7 +19,8 @@ pub struct Frame {
     pub data: String,
 }
 
-/// Reads a client's stream and splits it into events (comments skipped).
+/// Reads a client's stream and splits it into events (comments and the `sse-client`
+/// event skipped).
 pub struct Sse {
     stream: ClientStream,
     text: String,
@@ -68,7 +69,8 @@ impl Sse {
                         has_data = true;
                     }
                 }
-                if has_data {
+                // The connection's id, first on every stream, is not one of the events.
+                if has_data && frame.event.as_deref() != Some(sse_core::CLIENT_EVENT) {
                     self.ready.push_back(frame);
                 }
             }

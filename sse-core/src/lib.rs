@@ -64,9 +64,9 @@ pub use hooks::{Hooks, ResetReason};
 pub use manager::{ClientManager, MemoryManager};
 pub use metrics::Metrics;
 pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};
-pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig};
+pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig, ENTRY_OVERHEAD};
 pub use service::{
-    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, CLIENT_EVENT,
+    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, CLIENT_EVENT, GAP_EVENT,
     REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT,
 };
 pub use stream::ClientStream;

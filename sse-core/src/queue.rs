@@ -29,6 +29,18 @@ struct State {
     bytes: usize,
     lifecycle: Lifecycle,
     waker: Option<Waker>,
+    /// Frames dropped from the front, to announce before the first one left.
+    gap_before_front: usize,
+    /// Frames dropped at the back, to announce before the next one queued.
+    gap_at_back: usize,
+}
+
+/// The in-band notice of `n` frames a slow client did not get: an event of type
+/// [`GAP_EVENT`](crate::GAP_EVENT) whose data is `n`, without an id.
+fn gap_notice(n: usize) -> Bytes {
+    sse_codec::Event::message(n.to_string())
+        .with_event(sse_codec::EventType::new(crate::GAP_EVENT).expect("valid event type"))
+        .encode()
 }
 
 /// What a push did.
@@ -62,6 +74,19 @@ impl State {
         }
     }
 
+    /// Queues `frame`, after the notice of any frames dropped at the back before it.
+    fn append_after_gap(&mut self, frame: Bytes) {
+        if self.gap_at_back > 0 {
+            let missed = std::mem::take(&mut self.gap_at_back);
+            if self.frames.is_empty() {
+                self.gap_before_front += missed;
+            } else {
+                self.append(gap_notice(missed));
+            }
+        }
+        self.append(frame);
+    }
+
     /// Ends the queue at once, forgetting what it holds.
     fn abort(&mut self) {
         self.lifecycle = Lifecycle::Aborted;
@@ -87,6 +112,8 @@ impl Queue {
                 bytes: 0,
                 lifecycle: Lifecycle::Open,
                 waker: None,
+                gap_before_front: 0,
+                gap_at_back: 0,
             }),
             max_frames: max_frames.max(1),
             max_bytes: max_bytes.max(1),
@@ -114,7 +141,10 @@ impl Queue {
         let mut outcome = Pushed::Queued;
         if !fits(&state) {
             match policy {
-                SlowClientPolicy::DropNewest => return Pushed::DroppedNewest,
+                SlowClientPolicy::DropNewest => {
+                    state.gap_at_back += 1;
+                    return Pushed::DroppedNewest;
+                }
                 SlowClientPolicy::Disconnect => {
                     state.abort();
                     wake_unlocked(state);
@@ -129,11 +159,14 @@ impl Queue {
                         state.bytes -= old.len();
                         dropped += 1;
                     }
+                    // A notice of an earlier gap at the back may have gone with them:
+                    // what it counted is now a gap before the front too.
+                    state.gap_before_front += dropped;
                     outcome = Pushed::DroppedOldest(dropped);
                 }
             }
         }
-        state.append(frame);
+        state.append_after_gap(frame);
         wake_unlocked(state);
         outcome
     }
@@ -173,12 +206,18 @@ impl Queue {
         Poll::Pending
     }
 
-    /// The next write: one frame, or several queued frames joined. `Ready(None)` once
-    /// the queue is closed and drained.
+    /// The next write: one frame, or several queued frames joined, after the notice of
+    /// any frames dropped before them. `Ready(None)` once the queue is closed and
+    /// drained.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut state = self.lock();
         if state.lifecycle == Lifecycle::Aborted {
             return Poll::Ready(None);
+        }
+        if state.gap_before_front > 0 && !state.frames.is_empty() {
+            let notice = gap_notice(std::mem::take(&mut state.gap_before_front));
+            state.bytes += notice.len();
+            state.frames.push_front(notice);
         }
         match state.frames.len() {
             0 => {
@@ -238,7 +277,14 @@ mod tests {
             q.push(frame("c"), SlowClientPolicy::DropOldest),
             Pushed::DroppedOldest(1)
         );
-        assert_eq!(pop(&q), Poll::Ready(Some(frame("bc"))));
+        // The client is told it missed one, before the first frame after the gap.
+        let notice = "event: sse-gap\ndata: 1\n\n";
+        assert_eq!(
+            pop(&q),
+            Poll::Ready(Some(Bytes::from(format!("{notice}bc"))))
+        );
+        q.push(frame("d"), SlowClientPolicy::DropOldest);
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("d"))), "told once");
     }
 
     #[test]
@@ -250,7 +296,15 @@ mod tests {
             q.push(frame("c"), SlowClientPolicy::DropNewest),
             Pushed::DroppedNewest
         );
+        q.push(frame("d"), SlowClientPolicy::DropNewest);
         assert_eq!(pop(&q), Poll::Ready(Some(frame("ab"))));
+        // The gap is announced where it is: after what was kept, before what follows.
+        q.push(frame("e"), SlowClientPolicy::DropNewest);
+        let notice = "event: sse-gap\ndata: 2\n\n";
+        assert_eq!(
+            pop(&q),
+            Poll::Ready(Some(Bytes::from(format!("{notice}e"))))
+        );
     }
 
     #[test]
@@ -276,7 +330,11 @@ mod tests {
             q.push(frame("long"), SlowClientPolicy::DropOldest),
             Pushed::DroppedOldest(1)
         );
-        assert_eq!(pop(&q), Poll::Ready(Some(frame("long"))));
+        let notice = "event: sse-gap\ndata: 1\n\n";
+        assert_eq!(
+            pop(&q),
+            Poll::Ready(Some(Bytes::from(format!("{notice}long"))))
+        );
     }
 
     #[test]

@@ -17,18 +17,32 @@ use crate::{
     hooks::NoHooks,
     metrics::{bump, Counters},
     queue::{Pushed, Queue},
-    replay::Replay,
+    replay::{Cursor, Replay},
     topics::TopicIndex,
     Client, ClientId, ClientManager, ClientStream, ConnectRequest, DuplicatePolicy, Error,
     EventSeq, Hooks, MemoryManager, Metrics, Rejection, ReplayConfig, ResetReason,
     SlowClientAction, SlowClientPolicy, Topic, TopicGrants,
 };
 
-/// The event type of the in-band notice sent to a client whose `Last-Event-ID` cannot be
-/// resumed. Its data is the reason (`too-old` or `unknown`) and its id the service's
-/// latest id, so a browser `EventSource` can listen for it with
-/// `addEventListener("sse-reset", ...)` and reload what it shows.
+/// The event type of the in-band notice that some events a client missed are gone, sent
+/// before whatever the history still holds for it:
+///
+/// - `too-old`: its `Last-Event-ID` is older than the history, or events left the
+///   history while it was still reading them; the notice's id is where it was.
+/// - `unknown`: its `Last-Event-ID` was never issued by this service (another run's,
+///   before a restart); it gets every event this run still holds, and the notice's id
+///   is the start of this run, so a reconnect before the first of them resumes there.
+///
+/// A browser `EventSource` listens for it with `addEventListener("sse-reset", ...)`
+/// and reloads what it shows.
 pub const RESET_EVENT: &str = "sse-reset";
+
+/// The event type of the in-band notice that a slow client's queue was full and some
+/// events did not reach it (its [`SlowClientPolicy`] dropped them). Its data is how
+/// many; it has no id, and comes before the first event after the gap. The client can
+/// get what it missed by reconnecting with its `Last-Event-ID`: the history replays
+/// it, exactly, while it still holds it.
+pub const GAP_EVENT: &str = "sse-gap";
 
 /// The event type of the first event on every stream: its data is the connection's
 /// client id, so a page whose id the service generated learns it
@@ -46,6 +60,9 @@ pub const REPLACED_EVENT: &str = "sse-replaced";
 pub const REPLACED_RETRY: Duration = Duration::from_secs(24 * 60 * 60);
 
 const INITIAL_COMMENT: &[u8] = b": connected\n\n";
+
+/// Most history a resuming client reads at once (one write's worth).
+const MAX_READ: usize = 64 * 1024;
 
 /// Who a published event is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,24 +521,20 @@ impl Service {
             prelude.put_slice(&Event::new().with_retry(retry).encode());
         }
         let mut reset = None;
+        let mut cursor = None;
         if let (true, Some(last)) = (history.enabled(), &request.last_event_id) {
-            match last.parse::<EventSeq>().map_err(|_| ResetReason::Unknown) {
-                Ok(seq) => match history.since(seq, &client.topics()) {
-                    Ok(frames) => {
-                        frames.iter().for_each(|f| prelude.put_slice(f));
-                        bump(&inner.counters.resumed, 1);
-                    }
-                    Err(reason) => reset = Some(reason),
-                },
-                Err(reason) => reset = Some(reason),
-            }
-            if let Some(reason) = reset {
-                let notice = Event::message(reason.as_str())
-                    .with_event(EventType::new(RESET_EVENT).expect("valid event type"))
-                    .with_id(history.latest().to_event_id());
-                prelude.put_slice(&notice.encode());
+            // Not an id of ours at all: as one from another run, before our origin.
+            let last = last.parse::<EventSeq>().unwrap_or_default();
+            let resume = history.resume(last, &client.topics());
+            if let Some((reason, id)) = resume.reset {
+                prelude.put_slice(&reset_notice(reason, id));
                 bump(&inner.counters.reset, 1);
+                reset = Some(reason);
+            } else {
+                bump(&inner.counters.resumed, 1);
             }
+            // Read as the client drains, never copied here.
+            cursor = (!resume.cursor.is_done()).then_some(resume.cursor);
         }
 
         let replaced: Vec<_> = replaced
@@ -551,6 +564,7 @@ impl Service {
             Arc::clone(inner),
             client,
             prelude.freeze(),
+            cursor,
             config.keep_alive,
             config.write_delay,
         ))
@@ -712,6 +726,14 @@ impl Service {
     }
 }
 
+/// The in-band notice that some events a client missed are gone.
+pub(crate) fn reset_notice(reason: ResetReason, id: EventSeq) -> Bytes {
+    Event::message(reason.as_str())
+        .with_event(EventType::new(RESET_EVENT).expect("valid event type"))
+        .with_id(id.to_event_id())
+        .encode()
+}
+
 /// A per-connection number in `[0, 1)`, spread evenly (splitmix64).
 fn unit_jitter(connection: u64) -> f64 {
     let mut z = connection.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -758,6 +780,25 @@ impl Tally {
 impl Inner {
     fn lock_publish(&self) -> MutexGuard<'_, Replay> {
         self.publish.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next history frames for a resuming client, as one write, with a notice
+    /// first if some were evicted before it could read them; `None` once the cursor is
+    /// done. Takes the publish lock once per read of at most [`MAX_READ`] bytes.
+    pub(crate) fn read_history(&self, cursor: &mut Cursor, topics: &[Topic]) -> Option<Bytes> {
+        while !cursor.is_done() {
+            let read = self.lock_publish().read(cursor, topics, MAX_READ);
+            let mut write = BytesMut::new();
+            if let Some(id) = read.lost {
+                write.put_slice(&reset_notice(ResetReason::TooOld, id));
+                bump(&self.counters.reset, 1);
+            }
+            read.frames.iter().for_each(|f| write.put_slice(f));
+            if !write.is_empty() {
+                return Some(write.freeze());
+            }
+        }
+        None
     }
 
     fn publish(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {

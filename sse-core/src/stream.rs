@@ -15,20 +15,24 @@ use futures_sink::Sink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::{queue::Queue, service::Inner, Client, Error};
+use crate::{queue::Queue, replay::Cursor, service::Inner, Client, Error, Topic};
 
 /// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
 /// response body.
 ///
-/// The stream starts with the connect prelude (an initial comment, the optional retry
-/// hint and any replayed events), then yields queued frames (several at once when the
-/// client has fallen behind) and keep-alive comments when the connection is idle. It
+/// The stream starts with the connect prelude (an initial comment, the client's id, the
+/// optional retry hint and any reset notice), then the events a resuming client missed,
+/// read from the service's history as it drains, then queued frames (several at once
+/// when the client has fallen behind) and keep-alive comments when the connection is
+/// idle. It
 /// ends when the client is replaced, disconnected by its slow-client policy, or the
 /// service shuts down. Dropping it removes the client, firing the remove hook once.
 pub struct ClientStream {
     service: Arc<Inner>,
     client: Arc<Client>,
     prelude: Option<Bytes>,
+    /// What a resuming client still has to read from the history, and its topics.
+    resume: Option<(Cursor, Arc<[Topic]>)>,
     keep_alive: Option<KeepAlive>,
     batch: Option<Batch>,
     report_sends: bool,
@@ -57,13 +61,16 @@ impl ClientStream {
         service: Arc<Inner>,
         client: Arc<Client>,
         prelude: Bytes,
+        cursor: Option<Cursor>,
         keep_alive: Option<Duration>,
         write_delay: Duration,
     ) -> Self {
+        let resume = cursor.map(|c| (c, client.topics()));
         ClientStream {
             service,
             client,
             prelude: (!prelude.is_empty()).then_some(prelude),
+            resume,
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
                 last_traffic: Instant::now(),
@@ -188,6 +195,12 @@ impl Stream for ClientStream {
             return self.delivered(prelude);
         }
         let this = &mut *self;
+        if let Some((cursor, topics)) = &mut this.resume {
+            match this.service.read_history(cursor, topics) {
+                Some(frames) => return self.delivered(frames),
+                None => this.resume = None,
+            }
+        }
         let held = this
             .batch
             .as_mut()

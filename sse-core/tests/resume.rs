@@ -33,6 +33,19 @@ fn events(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The next `n` events, over as many frames as they take.
+async fn next_events(stream: &mut sse_core::ClientStream, n: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.extend(events(&next_text(stream).await));
+    }
+    got
+}
+
+fn data_of(events: &[(String, String)]) -> Vec<&str> {
+    events.iter().map(|e| e.1.as_str()).collect()
+}
+
 #[tokio::test]
 async fn reconnect_gets_exactly_the_missed_events() {
     let service = Service::new();
@@ -46,11 +59,8 @@ async fn reconnect_gets_exactly_the_missed_events() {
     let mut s = service
         .connect(ConnectRequest::new().last_event_id(&seen[0].0))
         .unwrap();
-    let got = events(&next_text(&mut s).await);
-    assert_eq!(
-        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
-        ["2", "3"]
-    );
+    let got = next_events(&mut s, 2).await;
+    assert_eq!(data_of(&got), ["2", "3"]);
     service.broadcast(Event::message("4"));
     assert_eq!(datas(&next_text(&mut s).await), ["4"]);
     assert_eq!(service.metrics().resumed, 1);
@@ -68,7 +78,7 @@ async fn replay_is_per_topic() {
     let mut s = service
         .connect(ConnectRequest::new().topics(["a"]).last_event_id(start))
         .unwrap();
-    assert_eq!(datas(&next_text(&mut s).await), ["a1", "all", "ab"]);
+    assert_eq!(data_of(&next_events(&mut s, 3).await), ["a1", "all", "ab"]);
 }
 
 #[tokio::test]
@@ -78,25 +88,28 @@ async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
         .hooks(hooks.clone())
         .replay(ReplayConfig::new().max_events(2))
         .build();
+    let origin = service.latest_id().to_string();
     let first = service.broadcast(Event::message("1")).id.unwrap();
     for n in 2..=4 {
         service.broadcast(Event::message(n.to_string()));
     }
-    let latest = service.latest_id().to_string();
-    for (last, reason) in [
-        (first.to_string(), "too-old"),
-        ("0-1".to_owned(), "unknown"),
-        ("not an id".to_owned(), "unknown"),
-        (format!("{}-999", first.epoch()), "unknown"),
+    // The notice says where the client is (for an id of another run, the start of
+    // this one), and every event still held follows it.
+    let first_id = first.to_string();
+    let future = format!("{}-999", first.epoch());
+    for (last, reason, id) in [
+        (first_id.as_str(), "too-old", first_id.as_str()),
+        ("0-1", "unknown", origin.as_str()),
+        ("not an id", "unknown", origin.as_str()),
+        (future.as_str(), "unknown", origin.as_str()),
     ] {
         let mut s = service.connect(req("r").last_event_id(last)).unwrap();
         let text = next_text(&mut s).await;
         assert!(
-            text.ends_with(&format!(
-                "event: sse-reset\nid: {latest}\ndata: {reason}\n\n"
-            )),
+            text.ends_with(&format!("event: sse-reset\nid: {id}\ndata: {reason}\n\n")),
             "{text}"
         );
+        assert_eq!(data_of(&next_events(&mut s, 2).await), ["3", "4"]);
     }
     assert_eq!(hooks.count("reset r too-old"), 1);
     assert_eq!(hooks.count("reset r unknown"), 3);
@@ -219,15 +232,10 @@ async fn resume_across_a_live_subscription() {
             .unwrap()
     };
     let mut both = resume(&["a", "b"]);
-    let got = events(&next_text(&mut both).await);
     assert_eq!(
-        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+        data_of(&next_events(&mut both, 3).await),
         ["a1", "b2", "a2"]
     );
     let mut first_url = resume(&["a"]);
-    let got = events(&next_text(&mut first_url).await);
-    assert_eq!(
-        got.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
-        ["a1", "a2"]
-    );
+    assert_eq!(data_of(&next_events(&mut first_url, 2).await), ["a1", "a2"]);
 }

@@ -95,7 +95,10 @@ async fn policy_case(policy: SlowClientPolicy) -> (Recorder, Service, sse_core::
 #[tokio::test]
 async fn drop_oldest_policy() {
     let (hooks, service, mut s) = policy_case(SlowClientPolicy::DropOldest).await;
-    assert_eq!(datas(&next_text(&mut s).await), ["2", "3"]);
+    // Told how many it missed, before the first event after the gap.
+    let text = next_text(&mut s).await;
+    assert!(text.starts_with("event: sse-gap\ndata: 1\n\n"), "{text}");
+    assert_eq!(datas(&text), ["1", "2", "3"]);
     assert_eq!(hooks.count("slow slow DroppedOldest(1)"), 1);
     assert_eq!(service.metrics().dropped_oldest, 1);
 }
@@ -104,6 +107,11 @@ async fn drop_oldest_policy() {
 async fn drop_newest_policy() {
     let (hooks, service, mut s) = policy_case(SlowClientPolicy::DropNewest).await;
     assert_eq!(datas(&next_text(&mut s).await), ["1", "2"]);
+    // The gap is where "3" was: told before the next event.
+    service.broadcast(Event::message("4"));
+    let text = next_text(&mut s).await;
+    assert!(text.starts_with("event: sse-gap\ndata: 1\n\n"), "{text}");
+    assert_eq!(datas(&text), ["1", "4"]);
     assert_eq!(hooks.count("slow slow DroppedNewest"), 1);
     assert_eq!(service.metrics().dropped_newest, 1);
 }
@@ -133,7 +141,9 @@ async fn policy_can_be_overridden_per_client() {
     next(&mut cut).await;
     service.broadcast(Event::message("1"));
     service.broadcast(Event::message("2"));
-    assert_eq!(datas(&next_text(&mut keep).await), ["2"]);
+    let text = next_text(&mut keep).await;
+    assert!(text.starts_with("event: sse-gap\ndata: 1\n\n"), "{text}");
+    assert_eq!(datas(&text), ["1", "2"]);
     assert_eq!(next(&mut cut).await, None);
 }
 

@@ -347,13 +347,17 @@ impl Replay {
 
     /// How a client of `topics` that has every event up to `last` resumes: a cursor
     /// over what the history holds since, and a reset notice when not all of it is
-    /// held. An id this service never issued (another run's) resumes from the start
-    /// of this one, so every event the history still holds reaches the client.
+    /// held. An id from before this service's origin (another run's) resumes from the
+    /// origin, so every event the history still holds reaches the client. An id past
+    /// the latest (another instance ahead of this one) is unknown here: the notice,
+    /// and nothing replayed, since the client may have all of it.
     pub(crate) fn resume(&mut self, last: EventSeq, topics: &[Topic]) -> Resume {
         self.evict(Instant::now());
         let floor = self.floor(topics);
-        let (after, reset) = if last < self.origin || last > self.latest {
+        let (after, reset) = if last < self.origin {
             (self.origin, Some((ResetReason::Unknown, self.origin)))
+        } else if last > self.latest {
+            (self.latest, Some((ResetReason::Unknown, self.latest)))
         } else if last < floor {
             (last, Some((ResetReason::TooOld, last)))
         } else {
@@ -504,14 +508,15 @@ mod tests {
             r.record(s(n), None, &frame(n));
         }
         let held = vec![frame(3), frame(4)];
-        // Another run's id (older epoch), or one from the future: all that is held.
+        // Another run's id (older epoch): all that is held. One past the latest: told,
+        // nothing replayed (it may have had all of it, from an instance ahead of us).
         assert_eq!(
             replay(&mut r, EventSeq::new(4, 9), &[]),
             (Some(ResetReason::Unknown), held.clone())
         );
         assert_eq!(
             replay(&mut r, s(9), &[]),
-            (Some(ResetReason::Unknown), held.clone())
+            (Some(ResetReason::Unknown), vec![])
         );
         assert_eq!(
             replay(&mut r, s(1), &[]),

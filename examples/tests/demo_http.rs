@@ -49,6 +49,7 @@ macro_rules! per_adapter {
 }
 
 per_adapter!(
+    slow_body,
     interface,
     identity,
     hijack_attempts,
@@ -898,4 +899,37 @@ async fn redis_two_processes_and_resume_across_restart() {
     marker(&one, "live", &mut [&mut alice]).await;
     assert_eq!(bob.next().await.data(), "missed 1");
     assert_eq!(bob.next().await.data(), "live");
+}
+
+/// A body that does not arrive in time is answered 408 and its connection closed, and
+/// the demo goes on serving.
+async fn slow_body(adapter: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let demo = DemoProcess::start(adapter, &[("BODY_TIMEOUT_MS", "300")]);
+    let mut tcp = tokio::net::TcpStream::connect(&demo.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /broadcast HTTP/1.1\r\nhost: {}\r\ncontent-length: 65536\r\n\r\nonly this",
+        demo.addr
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0; 1024];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .expect("answered and closed within 5 s");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{adapter}: {answer}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{adapter}");
+    let (status, _) = post(&demo, "/broadcast", "still serving").await;
+    assert_eq!(status, 200, "{adapter}");
 }

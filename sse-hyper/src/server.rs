@@ -35,7 +35,9 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// - **Latency**: `TCP_NODELAY` on every connection, so an event is never held back
 ///   waiting for the acknowledgement of the previous one.
 /// - **Slow clients**: a client must send its whole request head within
-///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default). On Linux,
+///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default), and in at
+///   most [`max_head_size`](Self::max_head_size) bytes (16 KiB by default; larger is
+///   answered 431), so a connection not yet admitted holds little. On Linux,
 ///   a connection whose peer stops acknowledging data (a zero receive window) is
 ///   closed by the kernel after [`tcp_user_timeout`](Self::tcp_user_timeout) (30 s by
 ///   default); without it, a client the slow-client policy has dropped would keep its
@@ -57,6 +59,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 pub struct Server {
     header_read_timeout: Option<Duration>,
     tcp_user_timeout: Option<Duration>,
+    max_head_size: usize,
 }
 
 impl Default for Server {
@@ -66,13 +69,22 @@ impl Default for Server {
 }
 
 impl Server {
-    /// A server with the defaults: a 10 s request-head timeout and a 30 s
-    /// `TCP_USER_TIMEOUT`.
+    /// A server with the defaults: a 10 s request-head timeout, a 16 KiB request-head
+    /// limit and a 30 s `TCP_USER_TIMEOUT`.
     pub fn new() -> Self {
         Server {
             header_read_timeout: Some(Duration::from_secs(10)),
             tcp_user_timeout: Some(Duration::from_secs(30)),
+            max_head_size: DEFAULT_MAX_HEAD,
         }
+    }
+
+    /// The largest request head accepted, in bytes (default 16 KiB, at least 8 KiB:
+    /// hyper's own floor); a larger one is answered with 431 and the connection
+    /// closed. It also bounds what hyper buffers of a connection's input.
+    pub fn max_head_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_head_size = bytes.max(MIN_MAX_HEAD);
+        self
     }
 
     /// How long a client may take to send its request head before the connection is
@@ -187,10 +199,17 @@ impl Server {
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(self.max_head_size);
         builder.serve_connection(TokioIo::new(GatherWrites::new(tcp)), service)
     }
 }
+
+/// The request-head limit by default.
+const DEFAULT_MAX_HEAD: usize = 16 * 1024;
+
+/// hyper's smallest read buffer limit (`max_buf_size` panics below it).
+const MIN_MAX_HEAD: usize = 8 * 1024;
 
 /// How long accepting pauses after an error that is not one connection's.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);

@@ -50,6 +50,35 @@ async fn a_request_head_not_sent_in_time_closes_the_connection() {
 }
 
 #[tokio::test]
+async fn a_request_head_over_the_limit_is_431_at_once() {
+    let service = Service::new();
+    let (listener, addr) = bind_loopback().await;
+    let mut server = Server::new();
+    server.max_head_size(16 * 1024);
+    tokio::spawn(async move { server.serve(listener, Sse::new(service.clone())).await });
+
+    // 64 KiB of headers, never finished: refused as soon as the limit is passed, not
+    // held until the head timeout.
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut head = b"GET /events HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..1024 {
+        head.extend_from_slice(format!("x-filler-{i:04}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    let _ = tcp.write_all(&head).await; // the server may close before it is all sent
+    let answer = read_until(&mut tcp, "\r\n").await;
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A head under the limit is served.
+    let under = "y".repeat(8 * 1024);
+    let mut ok = connect_raw_h1(addr, "/events", &[("x-big", &under)]).await;
+    ok.write_all(b"").await.expect("still open");
+}
+
+#[tokio::test]
 async fn serve_until_stops_accepting_and_streams_go_on() {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;

@@ -10,9 +10,10 @@
 //! Environment: `PORT` (default 8080; 0 picks a free one), `ADAPTER` (`axum`, `warp` or
 //! `hyper`; default `axum`), `REDIS_URL` (publish through a Redis backplane so that
 //! every demo on that Redis is one service), `REDIS_PREFIX` (its stream key prefix,
-//! default `demo`) and `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
-//! demos sharing it accept each other's sessions; random per process when unset). The
-//! first line on stdout is `listening on http://ADDR`.
+//! default `demo`), `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
+//! demos sharing it accept each other's sessions; random per process when unset) and
+//! `BODY_TIMEOUT_MS` (how long a request body may take to arrive, default 30,000;
+//! then 408). The first line on stdout is `listening on http://ADDR`.
 //!
 //! The routes are in `examples::demo`; each adapter below only serves `GET /events`
 //! with its own crate and hands every other request to [`Demo::handle`]. All three
@@ -62,6 +63,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
         ),
     };
     let sessions = Sessions::new(&secret)?;
+    let body_timeout = match std::env::var("BODY_TIMEOUT_MS") {
+        Ok(ms) => Duration::from_millis(
+            ms.parse()
+                .map_err(|_| format!("BODY_TIMEOUT_MS={ms:?} is not a number"))?,
+        ),
+        Err(_) => examples::demo::BODY_TIMEOUT,
+    };
     let demo = match std::env::var("REDIS_URL") {
         Ok(url) => {
             let prefix = std::env::var("REDIS_PREFIX").unwrap_or_else(|_| "demo".into());
@@ -70,7 +78,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
             Demo::with_backplane(backplane, sessions, adapter)
         }
         Err(_) => Demo::new(service_builder().build(), sessions, adapter),
-    };
+    }
+    .body_timeout(body_timeout);
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // Tests wait for this line to learn the port; say it before anything else.

@@ -59,6 +59,9 @@ pub const PAGE: &str = include_str!("index.html");
 /// Largest request body accepted, in bytes (64 KiB); a larger one gets 413.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// How long a request body may take to arrive, by default; then 408.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Longest sender name (`from`), in characters.
 pub const MAX_NAME: usize = 64;
 
@@ -196,6 +199,7 @@ pub struct Demo {
     publisher: Publisher,
     sessions: Sessions,
     adapter: &'static str,
+    body_timeout: Duration,
 }
 
 impl Demo {
@@ -207,6 +211,7 @@ impl Demo {
             publisher: Publisher::Local,
             sessions,
             adapter,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 
@@ -222,7 +227,15 @@ impl Demo {
             publisher: Publisher::Redis(backplane),
             sessions,
             adapter,
+            body_timeout: BODY_TIMEOUT,
         }
+    }
+
+    /// How long a request body may take to arrive (default [`BODY_TIMEOUT`]).
+    #[must_use]
+    pub fn body_timeout(mut self, deadline: Duration) -> Self {
+        self.body_timeout = deadline;
+        self
     }
 
     /// The service to hand to the adapter for `GET /events`.
@@ -286,7 +299,7 @@ impl Demo {
                 Route::Subscription(topic, client, add) => {
                     return demo.subscription(user, client, topic, add)
                 }
-                _ => match read_text(body).await {
+                _ => match read_text(body, demo.body_timeout).await {
                     Ok(text) => text,
                     Err(reply) => return reply,
                 },
@@ -605,8 +618,32 @@ fn sender(name: Option<String>) -> Result<String, Reply> {
 }
 
 /// Reads at most [`MAX_BODY`] bytes of a message body; stops reading as soon as the
-/// body is over it (a bound on memory whatever the client sends or claims).
-async fn read_text<S, B, E>(body: S) -> Result<String, Reply>
+/// body is over it (a bound on memory whatever the client sends or claims), or when
+/// it has not all come within `deadline` (a bound on how long a connection is held:
+/// 408, and the connection closed).
+async fn read_text<S, B, E>(body: S, deadline: Duration) -> Result<String, Reply>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: Buf,
+    E: fmt::Display,
+{
+    match tokio::time::timeout(deadline, read_text_now(body)).await {
+        Ok(read) => read,
+        Err(_) => {
+            let mut reply = Reply::text(
+                408,
+                format_args!(
+                    "the body did not arrive within {} s",
+                    deadline.as_secs_f32()
+                ),
+            );
+            reply.headers.push(("connection", "close".to_owned()));
+            Err(reply)
+        }
+    }
+}
+
+async fn read_text_now<S, B, E>(body: S) -> Result<String, Reply>
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,

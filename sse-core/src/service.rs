@@ -62,7 +62,7 @@ pub const REPLACED_RETRY: Duration = Duration::from_secs(24 * 60 * 60);
 const INITIAL_COMMENT: &[u8] = b": connected\n\n";
 
 /// Most history a resuming client reads at once (one write's worth).
-const MAX_READ: usize = 64 * 1024;
+const MAX_READ: usize = 16 * 1024;
 
 /// Who a published event is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

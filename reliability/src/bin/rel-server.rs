@@ -6,7 +6,9 @@
 //! Environment (all optional): `POLICY` (`drop-oldest`, `drop-newest`, `disconnect`),
 //! `QUEUE_FRAMES`, `QUEUE_BYTES`, `MAX_CLIENTS`, `REPLAY_EVENTS`, `REPLAY_BYTES`,
 //! `KEEP_ALIVE_MS` (0: off), `HEADER_TIMEOUT_MS` (0: off; default 5000), `SNDBUF`
-//! (bytes, 0: the kernel's), `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000), `WORKERS` (default 2).
+//! (bytes, 0: the kernel's), `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000), `WORKERS` (default 2),
+//! `MAX_BUF` (hyper's buffer bound, default 16 KiB as in `sse_hyper::Server`; hyper's own
+//! default is about 400 KiB).
 //!
 //! Routes:
 //! - `GET /events`: the SSE stream ([`sse_axum::Sse`]), with the library's defaults (a
@@ -17,6 +19,8 @@
 //!   service's counters.
 //! - `POST /broadcast?count=N&size=S`: broadcasts `N` events now.
 //! - `POST /pump?count=N&rate=R&size=S`: broadcasts `N` events, `R` a second, on a task.
+//! - `POST /publish?topics=N&size=S`: publishes one event of `S` bytes to each of the
+//!   topics `t0` to `t{N-1}`.
 //! - `POST /shutdown`: the same as `SIGTERM`.
 //!
 //! Every event's data is `SEQ NANOS PAD`: a sequence number counting from 1 over all
@@ -47,7 +51,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use sse_codec::Event;
-use sse_core::{http::CLIENT_ID_HEADER, ReplayConfig, Service, Shutdown, SlowClientPolicy};
+use sse_core::{http::CLIENT_ID_HEADER, ReplayConfig, Service, Shutdown, SlowClientPolicy, Topic};
 use tokio::{net::TcpSocket, sync::Notify};
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -148,6 +152,7 @@ fn router(app: App) -> Router {
     let stats_app = app.clone();
     let broadcast_app = app.clone();
     let pump_app = app.clone();
+    let publish_app = app.clone();
     let shutdown_app = app.clone();
     Router::new()
         .route("/events", get(sse_axum::Sse::new(app.service.clone())))
@@ -171,6 +176,22 @@ fn router(app: App) -> Router {
                     last = broadcast_app.broadcast(size);
                 }
                 std::future::ready(format!("seq={last}\n"))
+            }),
+        )
+        .route(
+            "/publish",
+            post(move |request: Request| {
+                // One event of `size` bytes to each of topics `t0`..`t{topics-1}`.
+                let topics = query(&request, "topics", 1);
+                let size = query(&request, "size", 64) as usize;
+                let data = "x".repeat(size);
+                for t in 0..topics {
+                    let topic = Topic::new(&format!("t{t}")).expect("a valid topic");
+                    publish_app
+                        .service
+                        .publish(&topic, Event::message(data.clone()));
+                }
+                std::future::ready("ok\n")
             }),
         )
         .route(
@@ -243,6 +264,8 @@ async fn run() -> std::io::Result<()> {
         ms => Some(Duration::from_millis(ms)),
     };
     let deadline = Duration::from_millis(env_or("SHUTDOWN_MS", 5_000));
+    // hyper's read and write buffer bound; 16 KiB as in the library's `Server`.
+    let max_buf: usize = env_or("MAX_BUF", 16 * 1024).max(8 * 1024);
 
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -282,7 +305,8 @@ async fn run() -> std::io::Result<()> {
             tokio::spawn(async move {
                 let mut http = http1::Builder::new();
                 http.timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout);
+                    .header_read_timeout(header_timeout)
+                    .max_buf_size(max_buf);
                 let conn = http.serve_connection(TokioIo::new(tcp), service);
                 tokio::pin!(conn);
                 tokio::select! {

@@ -49,6 +49,7 @@ macro_rules! per_adapter {
 }
 
 per_adapter!(
+    shutdown_closes_the_listener_first,
     slow_body,
     interface,
     identity,
@@ -932,4 +933,59 @@ async fn slow_body(adapter: &str) {
     assert!(started.elapsed() < Duration::from_secs(3), "{adapter}");
     let (status, _) = post(&demo, "/broadcast", "still serving").await;
     assert_eq!(status, 200, "{adapter}");
+}
+
+/// On SIGTERM the demo stops accepting at once, while a slow client keeps the drain
+/// going: a reconnect meets a closed port (a network error, which `EventSource`
+/// retries), never a 503 (on which it gives up for good).
+async fn shutdown_closes_the_listener_first(adapter: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut demo = DemoProcess::start(adapter, &[]);
+    let mut reader = SseReader::connect(&demo.url("/events"), None).await;
+    // A client that does not read, with more queued for it than the kernel's buffers
+    // take: the drain waits for it, up to the demo's 3 s deadline.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut stalled = socket
+        .connect(demo.addr.parse().expect("addr"))
+        .await
+        .expect("connect");
+    let request = format!("GET /events HTTP/1.1\r\nhost: {}\r\n\r\n", demo.addr);
+    stalled.write_all(request.as_bytes()).await.expect("write");
+    let mut first = [0; 64];
+    let _ = stalled.read(&mut first).await;
+    for _ in 0..120 {
+        let (status, _) = post(&demo, "/broadcast", "y".repeat(60_000)).await;
+        assert_eq!(status, 200);
+    }
+
+    demo.terminate();
+    // The reading client gets what was sent, then its stream ends: shutdown began.
+    let reading = Instant::now();
+    while reader.next_within(Duration::from_secs(5)).await.is_some() {}
+    assert!(
+        reading.elapsed() < Duration::from_secs(4),
+        "{adapter}: the reader's stream ended"
+    );
+    assert!(
+        !demo.wait_exit(Duration::ZERO),
+        "{adapter}: the drain is still going (the stalled client holds it)"
+    );
+    match tokio::net::TcpStream::connect(&demo.addr).await {
+        Err(_) => {} // refused: what a browser retries
+        Ok(mut tcp) => {
+            let _ = tcp.write_all(request.as_bytes()).await;
+            let mut head = [0; 12];
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut head))
+                .await
+                .map_or(0, |r| r.unwrap_or(0));
+            panic!(
+                "{adapter}: accepted during the drain, answered {:?}",
+                String::from_utf8_lossy(&head[..n])
+            );
+        }
+    }
+    drop(stalled);
+    assert!(demo.wait_exit(Duration::from_secs(10)), "{adapter}: exited");
 }

@@ -679,6 +679,11 @@ impl Service {
     /// final event and retry hint if asked, lets every stream deliver what is queued
     /// and end, and resolves when all have ended or at the deadline, when the rest are
     /// cut off and removed.
+    ///
+    /// Stop the server accepting connections first (close its listener; the adapters'
+    /// `serve_with` and `Server::serve_until` do on their stop signal): a browser
+    /// whose stream ended reconnects at once, and meets a refused connection, which
+    /// `EventSource` retries, where a 503 would make it give up for good.
     pub async fn shutdown(&self, options: Shutdown) -> ShutdownReport {
         let inner = &self.inner;
         let clients = {

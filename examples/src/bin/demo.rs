@@ -21,7 +21,9 @@
 //! `sse_hyper::serve`), which also closes connections that do not send a request head
 //! within 10 s.
 
-use std::{error::Error, io::Write, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{
+    error::Error, future::Future, io::Write, net::SocketAddr, process::ExitCode, time::Duration,
+};
 
 use bytes::Bytes;
 use examples::demo::{service_builder, session::Sessions, Demo, RETRY};
@@ -89,15 +91,24 @@ async fn run() -> Result<(), Box<dyn Error>> {
     eprintln!("demo: session key {secret_note}");
 
     tokio::spawn(demo.clone().run_clock());
-    let server = match adapter {
-        "warp" => tokio::spawn(serve_warp(listener, demo.clone())),
-        "hyper" => tokio::spawn(serve_hyper(listener, demo.clone())),
-        _ => tokio::spawn(serve_axum(listener, demo.clone())),
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let mut server = match adapter {
+        "warp" => tokio::spawn(serve_warp(listener, demo.clone(), stopped)),
+        "hyper" => tokio::spawn(serve_hyper(listener, demo.clone(), stopped)),
+        _ => tokio::spawn(serve_axum(listener, demo.clone(), stopped)),
     };
     tokio::select! {
-        ended = server => return Err(format!("server stopped: {ended:?}").into()),
+        ended = &mut server => return Err(format!("server stopped: {ended:?}").into()),
         () = stop_signal() => {}
     }
+    // Close the listener first: a client that reconnects during the drain gets a
+    // network error, which `EventSource` retries, rather than a 503, on which it gives
+    // up for good. The open connections are served to the end of the drain.
+    let _ = stop.send(());
+    let _ = server.await;
     // Streams end cleanly with a retry hint, so browsers come back when we do.
     let report = demo
         .service()
@@ -146,7 +157,11 @@ where
     .into_response()
 }
 
-async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
+async fn serve_axum(
+    listener: TcpListener,
+    demo: Demo,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     use axum::{body::Body, extract::Request, routing::get, Router};
 
     let events = sse_axum::Sse::with_options(demo.service().clone(), demo.request_options());
@@ -156,11 +171,16 @@ async fn serve_axum(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
             let demo = demo.clone();
             async move { handle_request(&demo, request).await.map(Body::from) }
         });
-    sse_axum::serve(listener, app).await
+    sse_axum::serve_with(&sse_axum::Server::new(), listener, app, stop).await
 }
 
-async fn serve_warp(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
-    sse_warp::serve(listener, warp::service(warp_routes(demo))).await
+async fn serve_warp(
+    listener: TcpListener,
+    demo: Demo,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let service = warp::service(warp_routes(demo));
+    sse_warp::serve_with(&sse_warp::Server::new(), listener, service, stop).await
 }
 
 // Built outside the async fn: the filter's `&'static str` path inside a future trips
@@ -205,7 +225,11 @@ fn warp_routes(
     events.or(app)
 }
 
-async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
+async fn serve_hyper(
+    listener: TcpListener,
+    demo: Demo,
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     use hyper::{body::Incoming, service::service_fn, Method, Request};
     use sse_hyper::{Sse, SseBody};
 
@@ -220,5 +244,7 @@ async fn serve_hyper(listener: TcpListener, demo: Demo) -> std::io::Result<()> {
             Ok(handle_request(&demo, request).await.map(SseBody::full))
         }
     });
-    sse_hyper::serve(listener, service).await
+    sse_hyper::Server::new()
+        .serve_until(listener, service, stop)
+        .await
 }

@@ -79,6 +79,28 @@ impl DemoProcess {
         }
     }
 
+    /// Asks the process to stop (SIGTERM), as a deployment would; returns at once.
+    pub fn terminate(&self) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits up to `within` for the process to exit; whether it did.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => return true,
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        false
+    }
+
     /// Kills the process and starts a new one on the same port.
     pub fn restart(&mut self) {
         self.kill();

@@ -219,6 +219,13 @@ impl Queue {
             state.bytes += notice.len();
             state.frames.push_front(notice);
         }
+        // Caught up after dropping the newest: say so now, not at the next event,
+        // which may never come.
+        if state.gap_at_back > 0 && state.frames.is_empty() {
+            let missed = std::mem::take(&mut state.gap_at_back) + state.gap_before_front;
+            state.gap_before_front = 0;
+            return Poll::Ready(Some(gap_notice(missed)));
+        }
         match state.frames.len() {
             0 => {
                 if state.lifecycle == Lifecycle::Closing {
@@ -305,6 +312,14 @@ mod tests {
             pop(&q),
             Poll::Ready(Some(Bytes::from(format!("{notice}e"))))
         );
+        // Or as soon as the client has caught up, if nothing follows.
+        q.push(frame("f"), SlowClientPolicy::DropNewest);
+        q.push(frame("g"), SlowClientPolicy::DropNewest);
+        q.push(frame("h"), SlowClientPolicy::DropNewest);
+        assert_eq!(pop(&q), Poll::Ready(Some(frame("fg"))));
+        let notice = "event: sse-gap\ndata: 1\n\n";
+        assert_eq!(pop(&q), Poll::Ready(Some(Bytes::from(notice))));
+        assert!(pop(&q).is_pending(), "told once");
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub use sse_core::http::jwt;
 pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
 
 #[cfg(feature = "server")]
+mod deadline;
+#[cfg(feature = "server")]
 mod io;
 #[cfg(feature = "server")]
 mod server;

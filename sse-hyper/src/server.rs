@@ -12,7 +12,7 @@ use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::io::GatherWrites;
+use crate::{deadline::RequestDeadline, io::GatherWrites};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -37,7 +37,10 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// - **Slow clients**: a client must send its whole request head within
 ///   [`header_read_timeout`](Self::header_read_timeout) (10 s by default), and in at
 ///   most [`max_head_size`](Self::max_head_size) bytes (16 KiB by default; larger is
-///   answered 431), so a connection not yet admitted holds little. On Linux,
+///   answered 431), so a connection not yet admitted holds little; a request must
+///   arrive whole, or be answered, within
+///   [`request_timeout`](Self::request_timeout) of its first byte (30 s by default),
+///   so a body that trickles or never ends does not hold a connection. On Linux,
 ///   a connection whose peer stops acknowledging data (a zero receive window) is
 ///   closed by the kernel after [`tcp_user_timeout`](Self::tcp_user_timeout) (30 s by
 ///   default); without it, a client the slow-client policy has dropped would keep its
@@ -58,6 +61,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct Server {
     header_read_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
     tcp_user_timeout: Option<Duration>,
     max_head_size: usize,
 }
@@ -69,11 +73,12 @@ impl Default for Server {
 }
 
 impl Server {
-    /// A server with the defaults: a 10 s request-head timeout, a 16 KiB request-head
-    /// limit and a 30 s `TCP_USER_TIMEOUT`.
+    /// A server with the defaults: a 10 s request-head timeout, a 30 s request
+    /// timeout, a 16 KiB request-head limit and a 30 s `TCP_USER_TIMEOUT`.
     pub fn new() -> Self {
         Server {
             header_read_timeout: Some(Duration::from_secs(10)),
+            request_timeout: Some(Duration::from_secs(30)),
             tcp_user_timeout: Some(Duration::from_secs(30)),
             max_head_size: DEFAULT_MAX_HEAD,
         }
@@ -92,6 +97,16 @@ impl Server {
     /// connection holds a socket and its buffers).
     pub fn header_read_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
         self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a request may take, from its first byte, to arrive whole or to be
+    /// answered (the first byte of the response written), before the connection is
+    /// closed; `None` waits forever. A handler that reads a slow body, or takes longer
+    /// than this to start its response, needs more. An event stream is answered at
+    /// once and is not limited.
+    pub fn request_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
+        self.request_timeout = timeout.into();
         self
     }
 
@@ -201,7 +216,8 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .max_buf_size(self.max_head_size);
-        builder.serve_connection(TokioIo::new(GatherWrites::new(tcp)), service)
+        let io = RequestDeadline::new(GatherWrites::new(tcp), self.request_timeout);
+        builder.serve_connection(TokioIo::new(io), service)
     }
 }
 

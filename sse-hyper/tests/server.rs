@@ -79,6 +79,57 @@ async fn a_request_head_over_the_limit_is_431_at_once() {
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
+    use http_body_util::BodyExt;
+    use hyper::{body::Incoming, service::service_fn, Request, Response};
+
+    let service = Service::new();
+    let (listener, addr) = bind_loopback().await;
+    let mut server = Server::new();
+    server.request_timeout(Duration::from_millis(300));
+    let sse = Sse::new(service.clone());
+    let app = service_fn(move |request: Request<Incoming>| {
+        let sse = sse.clone();
+        async move {
+            if request.uri().path() == "/events" {
+                return Ok::<_, hyper::Error>(sse.respond(&request));
+            }
+            // A handler that reads the whole body before it answers.
+            let body = request.into_body().collect().await?.to_bytes();
+            Ok(Response::new(sse_hyper::SseBody::full(body)))
+        }
+    });
+    tokio::spawn(async move { server.serve(listener, app).await });
+
+    // A stream that is answered stays up, silent, well past the timeout.
+    let mut stream = connect_raw_h1(addr, "/events", &[]).await;
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 65536\r\n\r\npartial")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut buf = [0; 1024];
+    loop {
+        match timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("closed within WAIT")
+        {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    service.broadcast(Event::message("still here"));
+    read_until(&mut stream, "still here").await;
+}
+
+#[tokio::test]
 async fn serve_until_stops_accepting_and_streams_go_on() {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;

@@ -10,7 +10,10 @@ use std::{
 use http::{Request, Response};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 
 use crate::{deadline::RequestDeadline, io::GatherWrites};
 
@@ -141,8 +144,11 @@ impl Server {
     }
 
     /// Like [`serve`](Self::serve), but stops accepting when `stop` resolves, and
-    /// returns. Connections already accepted go on until their responses end: call
-    /// [`sse_core::Service::shutdown`] to end the event streams.
+    /// returns; the listener is closed then, so a client that reconnects meets a
+    /// refused connection (which `EventSource` retries). Connections already accepted
+    /// go on until their responses end, and are then closed rather than kept alive
+    /// for another request: call [`sse_core::Service::shutdown`] to end the event
+    /// streams.
     ///
     /// # Errors
     ///
@@ -165,17 +171,30 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let mut stop = std::pin::pin!(stop);
+        // Tells the connections to close once their response ends.
+        let (stopping, stopped) = watch::channel(false);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = &mut stop => return Ok(()),
+                () = &mut stop => {
+                    let _ = stopping.send(true);
+                    return Ok(());
+                }
             };
             match accepted {
                 Ok((tcp, _)) => {
-                    let connection = self.serve_connection(tcp, service.clone());
+                    let connection = self.connection(tcp, service.clone());
+                    let mut stopped = stopped.clone();
                     tokio::spawn(async move {
+                        let mut connection = std::pin::pin!(connection);
                         // A connection's error (reset, timeout, bad request) is its own.
-                        let _ = connection.await;
+                        tokio::select! {
+                            _ = connection.as_mut() => {}
+                            _ = stopped.changed() => {
+                                connection.as_mut().graceful_shutdown();
+                                let _ = connection.await;
+                            }
+                        }
                     });
                 }
                 // Aborted or reset before it was accepted: nothing to serve.
@@ -205,6 +224,18 @@ impl Server {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        self.connection(tcp, service)
+    }
+
+    fn connection<S, B>(&self, tcp: TcpStream, service: S) -> http1::Connection<Io, S>
+    where
+        S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -220,6 +251,9 @@ impl Server {
         builder.serve_connection(TokioIo::new(io), service)
     }
 }
+
+/// A connection's socket, as hyper sees it.
+type Io = TokioIo<RequestDeadline<GatherWrites<TcpStream>>>;
 
 /// The request-head limit by default.
 const DEFAULT_MAX_HEAD: usize = 16 * 1024;

@@ -181,7 +181,7 @@ async fn cross_origin(browser: &Browser, name: &str) {
     service
         .send_to(&alice, Event::message("hello across origins"))
         .expect("alice connected");
-    service.broadcast(Event::message("with an id"));
+    service.broadcast(Event::message("with an id")).unwrap();
     wait_until(
         &tab,
         "window.got.join('|') === 'hello across origins|with an id'",
@@ -194,7 +194,9 @@ async fn cross_origin(browser: &Browser, name: &str) {
     for client in service.clients() {
         service.disconnect(&client);
     }
-    service.broadcast(Event::message("missed while away"));
+    service
+        .broadcast(Event::message("missed while away"))
+        .unwrap();
     wait_until(
         &tab,
         "window.got.includes('missed while away') && window.opens >= 2",

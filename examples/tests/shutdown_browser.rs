@@ -67,7 +67,7 @@ async fn stalled_client(addr: SocketAddr, service: &Service) -> tokio::net::TcpS
     let big = "z".repeat(60_000);
     let fill = sse_core::Topic::new("fill").expect("topic");
     for _ in 0..120 {
-        service.publish(&fill, Event::message(big.clone()));
+        service.publish(&fill, Event::message(big.clone())).unwrap();
     }
     tcp
 }
@@ -88,7 +88,7 @@ async fn event_source_comes_back_after_a_slow_drain_and_a_restart() {
     let server = serve(&service, listener, stopped);
     let page = open(&browser, &format!("http://{addr}/")).await;
     wait_until(&page, "window.opens === 1", "the first stream", STATE).await;
-    service.broadcast(Event::message("before"));
+    service.broadcast(Event::message("before")).unwrap();
     wait_until(&page, "window.got.includes('before')", "an event", STATE).await;
     let stalled = stalled_client(addr, &service).await;
 
@@ -112,7 +112,7 @@ async fn event_source_comes_back_after_a_slow_drain_and_a_restart() {
     let (_stop, stopped) = oneshot::channel();
     let _server = serve(&service, listener, stopped);
     wait_until(&page, "window.opens === 2", "back on the new server", STATE).await;
-    service.broadcast(Event::message("after"));
+    service.broadcast(Event::message("after")).unwrap();
     wait_until(
         &page,
         "window.got.includes('after')",

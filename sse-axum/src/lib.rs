@@ -26,7 +26,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! tokio::spawn(async move { axum::serve(listener, app).await });
 //!
-//! service.broadcast(Event::message("hello"));
+//! service.broadcast(Event::message("hello")).unwrap();
 //! # tokio::time::sleep(Duration::from_millis(1)).await;
 //! # Ok(())
 //! # }

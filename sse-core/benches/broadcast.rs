@@ -44,10 +44,10 @@ fn broadcast(c: &mut Criterion) {
         let event = Event::message("x".repeat(64));
 
         // Allocations of one broadcast in steady state, outside the timed loop.
-        black_box(service.broadcast(event.clone()));
+        black_box(service.broadcast(event.clone()).unwrap());
         drain(&mut streams);
         let before = ALLOC.stats();
-        black_box(service.broadcast(event.clone()));
+        black_box(service.broadcast(event.clone()).unwrap());
         let allocs = ALLOC.stats().allocations - before.allocations;
         drain(&mut streams);
         println!("broadcast/{clients}: {allocs} heap allocations per broadcast");
@@ -58,7 +58,7 @@ fn broadcast(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    black_box(service.broadcast(event.clone()));
+                    black_box(service.broadcast(event.clone()).unwrap());
                     total += start.elapsed();
                     drain(&mut streams);
                 }

@@ -27,7 +27,9 @@ fn service_with_history() -> (Service, String) {
     let pad = "x".repeat(SIZE);
     for n in 0..HISTORY {
         let topic = Topic::new(&format!("t{}", n % TOPICS)).expect("topic");
-        service.publish(&topic, Event::message(format!("{n} {pad}")));
+        service
+            .publish(&topic, Event::message(format!("{n} {pad}")))
+            .unwrap();
     }
     (service, start)
 }
@@ -40,7 +42,7 @@ fn publish_latencies(service: &Service) -> Vec<Duration> {
     for n in 0..PUBLISHES {
         let event = Event::message(format!("live {n}"));
         let start = Instant::now();
-        service.publish(&topic, event);
+        service.publish(&topic, event).unwrap();
         took.push(start.elapsed());
         std::thread::sleep(Duration::from_micros(200));
     }

@@ -106,6 +106,8 @@ pub enum Error {
     Disconnected,
     /// A backplane could not publish; the message was not sent anywhere.
     Backplane(String),
+    /// The service is shutting down: the event was not published.
+    ShuttingDown,
 }
 
 impl Error {
@@ -131,6 +133,7 @@ impl fmt::Display for Error {
             }
             Error::Disconnected => f.write_str("client transport disconnected"),
             Error::Backplane(msg) => write!(f, "backplane: {msg}"),
+            Error::ShuttingDown => f.write_str("the service is shutting down"),
         }
     }
 }

@@ -28,7 +28,7 @@
 //! let mut reader = service.connect(ConnectRequest::new().topics(["news"])).unwrap();
 //! reader.next().await; // the initial comment
 //!
-//! let sent = service.publish(&news, Event::message("extra!"));
+//! let sent = service.publish(&news, Event::message("extra!")).unwrap();
 //! let frame = reader.next().await.unwrap();
 //! assert_eq!(frame, format!("id: {}\ndata: extra!\n\n", sent.id.unwrap()));
 //!

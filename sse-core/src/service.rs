@@ -341,7 +341,7 @@ impl ServiceBuilder {
 /// let mut alice = service.connect(ConnectRequest::new().client_id("alice")).unwrap();
 /// assert_eq!(service.active(), 1);
 ///
-/// service.broadcast(Event::message("hello"));
+/// service.broadcast(Event::message("hello")).unwrap();
 /// let _prelude = alice.next().await.unwrap(); // ": connected"
 /// let frame = alice.next().await.unwrap();
 /// assert!(frame.ends_with(b"data: hello\n\n"));
@@ -572,18 +572,31 @@ impl Service {
 
     /// Sends `event` to every client. The event is encoded once; with replay on
     /// (the default) it is given the next id, replacing any id it had.
-    pub fn broadcast(&self, event: Event) -> Delivery {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShuttingDown`] once [`shutdown`](Self::shutdown) has begun: no client
+    /// would get the event, so it is given no id.
+    pub fn broadcast(&self, event: Event) -> Result<Delivery, Error> {
         self.inner.publish(&Target::All, None, event)
     }
 
     /// Sends `event` to the subscribers of `topic`.
-    pub fn publish(&self, topic: &Topic, event: Event) -> Delivery {
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast`](Self::broadcast).
+    pub fn publish(&self, topic: &Topic, event: Event) -> Result<Delivery, Error> {
         self.inner
             .publish(&Target::Topics(vec![topic.clone()]), None, event)
     }
 
     /// Sends `event` to the subscribers of any of `topics`, once each.
-    pub fn publish_many(&self, topics: &[Topic], event: Event) -> Delivery {
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast`](Self::broadcast).
+    pub fn publish_many(&self, topics: &[Topic], event: Event) -> Result<Delivery, Error> {
         self.inner
             .publish(&Target::Topics(topics.to_vec()), None, event)
     }
@@ -593,9 +606,12 @@ impl Service {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConnected`] if no connection has that id.
+    /// [`Error::NotConnected`] if no connection has that id; [`Error::ShuttingDown`]
+    /// once shutdown has begun.
     pub fn send_to(&self, id: &ClientId, event: Event) -> Result<Delivery, Error> {
-        let delivery = self.inner.publish(&Target::Client(id.clone()), None, event);
+        let delivery = self
+            .inner
+            .publish(&Target::Client(id.clone()), None, event)?;
         if delivery.queued + delivery.skipped + delivery.disconnected == 0 {
             return Err(Error::NotConnected);
         }
@@ -606,7 +622,16 @@ impl Service {
     /// [`Target::All`] and [`Target::Topics`]; `seq` must be higher than every id seen
     /// so far, or the event is taken as a duplicate and dropped (`id` is then `None`).
     /// With `seq` `None` this is the same as the local publish methods.
-    pub fn deliver(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {
+    ///
+    /// # Errors
+    ///
+    /// As [`broadcast`](Self::broadcast).
+    pub fn deliver(
+        &self,
+        target: &Target,
+        seq: Option<EventSeq>,
+        event: Event,
+    ) -> Result<Delivery, Error> {
         self.inner.publish(target, seq, event)
     }
 
@@ -806,18 +831,31 @@ impl Inner {
         None
     }
 
-    fn publish(&self, target: &Target, seq: Option<EventSeq>, event: Event) -> Delivery {
+    fn publish(
+        &self,
+        target: &Target,
+        seq: Option<EventSeq>,
+        event: Event,
+    ) -> Result<Delivery, Error> {
         let mut tally = Tally::default();
         let frame_len;
         if let Target::Client(id) = target {
+            if !self.accepting.load(Ordering::Acquire) {
+                return Err(Error::ShuttingDown);
+            }
             let frame = event.encode();
             frame_len = frame.len();
             self.manager
                 .for_each_with_id(id, &mut |c| tally.push(c, &frame));
         } else {
             let mut history = self.lock_publish();
+            // Under the lock that shutdown takes to stop accepting: a publish is
+            // either before it, and delivered, or refused.
+            if !self.accepting.load(Ordering::Acquire) {
+                return Err(Error::ShuttingDown);
+            }
             let seq = match seq {
-                Some(seq) if seq <= history.latest() => return Delivery::default(),
+                Some(seq) if seq <= history.latest() => return Ok(Delivery::default()),
                 Some(seq) => Some(seq),
                 None if history.enabled() => Some(history.next_seq()),
                 None => None,
@@ -859,7 +897,7 @@ impl Inner {
                 self.remove(client);
             }
         }
-        tally.delivery
+        Ok(tally.delivery)
     }
 
     fn change_topics(&self, id: &ClientId, topics: &[Topic], add: bool) -> Result<usize, Error> {

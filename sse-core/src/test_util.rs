@@ -10,7 +10,7 @@
 //! let sink = MemorySink::new();
 //! let stream = service.connect(ConnectRequest::new()).unwrap();
 //! tokio::spawn(stream.forward_to(sink.clone()));
-//! service.broadcast(Event::message("hi"));
+//! service.broadcast(Event::message("hi")).unwrap();
 //! sink.wait_for(|text| text.contains("data: hi")).await;
 //! # });
 //! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {

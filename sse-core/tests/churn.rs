@@ -23,8 +23,10 @@ async fn cycles(service: &Service, n: usize) {
         let mut stream = service.connect(req).unwrap();
         stream.next().await;
         if i % 100 == 0 {
-            service.broadcast(Event::message("tick"));
-            service.publish(&Topic::new("room").unwrap(), Event::message("room"));
+            service.broadcast(Event::message("tick")).unwrap();
+            service
+                .publish(&Topic::new("room").unwrap(), Event::message("room"))
+                .unwrap();
         }
         drop(stream);
     }

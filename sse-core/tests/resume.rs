@@ -51,17 +51,17 @@ async fn reconnect_gets_exactly_the_missed_events() {
     let service = Service::new();
     let mut s = service.connect(ConnectRequest::new()).unwrap();
     next(&mut s).await;
-    service.broadcast(Event::message("1"));
+    service.broadcast(Event::message("1")).unwrap();
     let seen = events(&next_text(&mut s).await);
     drop(s);
-    service.broadcast(Event::message("2"));
-    service.broadcast(Event::message("3"));
+    service.broadcast(Event::message("2")).unwrap();
+    service.broadcast(Event::message("3")).unwrap();
     let mut s = service
         .connect(ConnectRequest::new().last_event_id(&seen[0].0))
         .unwrap();
     let got = next_events(&mut s, 2).await;
     assert_eq!(data_of(&got), ["2", "3"]);
-    service.broadcast(Event::message("4"));
+    service.broadcast(Event::message("4")).unwrap();
     assert_eq!(datas(&next_text(&mut s).await), ["4"]);
     assert_eq!(service.metrics().resumed, 1);
 }
@@ -71,10 +71,12 @@ async fn replay_is_per_topic() {
     let service = Service::new();
     let (a, b) = (Topic::new("a").unwrap(), Topic::new("b").unwrap());
     let start = service.latest_id().to_string();
-    service.publish(&a, Event::message("a1"));
-    service.publish(&b, Event::message("b1"));
-    service.broadcast(Event::message("all"));
-    service.publish_many(&[a.clone(), b.clone()], Event::message("ab"));
+    service.publish(&a, Event::message("a1")).unwrap();
+    service.publish(&b, Event::message("b1")).unwrap();
+    service.broadcast(Event::message("all")).unwrap();
+    service
+        .publish_many(&[a.clone(), b.clone()], Event::message("ab"))
+        .unwrap();
     let mut s = service
         .connect(ConnectRequest::new().topics(["a"]).last_event_id(start))
         .unwrap();
@@ -89,9 +91,9 @@ async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
         .replay(ReplayConfig::new().max_events(2))
         .build();
     let origin = service.latest_id().to_string();
-    let first = service.broadcast(Event::message("1")).id.unwrap();
+    let first = service.broadcast(Event::message("1")).unwrap().id.unwrap();
     for n in 2..=4 {
-        service.broadcast(Event::message(n.to_string()));
+        service.broadcast(Event::message(n.to_string())).unwrap();
     }
     // The notice says where the client is (for an id of another run, the start of
     // this one), and every event still held follows it.
@@ -112,7 +114,7 @@ async fn too_old_and_unknown_ids_get_a_reset_event_and_hook() {
             "{text}"
         );
         if last == future {
-            service.broadcast(Event::message("live"));
+            service.broadcast(Event::message("live")).unwrap();
             assert_eq!(data_of(&next_events(&mut s, 1).await), ["live"]);
         } else {
             assert_eq!(data_of(&next_events(&mut s, 2).await), ["3", "4"]);
@@ -130,7 +132,7 @@ async fn no_replay_means_no_ids() {
         .connect(ConnectRequest::new().last_event_id("1-1"))
         .unwrap();
     assert_eq!(next_text(&mut s).await, prelude(&only_id(&service)));
-    assert_eq!(service.broadcast(Event::message("x")).id, None);
+    assert_eq!(service.broadcast(Event::message("x")).unwrap().id, None);
     assert_eq!(next_text(&mut s).await, "data: x\n\n");
 }
 
@@ -177,7 +179,7 @@ async fn hand_off_under_concurrent_publishing() {
         let service = service.clone();
         tokio::spawn(async move {
             for n in 0..EVENTS {
-                service.broadcast(Event::message(n.to_string()));
+                service.broadcast(Event::message(n.to_string())).unwrap();
                 if n % 16 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -214,8 +216,8 @@ async fn resume_across_a_live_subscription() {
     next(&mut s).await;
     let id = sse_core::ClientId::new("c").unwrap();
     service.subscribe(&id, std::slice::from_ref(&b)).unwrap();
-    service.publish(&b, Event::message("b1"));
-    service.publish(&a, Event::message("a1"));
+    service.publish(&b, Event::message("b1")).unwrap();
+    service.publish(&a, Event::message("a1")).unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
         seen.extend(events(&next_text(&mut s).await));
@@ -225,8 +227,8 @@ async fn resume_across_a_live_subscription() {
         ["b1", "a1"]
     );
     drop(s);
-    service.publish(&b, Event::message("b2"));
-    service.publish(&a, Event::message("a2"));
+    service.publish(&b, Event::message("b2")).unwrap();
+    service.publish(&a, Event::message("a2")).unwrap();
     // Resumed after b1, as if a1 had been lost in flight.
     let resume = |topics: &[&str]| {
         service

@@ -29,9 +29,9 @@ fn resuming_clients_share_the_history() {
     for n in 0..EVENTS {
         let event = Event::message(format!("{n} {pad}"));
         if n % 2 == 0 {
-            service.publish(&room, event);
+            service.publish(&room, event).unwrap();
         } else {
-            service.broadcast(event);
+            service.broadcast(event).unwrap();
         }
     }
 

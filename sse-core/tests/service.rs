@@ -19,7 +19,7 @@ async fn hooks_fire_in_order_with_counts() {
     let mut a = service.connect(req("a")).unwrap();
     let b = service.connect(req("b")).unwrap();
     assert_eq!(next_text(&mut a).await, prelude("a"));
-    service.broadcast(Event::message("x"));
+    service.broadcast(Event::message("x")).unwrap();
     assert!(next_text(&mut a).await.ends_with("data: x\n\n"));
     drop(b);
     drop(a);
@@ -87,7 +87,7 @@ async fn policy_case(policy: SlowClientPolicy) -> (Recorder, Service, sse_core::
     let mut stream = service.connect(req("slow")).unwrap();
     next(&mut stream).await;
     for n in 1..=3 {
-        service.broadcast(Event::message(n.to_string()));
+        service.broadcast(Event::message(n.to_string())).unwrap();
     }
     (hooks, service, stream)
 }
@@ -108,7 +108,7 @@ async fn drop_newest_policy() {
     let (hooks, service, mut s) = policy_case(SlowClientPolicy::DropNewest).await;
     assert_eq!(datas(&next_text(&mut s).await), ["1", "2"]);
     // The gap is where "3" was: told before the next event.
-    service.broadcast(Event::message("4"));
+    service.broadcast(Event::message("4")).unwrap();
     let text = next_text(&mut s).await;
     assert!(text.starts_with("event: sse-gap\ndata: 1\n\n"), "{text}");
     assert_eq!(datas(&text), ["1", "4"]);
@@ -139,8 +139,8 @@ async fn policy_can_be_overridden_per_client() {
     let mut cut = service.connect(req("c")).unwrap();
     next(&mut keep).await;
     next(&mut cut).await;
-    service.broadcast(Event::message("1"));
-    service.broadcast(Event::message("2"));
+    service.broadcast(Event::message("1")).unwrap();
+    service.broadcast(Event::message("2")).unwrap();
     let text = next_text(&mut keep).await;
     assert!(text.starts_with("event: sse-gap\ndata: 1\n\n"), "{text}");
     assert_eq!(datas(&text), ["1", "2"]);
@@ -167,7 +167,7 @@ async fn duplicate_replace_ends_old_stream_cleanly() {
         .build();
     let mut old = service.connect(req("same")).unwrap();
     next(&mut old).await;
-    service.broadcast(Event::message("before"));
+    service.broadcast(Event::message("before")).unwrap();
     let mut new = service.connect(req("same")).unwrap();
     // What was queued for the old connection still arrives, then the notice with a
     // day-long retry (so an EventSource does not come back and take turns), then the
@@ -266,14 +266,18 @@ async fn topics_reach_exactly_their_subscribers_once() {
     for s in [&mut only_a, &mut both, &mut none] {
         next(s).await;
     }
-    assert_eq!(service.publish(&b, Event::message("to b")).queued, 1);
+    assert_eq!(
+        service.publish(&b, Event::message("to b")).unwrap().queued,
+        1
+    );
     assert_eq!(
         service
             .publish_many(&[a.clone(), b.clone()], Event::message("to a+b"))
+            .unwrap()
             .queued,
         2
     );
-    service.broadcast(Event::message("all"));
+    service.broadcast(Event::message("all")).unwrap();
     assert_eq!(datas(&next_text(&mut only_a).await), ["to a+b", "all"]);
     assert_eq!(
         datas(&next_text(&mut both).await),
@@ -298,7 +302,7 @@ async fn keep_alive_with_paused_time_is_reset_by_traffic() {
     assert_eq!(next_text(&mut s).await, ":\n\n");
     assert_about_15s(start.elapsed());
     tokio::time::advance(Duration::from_secs(10)).await;
-    service.broadcast(Event::message("traffic"));
+    service.broadcast(Event::message("traffic")).unwrap();
     next(&mut s).await;
     let after_traffic = tokio::time::Instant::now();
     assert_eq!(next_text(&mut s).await, ":\n\n");
@@ -335,11 +339,17 @@ async fn a_large_topic_empties_without_quadratic_cost() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(service.publish(&room, Event::message("x")).queued, 20_000);
+    assert_eq!(
+        service.publish(&room, Event::message("x")).unwrap().queued,
+        20_000
+    );
     // Leave from the front, the worst order for a list scan.
     drop(streams);
     assert_eq!(service.active(), 0);
-    assert_eq!(service.publish(&room, Event::message("y")).queued, 0);
+    assert_eq!(
+        service.publish(&room, Event::message("y")).unwrap().queued,
+        0
+    );
 }
 
 #[tokio::test]
@@ -349,7 +359,7 @@ async fn shutdown_delivers_queued_then_ends_every_stream() {
     let mut streams: Vec<_> = (0..3)
         .map(|n| service.connect(req(&format!("c{n}"))).unwrap())
         .collect();
-    service.broadcast(Event::message("last words"));
+    service.broadcast(Event::message("last words")).unwrap();
     let readers: Vec<_> = streams
         .drain(..)
         .map(|mut s| {
@@ -418,7 +428,9 @@ async fn concurrent_broadcast_send_and_remove() {
             for n in 0..200 {
                 let id = format!("c{}", n % 10);
                 let mut s = service.connect(req(&id)).unwrap();
-                service.broadcast(Event::message(format!("{t}-{n}")));
+                service
+                    .broadcast(Event::message(format!("{t}-{n}")))
+                    .unwrap();
                 let _ = service.send_to(&ClientId::new(&id).unwrap(), Event::message("dm"));
                 s.next().await;
                 if n % 3 == 0 {
@@ -461,7 +473,7 @@ async fn one_stalled_client_never_delays_the_others() {
         })
         .collect();
     for n in 0..100 {
-        service.broadcast(Event::message(n.to_string()));
+        service.broadcast(Event::message(n.to_string())).unwrap();
         tokio::task::yield_now().await;
     }
     let expected: Vec<String> = (0..100).map(|n| n.to_string()).collect();
@@ -483,9 +495,9 @@ async fn sink_failure_removes_client_once() {
     let sink = MemorySink::new();
     let stream = service.connect(req("s")).unwrap();
     let pump = tokio::spawn(stream.forward_to(FailingSink::new(sink.clone(), 2)));
-    service.broadcast(Event::message("1"));
+    service.broadcast(Event::message("1")).unwrap();
     tokio::task::yield_now().await;
-    service.broadcast(Event::message("2"));
+    service.broadcast(Event::message("2")).unwrap();
     let result = tokio::time::timeout(Duration::from_secs(5), pump)
         .await
         .unwrap()
@@ -508,7 +520,7 @@ async fn stalled_sink_is_handled_by_policy() {
     let client = Arc::clone(stream.client());
     let pump = tokio::spawn(stream.forward_to(StalledSink));
     for n in 0..10 {
-        service.broadcast(Event::message(n.to_string()));
+        service.broadcast(Event::message(n.to_string())).unwrap();
         tokio::task::yield_now().await;
     }
     assert!(client.is_removed());
@@ -524,7 +536,7 @@ async fn slow_sink_gets_everything_in_order() {
     let stream = service.connect(req("s")).unwrap();
     tokio::spawn(stream.forward_to(SlowSink::new(sink.clone(), Duration::from_millis(50))));
     for n in 0..20 {
-        service.broadcast(Event::message(n.to_string()));
+        service.broadcast(Event::message(n.to_string())).unwrap();
     }
     sink.wait_for(|t| t.contains("data: 19\n")).await;
     let expected: Vec<String> = (0..20).map(|n| n.to_string()).collect();
@@ -538,7 +550,7 @@ async fn every_recipient_shares_one_encoding() {
     let mut b = service.connect(req("b")).unwrap();
     next(&mut a).await;
     next(&mut b).await;
-    service.broadcast(Event::message("shared"));
+    service.broadcast(Event::message("shared")).unwrap();
     let fa = next(&mut a).await.unwrap();
     let fb = next(&mut b).await.unwrap();
     assert_eq!(fa.as_ptr(), fb.as_ptr(), "same allocation, not a copy");
@@ -637,7 +649,7 @@ async fn live_subscriptions_reach_every_connection_of_the_id() {
     }
     let id = ClientId::new("alice").unwrap();
     let room = topic("room:rust");
-    service.publish(&room, Event::message("before"));
+    service.publish(&room, Event::message("before")).unwrap();
     assert_eq!(
         service
             .subscribe(&id, &[room.clone(), room.clone()])
@@ -649,15 +661,15 @@ async fn live_subscriptions_reach_every_connection_of_the_id() {
         .iter()
         .filter(|c| c.id() == &id)
         .all(|c| c.is_subscribed(&room)));
-    service.publish(&room, Event::message("during"));
+    service.publish(&room, Event::message("during")).unwrap();
     assert_eq!(
         service
             .unsubscribe(&id, std::slice::from_ref(&room))
             .unwrap(),
         2
     );
-    service.publish(&room, Event::message("after"));
-    service.broadcast(Event::message("marker"));
+    service.publish(&room, Event::message("after")).unwrap();
+    service.broadcast(Event::message("marker")).unwrap();
     for s in &mut tabs {
         assert_eq!(next_datas(s, 2).await, ["during", "marker"]);
     }
@@ -700,10 +712,50 @@ async fn a_removed_client_leaves_no_live_subscription_behind() {
     let id = ClientId::new("gone").unwrap();
     service.subscribe(&id, &[topic("t")]).unwrap();
     drop(s);
-    let d = service.publish(&topic("t"), Event::message("x"));
+    let d = service.publish(&topic("t"), Event::message("x")).unwrap();
     assert_eq!(
         d.queued + d.skipped,
         0,
         "no index entry left for the removed client"
     );
+}
+
+#[tokio::test]
+async fn publishing_after_shutdown_began_is_refused() {
+    let service = Service::new();
+    let id = ClientId::new("stays").unwrap();
+    let mut reader = service
+        .connect(ConnectRequest::new().client_id("stays"))
+        .unwrap();
+    next(&mut reader).await;
+    let before = service.broadcast(Event::message("before")).unwrap();
+    let shutdown = tokio::spawn({
+        let service = service.clone();
+        async move {
+            service
+                .shutdown(Shutdown::new(Duration::from_secs(5)))
+                .await
+        }
+    });
+    while service.is_accepting() {
+        tokio::task::yield_now().await;
+    }
+    // Refused, with no id given out: no client would ever get it.
+    assert_eq!(
+        service.broadcast(Event::message("late")),
+        Err(Error::ShuttingDown)
+    );
+    assert_eq!(
+        service.publish(&topic("t"), Event::message("late")),
+        Err(Error::ShuttingDown)
+    );
+    assert_eq!(
+        service.send_to(&id, Event::message("late")),
+        Err(Error::ShuttingDown)
+    );
+    assert_eq!(service.latest_id(), before.id.unwrap());
+    assert_eq!(next_datas(&mut reader, 1).await, ["before"]);
+    assert_eq!(next(&mut reader).await, None);
+    drop(reader);
+    assert_eq!(shutdown.await.unwrap().forced, 0);
 }

@@ -80,7 +80,7 @@ proptest! {
                 Op::Subscribe(..) | Op::Unsubscribe(..) => {}
                 Op::Publish(topics) => {
                     let data = format!("e{n}");
-                    let delivery = service.publish_many(&list(&topics), Event::message(data.clone()));
+                    let delivery = service.publish_many(&list(&topics), Event::message(data.clone())).unwrap();
                     let mut reached = 0;
                     for (_, _, subscribed, expected) in &mut clients {
                         if subscribed.iter().any(|t| topics.contains(t)) {
@@ -92,7 +92,7 @@ proptest! {
                 }
                 Op::Broadcast => {
                     let data = format!("e{n}");
-                    service.broadcast(Event::message(data.clone()));
+                    service.broadcast(Event::message(data.clone())).unwrap();
                     for (_, _, _, expected) in &mut clients {
                         expected.push(data.clone());
                     }

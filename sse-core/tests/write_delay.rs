@@ -43,14 +43,14 @@ async fn frames_arriving_during_the_delay_share_one_write() {
     assert_nothing_yet(&mut stream);
 
     let start = Instant::now();
-    service.broadcast(Event::message("a"));
+    service.broadcast(Event::message("a")).unwrap();
     // Woken by the broadcast and polled at once, as a server's task is: the hold
     // starts now.
     assert_nothing_yet(&mut stream);
     advance(Duration::from_millis(30)).await;
-    service.broadcast(Event::message("b"));
+    service.broadcast(Event::message("b")).unwrap();
     advance(Duration::from_millis(30)).await;
-    service.broadcast(Event::message("c"));
+    service.broadcast(Event::message("c")).unwrap();
     assert_nothing_yet(&mut stream);
 
     let frame = next_text(&mut stream).await;
@@ -61,7 +61,7 @@ async fn frames_arriving_during_the_delay_share_one_write() {
     assert_nothing_yet(&mut stream);
     advance(Duration::from_secs(1)).await;
     let later = Instant::now();
-    service.broadcast(Event::message("d"));
+    service.broadcast(Event::message("d")).unwrap();
     assert_nothing_yet(&mut stream);
     assert_eq!(datas(&next_text(&mut stream).await), ["d"]);
     assert_about(later.elapsed(), DELAY);
@@ -76,7 +76,7 @@ async fn a_client_left_behind_is_written_to_without_waiting() {
     // 100 KiB: more than one write takes (64 KiB).
     let data = "x".repeat(1000);
     for _ in 0..100 {
-        service.broadcast(Event::message(data.clone()));
+        service.broadcast(Event::message(data.clone())).unwrap();
     }
     let start = Instant::now();
     let mut seen = datas(&next_text(&mut stream).await).len();
@@ -100,7 +100,7 @@ async fn keep_alive_counts_from_the_held_write() {
     let mut stream = connected(&service).await;
     assert_nothing_yet(&mut stream);
     advance(Duration::from_millis(500)).await;
-    service.broadcast(Event::message("a"));
+    service.broadcast(Event::message("a")).unwrap();
     assert_eq!(datas(&next_text(&mut stream).await), ["a"]);
     let written = Instant::now();
     assert_eq!(next_text(&mut stream).await, ":\n\n");
@@ -112,7 +112,7 @@ async fn a_disconnect_during_the_delay_ends_the_stream() {
     pause();
     let service = Service::builder().write_delay(DELAY).build();
     let mut stream = connected(&service).await;
-    service.broadcast(Event::message("a"));
+    service.broadcast(Event::message("a")).unwrap();
     let client = stream.client().clone();
     assert!(service.disconnect(&client));
     let start = Instant::now();

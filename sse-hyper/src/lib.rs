@@ -37,7 +37,7 @@
 //!     }
 //! });
 //!
-//! service.broadcast(Event::message("hello"));
+//! service.broadcast(Event::message("hello")).unwrap();
 //! # tokio::time::sleep(Duration::from_millis(1)).await;
 //! # Ok(())
 //! # }

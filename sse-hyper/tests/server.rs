@@ -125,7 +125,7 @@ async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
     );
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    service.broadcast(Event::message("still here"));
+    service.broadcast(Event::message("still here")).unwrap();
     read_until(&mut stream, "still here").await;
 }
 
@@ -155,7 +155,7 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     // The listener is gone: a new connection is refused.
     assert!(TcpStream::connect(addr).await.is_err());
     // The stream accepted before still gets events.
-    service.broadcast(Event::message("after stop"));
+    service.broadcast(Event::message("after stop")).unwrap();
     read_until(&mut early, "data: after stop").await;
 }
 
@@ -189,7 +189,7 @@ async fn connection_ends_after_drop(server: Server, wait: Duration) -> bool {
     let data = "x".repeat(64 * 1024);
     let filling = async {
         while service.active() > 0 {
-            service.broadcast(Event::message(data.clone()));
+            service.broadcast(Event::message(data.clone())).unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };

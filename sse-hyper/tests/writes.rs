@@ -31,7 +31,7 @@ where
     let mut tcp = connect_raw_h1(addr, "/events", &[]).await;
     let before = write_calls();
     for i in 0..count {
-        service.broadcast(Event::message(i.to_string()));
+        service.broadcast(Event::message(i.to_string())).unwrap();
         // One event per write: let the stream drain before the next.
         read_until(&mut tcp, &format!("data: {i}\n\n")).await;
     }

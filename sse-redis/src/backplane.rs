@@ -184,7 +184,8 @@ impl RedisBackplane {
             match wire::decode(&entry.map) {
                 Ok((Target::Client(_), _)) => {}
                 Ok((target, event)) => {
-                    service.deliver(&target, Some(*seq), event);
+                    // A new service cannot be shutting down yet.
+                    let _ = service.deliver(&target, Some(*seq), event);
                 }
                 Err(why) => {
                     bump(&health.malformed);
@@ -474,11 +475,12 @@ impl Reader {
             return;
         };
         match wire::decode(&entry.map) {
+            // Refused only while this instance shuts down: its clients are leaving.
             Ok((target @ Target::Client(_), event)) => {
-                self.service.deliver(&target, None, event);
+                let _ = self.service.deliver(&target, None, event);
             }
             Ok((target, event)) => {
-                self.service.deliver(&target, Some(seq), event);
+                let _ = self.service.deliver(&target, Some(seq), event);
             }
             Err(why) => {
                 bump(&self.health.malformed);

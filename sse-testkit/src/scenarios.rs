@@ -74,7 +74,7 @@ pub async fn broadcast_reaches_every_client_in_order<S: TestServer>() {
     assert_eq!(service.active(), 3);
     let expected: Vec<String> = (0..10).map(|i| format!("event {i}")).collect();
     for data in &expected {
-        service.broadcast(Event::message(data.clone()));
+        service.broadcast(Event::message(data.clone())).unwrap();
     }
     for stream in &mut streams {
         let mut last = None;
@@ -101,7 +101,7 @@ pub async fn send_to_reaches_only_its_client<S: TestServer>() {
     service
         .send_to(&id("a"), Event::message("for a"))
         .expect("a connected");
-    service.broadcast(Event::message("marker"));
+    service.broadcast(Event::message("marker")).unwrap();
     assert_eq!(a.next_data(2).await, ["for a", "marker"]);
     assert_eq!(b.next_data(1).await, ["marker"]);
 }
@@ -114,9 +114,13 @@ pub async fn topics_from_query<S: TestServer>() {
     let mut weather = client.stream("/events?topics=weather", &[]).await;
     let mut none = client.stream(routes::DEFAULT, &[]).await;
     let topic = |t| Topic::new(t).expect("topic");
-    service.publish(&topic("sport"), Event::message("goal"));
-    service.publish(&topic("weather"), Event::message("rain"));
-    service.broadcast(Event::message("marker"));
+    service
+        .publish(&topic("sport"), Event::message("goal"))
+        .unwrap();
+    service
+        .publish(&topic("weather"), Event::message("rain"))
+        .unwrap();
+    service.broadcast(Event::message("marker")).unwrap();
     assert_eq!(both.next_data(2).await, ["goal", "marker"]);
     assert_eq!(weather.next_data(2).await, ["rain", "marker"]);
     assert_eq!(none.next_data(1).await, ["marker"]);
@@ -160,7 +164,9 @@ pub async fn client_id_sources<S: TestServer>() {
     let mut stream = client
         .stream(routes::FUNCTION, &[("x-user", "t"), ("x-topics", "t2")])
         .await;
-    service.publish(&Topic::new("t2").expect("topic"), Event::message("on t2"));
+    service
+        .publish(&Topic::new("t2").expect("topic"), Event::message("on t2"))
+        .unwrap();
     assert_eq!(stream.next_data(1).await, ["on t2"]);
 }
 
@@ -186,7 +192,7 @@ async fn resume<S: TestServer>(by_query: bool) {
         .stream(routes::HEADER, &[("sse-clientid", "r")])
         .await;
     for i in 1..=3 {
-        service.broadcast(Event::message(format!("e{i}")));
+        service.broadcast(Event::message(format!("e{i}"))).unwrap();
     }
     assert_eq!(first.next_data(2).await, ["e1", "e2"]);
     let seen = first.next_event().await;
@@ -197,8 +203,8 @@ async fn resume<S: TestServer>(by_query: bool) {
         "first connection removed"
     );
 
-    service.broadcast(Event::message("e4"));
-    service.broadcast(Event::message("e5"));
+    service.broadcast(Event::message("e4")).unwrap();
+    service.broadcast(Event::message("e5")).unwrap();
     let last = seen.last_event_id();
     let mut again = if by_query {
         let path = format!("{}?last_event_id={last}", routes::HEADER);
@@ -211,7 +217,7 @@ async fn resume<S: TestServer>(by_query: bool) {
             )
             .await
     };
-    service.broadcast(Event::message("marker"));
+    service.broadcast(Event::message("marker")).unwrap();
     assert_eq!(again.next_data(3).await, ["e4", "e5", "marker"]);
 }
 
@@ -230,13 +236,13 @@ pub async fn resume_with_last_event_id_query<S: TestServer>() {
 pub async fn malformed_last_event_id_is_absent<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
     let client = Client::h1(addr);
-    service.broadcast(Event::message("old"));
+    service.broadcast(Event::message("old")).unwrap();
     let long = "1".repeat(300);
     let mut oversized = client
         .stream(routes::DEFAULT, &[("last-event-id", &long)])
         .await;
     let mut non_utf8 = client.stream("/events?last_event_id=%FF%FE", &[]).await;
-    service.broadcast(Event::message("marker"));
+    service.broadcast(Event::message("marker")).unwrap();
     for stream in [&mut oversized, &mut non_utf8] {
         let event = stream.next_event().await;
         assert_eq!((event.event_type(), event.data()), ("message", "marker"));
@@ -370,7 +376,7 @@ pub async fn duplicate_replace_ends_old_stream<S: TestServer>() {
         String::from_utf8_lossy(old.raw())
     );
     assert_eq!(hooks.removed("dup"), 1);
-    service.broadcast(Event::message("x"));
+    service.broadcast(Event::message("x")).unwrap();
     assert_eq!(new.next_data(1).await, ["x"]);
     assert_eq!(service.active(), 1);
 }
@@ -427,8 +433,10 @@ pub async fn http2_prior_knowledge<S: TestServer>() {
         );
         assert!(stream.headers().get("connection").is_none());
     }
-    service.publish(&Topic::new("t").expect("topic"), Event::message("t only"));
-    service.broadcast(Event::message("all"));
+    service
+        .publish(&Topic::new("t").expect("topic"), Event::message("t only"))
+        .unwrap();
+    service.broadcast(Event::message("all")).unwrap();
     assert_eq!(a.next_data(1).await, ["all"]);
     assert_eq!(b.next_data(2).await, ["t only", "all"]);
     let refused = client
@@ -539,10 +547,12 @@ pub async fn hijack_attempts_fail<S: TestServer>() {
         .stream(inbox, &[("authorization", &bearer(&alice_token))])
         .await;
     assert_eq!(alice.client_id().await, "alice");
-    service.publish(
-        &Topic::new("private:alice").expect("topic"),
-        Event::message("old secret"),
-    );
+    service
+        .publish(
+            &Topic::new("private:alice").expect("topic"),
+            Event::message("old secret"),
+        )
+        .unwrap();
     let history = service.latest_id().to_string();
     assert_eq!(alice.next_data(1).await, ["old secret"]);
 
@@ -651,11 +661,13 @@ pub async fn hijack_attempts_fail<S: TestServer>() {
     service
         .send_to(&id("alice"), Event::message("dm for alice"))
         .expect("alice connected");
-    service.publish(
-        &Topic::new("private:alice").expect("topic"),
-        Event::message("new secret"),
-    );
-    service.broadcast(Event::message("marker"));
+    service
+        .publish(
+            &Topic::new("private:alice").expect("topic"),
+            Event::message("new secret"),
+        )
+        .unwrap();
+    service.broadcast(Event::message("marker")).unwrap();
     assert_eq!(
         alice.next_data(3).await,
         ["dm for alice", "new secret", "marker"]
@@ -714,16 +726,22 @@ pub async fn live_subscriptions_follow_grants<S: TestServer>() {
         .subscribe(&id("alice"), std::slice::from_ref(&secret))
         .expect_err("403");
     assert_eq!(refused.rejection().map(|r| r.status()), Some(403));
-    service.publish(&room, Event::message("in the room"));
-    service.publish(&secret, Event::message("not for alice"));
-    service.broadcast(Event::message("marker 1"));
+    service
+        .publish(&room, Event::message("in the room"))
+        .unwrap();
+    service
+        .publish(&secret, Event::message("not for alice"))
+        .unwrap();
+    service.broadcast(Event::message("marker 1")).unwrap();
     assert_eq!(alice.next_data(2).await, ["in the room", "marker 1"]);
     assert_eq!(
         service.unsubscribe(&id("alice"), std::slice::from_ref(&room)),
         Ok(1)
     );
-    service.publish(&room, Event::message("after leaving"));
-    service.broadcast(Event::message("marker 2"));
+    service
+        .publish(&room, Event::message("after leaving"))
+        .unwrap();
+    service.broadcast(Event::message("marker 2")).unwrap();
     assert_eq!(alice.next_data(1).await, ["marker 2"]);
 }
 

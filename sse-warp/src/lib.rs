@@ -27,7 +27,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! tokio::spawn(warp::serve(events).incoming(listener).run());
 //!
-//! service.broadcast(Event::message("hello"));
+//! service.broadcast(Event::message("hello")).unwrap();
 //! # tokio::time::sleep(Duration::from_millis(1)).await;
 //! # Ok(())
 //! # }

@@ -39,7 +39,9 @@ async fn broadcaster(service: Service, rate: u32, size: usize) {
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
     loop {
         tick.tick().await;
-        service.broadcast(Event::message(payload(size)));
+        if service.broadcast(Event::message(payload(size))).is_err() {
+            return; // shutting down
+        }
     }
 }
 

@@ -52,6 +52,11 @@ async fn tick(service: Service) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        service.broadcast(Event::message(format!("{}", now.as_secs())));
+        if service
+            .broadcast(Event::message(format!("{}", now.as_secs())))
+            .is_err()
+        {
+            return; // shutting down
+        }
     }
 }

@@ -389,10 +389,10 @@ impl Demo {
             message = message.with_event(event);
         }
         match &self.publisher {
-            Publisher::Local => {
-                let sent = self.service.broadcast(message);
-                sent_reply(sent.id.map(|id| id.to_string()), Some(sent.queued))
-            }
+            Publisher::Local => match self.service.broadcast(message) {
+                Ok(sent) => sent_reply(sent.id.map(|id| id.to_string()), Some(sent.queued)),
+                Err(e) => Reply::text(503, e),
+            },
             Publisher::Redis(backplane) => match backplane.broadcast(message).await {
                 Ok(id) => sent_reply(Some(id.to_string()), None),
                 Err(e) => Reply::text(503, e),
@@ -405,10 +405,10 @@ impl Demo {
             json!({ "room": topic.as_str(), "from": from, "verified": verified, "text": text });
         let message = Event::message(data.to_string()).with_event(known_type(CHAT_EVENT));
         match &self.publisher {
-            Publisher::Local => {
-                let sent = self.service.publish(&topic, message);
-                sent_reply(sent.id.map(|id| id.to_string()), Some(sent.queued))
-            }
+            Publisher::Local => match self.service.publish(&topic, message) {
+                Ok(sent) => sent_reply(sent.id.map(|id| id.to_string()), Some(sent.queued)),
+                Err(e) => Reply::text(503, e),
+            },
             Publisher::Redis(backplane) => match backplane.publish(&topic, message).await {
                 Ok(id) => sent_reply(Some(id.to_string()), None),
                 Err(e) => Reply::text(503, e),
@@ -422,7 +422,10 @@ impl Demo {
         match &self.publisher {
             Publisher::Local => match self.service.send_to(&id, message) {
                 Ok(sent) => sent_reply(None, Some(sent.queued)),
-                Err(_) => Reply::text(404, format_args!("client {id} is not connected")),
+                Err(Error::NotConnected) => {
+                    Reply::text(404, format_args!("client {id} is not connected"))
+                }
+                Err(e) => Reply::text(503, e),
             },
             // Always through Redis: a user's tabs may be connected to several
             // processes, this one included. Redis does not know who is connected

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, integration, property and doc tests, the
 # README's snippets, the Redis tests against a real redis-server and the browser test
-# against a real headless Chromium. Installs redis-server and chromium from Debian's
-# packages when they are missing and this runs as root.
+# against a real headless Chromium, and the npm `eventsource` client under Node.js.
+# Installs redis-server, chromium and Node.js from Debian's packages when they are
+# missing and this runs as root, and the npm package from its lock file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,12 @@ need() { # need COMMAND PACKAGE...
 
 need redis-server redis-server
 need chromium chromium
+need node nodejs
+need npm npm
+# The npm `eventsource` package that a test runs against (pinned by the lock file).
+if [ ! -d examples/tests/node/node_modules/eventsource ]; then
+    npm ci --prefix examples/tests/node --no-audit --no-fund >/dev/null
+fi
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc

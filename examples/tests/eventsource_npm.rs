@@ -1,0 +1,202 @@
+//! The npm `eventsource` package (a real Node.js client, `examples/tests/node`) across
+//! a shutdown with a slow drain and a restart: the server closes its listener first and
+//! each connection once its response ends, so the client's reconnects meet a refused
+//! port, which it keeps retrying, and it is back as soon as a new server listens. The
+//! control keeps accepting during the drain: the client gets 503 and gives up for good
+//! (`CLOSED`), as the standard says.
+//!
+//! Needs `node` and the package installed (`npm ci --prefix examples/tests/node`, which
+//! `scripts/test.sh` runs when it is missing).
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use axum::{routing::get, Router};
+use serde::Deserialize;
+use sse_codec::Event;
+use sse_core::{Service, Shutdown, Topic};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines},
+    net::{TcpListener, TcpSocket},
+    process::{Child, ChildStdout, Command},
+    sync::oneshot,
+    task::JoinHandle,
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize)]
+struct Seen {
+    kind: String,
+    state: u8,
+    data: Option<String>,
+}
+
+/// The Node.js client, its output read line by line.
+struct NodeClient {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    seen: Vec<Seen>,
+}
+
+impl NodeClient {
+    fn start(url: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+        assert!(
+            dir.join("node_modules/eventsource").is_dir(),
+            "the npm eventsource package is not installed: npm ci --prefix {}",
+            dir.display()
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("eventsource-client.mjs"))
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs (install Node.js)");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        NodeClient {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads what the client reports until `done` holds for what it has seen.
+    async fn until(&mut self, what: &str, done: impl Fn(&[Seen]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !done(&self.seen) {
+            let line = tokio::time::timeout_at(deadline.into(), self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", self.seen))
+                .expect("read")
+                .unwrap_or_else(|| panic!("the client exited waiting for {what}"));
+            self.seen
+                .push(serde_json::from_str(&line).expect("a JSON line"));
+        }
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.seen.iter().filter(|s| s.kind == kind).count()
+    }
+
+    fn got(&self, data: &str) -> bool {
+        self.seen.iter().any(|s| s.data.as_deref() == Some(data))
+    }
+}
+
+impl Drop for NodeClient {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn serve(service: &Service, listener: TcpListener, stop: oneshot::Receiver<()>) -> JoinHandle<()> {
+    let app = Router::new().route("/events", get(sse_axum::Sse::new(service.clone())));
+    tokio::spawn(async move {
+        let stop = async {
+            let _ = stop.await;
+        };
+        let _ = sse_axum::serve_with(&sse_axum::Server::new(), listener, app, stop).await;
+    })
+}
+
+/// A client that never reads, with more queued for it than the kernel's buffers take.
+async fn stalled_client(addr: SocketAddr, service: &Service) -> tokio::net::TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut tcp = socket.connect(addr).await.expect("connect");
+    let request = format!("GET /events?topics=fill HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut head = [0; 64];
+    let _ = tcp.read(&mut head).await;
+    let fill = Topic::new("fill").expect("topic");
+    for _ in 0..120 {
+        let _ = service.publish(&fill, Event::message("z".repeat(60_000)));
+    }
+    tcp
+}
+
+fn shutdown_options() -> Shutdown {
+    Shutdown::new(Duration::from_secs(2)).retry(Duration::from_millis(300), Duration::ZERO)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
+    let (listener, addr) = sse_testkit::bind_loopback().await;
+    let service = Service::new();
+    let (stop, stopped) = oneshot::channel();
+    let server = serve(&service, listener, stopped);
+    let mut client = NodeClient::start(&format!("http://{addr}/events"));
+    client
+        .until("open", |s| s.iter().any(|s| s.kind == "open"))
+        .await;
+    service.broadcast(Event::message("before")).unwrap();
+    client
+        .until("before", |s| {
+            s.iter().any(|s| s.data.as_deref() == Some("before"))
+        })
+        .await;
+    let stalled = stalled_client(addr, &service).await;
+
+    let _ = stop.send(());
+    server.await.expect("server task");
+    let drain = tokio::spawn({
+        let service = service.clone();
+        async move { service.shutdown(shutdown_options()).await }
+    });
+    client
+        .until("a reconnect attempt", |s| {
+            s.iter().filter(|s| s.kind == "error").count() >= 2
+        })
+        .await;
+    assert_eq!(drain.await.expect("drain").forced, 1, "the drain was held");
+    drop(stalled);
+
+    let listener = TcpListener::bind(addr).await.expect("the same port again");
+    let service = Service::new();
+    let (_stop, stopped) = oneshot::channel();
+    let _server = serve(&service, listener, stopped);
+    client
+        .until("back", |s| {
+            s.iter().filter(|s| s.kind == "open").count() >= 2
+        })
+        .await;
+    service.broadcast(Event::message("after")).unwrap();
+    client
+        .until("after", |s| {
+            s.iter().any(|s| s.data.as_deref() == Some("after"))
+        })
+        .await;
+    assert!(
+        client.seen.iter().all(|s| s.state != 2),
+        "never CLOSED: {:?}",
+        client.seen
+    );
+    assert!(client.got("before") && client.count("open") == 2);
+
+    // Control: accepting during the drain. The reconnect gets 503: given up for good.
+    let (listener, addr) = sse_testkit::bind_loopback().await;
+    let service = Service::new();
+    let (_stop, stopped) = oneshot::channel();
+    let _server = serve(&service, listener, stopped);
+    let mut control = NodeClient::start(&format!("http://{addr}/events"));
+    control
+        .until("open", |s| s.iter().any(|s| s.kind == "open"))
+        .await;
+    let stalled = stalled_client(addr, &service).await;
+    let drain = tokio::spawn({
+        let service = service.clone();
+        async move { service.shutdown(shutdown_options()).await }
+    });
+    control
+        .until("CLOSED", |s| s.iter().any(|s| s.state == 2))
+        .await;
+    drain.await.expect("drain");
+    drop(stalled);
+}

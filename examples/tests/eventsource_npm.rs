@@ -31,9 +31,28 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Deserialize)]
 struct Seen {
+    /// Which of the process's clients.
+    i: usize,
     kind: String,
     state: u8,
     data: Option<String>,
+}
+
+/// How many of the clients have seen at least `n` of `kind`.
+fn clients_with(seen: &[Seen], kind: &str, n: usize, clients: usize) -> usize {
+    (0..clients)
+        .filter(|i| seen.iter().filter(|s| s.i == *i && s.kind == kind).count() >= n)
+        .count()
+}
+
+/// How many of the clients got `data`.
+fn clients_got(seen: &[Seen], data: &str, clients: usize) -> usize {
+    (0..clients)
+        .filter(|i| {
+            seen.iter()
+                .any(|s| s.i == *i && s.data.as_deref() == Some(data))
+        })
+        .count()
 }
 
 /// The Node.js client, its output read line by line.
@@ -44,7 +63,8 @@ struct NodeClient {
 }
 
 impl NodeClient {
-    fn start(url: &str) -> Self {
+    /// `clients` `EventSource`s on `url`, in one Node.js process.
+    fn start(url: &str, clients: usize) -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
         assert!(
             dir.join("node_modules/eventsource").is_dir(),
@@ -54,6 +74,7 @@ impl NodeClient {
         let mut child = Command::new("node")
             .arg(dir.join("eventsource-client.mjs"))
             .arg(url)
+            .arg(clients.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -79,14 +100,6 @@ impl NodeClient {
             self.seen
                 .push(serde_json::from_str(&line).expect("a JSON line"));
         }
-    }
-
-    fn count(&self, kind: &str) -> usize {
-        self.seen.iter().filter(|s| s.kind == kind).count()
-    }
-
-    fn got(&self, data: &str) -> bool {
-        self.seen.iter().any(|s| s.data.as_deref() == Some(data))
     }
 }
 
@@ -126,21 +139,23 @@ fn shutdown_options() -> Shutdown {
     Shutdown::new(Duration::from_secs(2)).retry(Duration::from_millis(300), Duration::ZERO)
 }
 
+/// Clients in the main run: the reconnect rate is over these.
+const CLIENTS: usize = 50;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
     let (listener, addr) = sse_testkit::bind_loopback().await;
     let service = Service::new();
     let (stop, stopped) = oneshot::channel();
     let server = serve(&service, listener, stopped);
-    let mut client = NodeClient::start(&format!("http://{addr}/events"));
-    client
-        .until("open", |s| s.iter().any(|s| s.kind == "open"))
+    let mut clients = NodeClient::start(&format!("http://{addr}/events"), CLIENTS);
+    let n = CLIENTS;
+    clients
+        .until("every open", |s| clients_with(s, "open", 1, n) == n)
         .await;
     service.broadcast(Event::message("before")).unwrap();
-    client
-        .until("before", |s| {
-            s.iter().any(|s| s.data.as_deref() == Some("before"))
-        })
+    clients
+        .until("before", |s| clients_got(s, "before", n) == n)
         .await;
     let stalled = stalled_client(addr, &service).await;
 
@@ -150,9 +165,10 @@ async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
         let service = service.clone();
         async move { service.shutdown(shutdown_options()).await }
     });
-    client
-        .until("a reconnect attempt", |s| {
-            s.iter().filter(|s| s.kind == "error").count() >= 2
+    // Each stream ended, and each tried again (refused) during the drain.
+    clients
+        .until("reconnect attempts", |s| {
+            clients_with(s, "error", 2, n) == n
         })
         .await;
     assert_eq!(drain.await.expect("drain").forced, 1, "the drain was held");
@@ -162,32 +178,25 @@ async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
     let service = Service::new();
     let (_stop, stopped) = oneshot::channel();
     let _server = serve(&service, listener, stopped);
-    client
-        .until("back", |s| {
-            s.iter().filter(|s| s.kind == "open").count() >= 2
-        })
+    clients
+        .until("every client back", |s| clients_with(s, "open", 2, n) == n)
         .await;
     service.broadcast(Event::message("after")).unwrap();
-    client
-        .until("after", |s| {
-            s.iter().any(|s| s.data.as_deref() == Some("after"))
-        })
+    clients
+        .until("after", |s| clients_got(s, "after", n) == n)
         .await;
-    assert!(
-        client.seen.iter().all(|s| s.state != 2),
-        "never CLOSED: {:?}",
-        client.seen
-    );
-    assert!(client.got("before") && client.count("open") == 2);
+    let closed = clients.seen.iter().filter(|s| s.state == 2).count();
+    assert_eq!(closed, 0, "none gave up: {:?}", clients.seen);
+    println!("reconnect rate after a slow drain and a restart: {n} of {n}");
 
     // Control: accepting during the drain. The reconnect gets 503: given up for good.
     let (listener, addr) = sse_testkit::bind_loopback().await;
     let service = Service::new();
     let (_stop, stopped) = oneshot::channel();
     let _server = serve(&service, listener, stopped);
-    let mut control = NodeClient::start(&format!("http://{addr}/events"));
+    let mut control = NodeClient::start(&format!("http://{addr}/events"), 1);
     control
-        .until("open", |s| s.iter().any(|s| s.kind == "open"))
+        .until("open", |s| clients_with(s, "open", 1, 1) == 1)
         .await;
     let stalled = stalled_client(addr, &service).await;
     let drain = tokio::spawn({

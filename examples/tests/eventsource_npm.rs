@@ -8,20 +8,22 @@
 //! Needs `node` and the package installed (`npm ci --prefix examples/tests/node`, which
 //! `scripts/test.sh` runs when it is missing).
 
+mod drain_support;
+
 use std::{
-    net::SocketAddr,
     path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use axum::{routing::get, Router};
+use drain_support::{shutdown_options, stalled_client};
 use serde::Deserialize;
 use sse_codec::Event;
-use sse_core::{Service, Shutdown, Topic};
+use sse_core::Service;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines},
-    net::{TcpListener, TcpSocket},
+    io::{AsyncBufReadExt, BufReader, Lines},
+    net::TcpListener,
     process::{Child, ChildStdout, Command},
     sync::oneshot,
     task::JoinHandle,
@@ -117,26 +119,6 @@ fn serve(service: &Service, listener: TcpListener, stop: oneshot::Receiver<()>) 
         };
         let _ = sse_axum::serve_with(&sse_axum::Server::new(), listener, app, stop).await;
     })
-}
-
-/// A client that never reads, with more queued for it than the kernel's buffers take.
-async fn stalled_client(addr: SocketAddr, service: &Service) -> tokio::net::TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let mut tcp = socket.connect(addr).await.expect("connect");
-    let request = format!("GET /events?topics=fill HTTP/1.1\r\nhost: {addr}\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut head = [0; 64];
-    let _ = tcp.read(&mut head).await;
-    let fill = Topic::new("fill").expect("topic");
-    for _ in 0..120 {
-        let _ = service.publish(&fill, Event::message("z".repeat(60_000)));
-    }
-    tcp
-}
-
-fn shutdown_options() -> Shutdown {
-    Shutdown::new(Duration::from_secs(2)).retry(Duration::from_millis(300), Duration::ZERO)
 }
 
 /// Clients in the main run: the reconnect rate is over these.

@@ -7,19 +7,14 @@
 //! reconnect gets 503 and `EventSource` gives up for good (`CLOSED`).
 
 mod browser_support;
-
-use std::{net::SocketAddr, time::Duration};
+mod drain_support;
 
 use axum::{response::Html, routing::get, Router};
 use browser_support::{eval, launch, open, wait_until};
+use drain_support::{shutdown_options, stalled_client};
 use sse_codec::Event;
-use sse_core::{Service, Shutdown};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpSocket},
-    sync::oneshot,
-    task::JoinHandle,
-};
+use sse_core::Service;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>shutdown</title><script>
 window.got = []; window.opens = 0; window.errors = 0; window.gaveUp = false;
@@ -51,30 +46,6 @@ fn serve(
     tokio::spawn(async move {
         sse_axum::serve_with(&sse_axum::Server::new(), listener, app, stop).await
     })
-}
-
-/// A client that never reads, with more queued for it than the kernel's buffers
-/// take: a drain waits for it until its deadline.
-async fn stalled_client(addr: SocketAddr, service: &Service) -> tokio::net::TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("rcvbuf");
-    let mut tcp = socket.connect(addr).await.expect("connect");
-    // Its own topic: the page does not get the filler.
-    let request = format!("GET /events?topics=fill HTTP/1.1\r\nhost: {addr}\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut head = [0; 64];
-    let _ = tcp.read(&mut head).await;
-    let big = "z".repeat(60_000);
-    let fill = sse_core::Topic::new("fill").expect("topic");
-    for _ in 0..120 {
-        service.publish(&fill, Event::message(big.clone())).unwrap();
-    }
-    tcp
-}
-
-fn shutdown_options() -> Shutdown {
-    // A short retry hint, and a drain that the stalled client holds to its end.
-    Shutdown::new(Duration::from_secs(2)).retry(Duration::from_millis(300), Duration::ZERO)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

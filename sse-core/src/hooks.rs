@@ -7,7 +7,8 @@ use crate::{Client, ClientId, ConnectRequest, Error, Rejection, SlowClientAction
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResetReason {
-    /// The id is older than everything the replay buffer still holds.
+    /// Events after the id have left the history (its bounds of events, bytes and
+    /// age), or left it before the client could read them.
     TooOld,
     /// The id was never issued by this service (another run, or not an id at all).
     Unknown,

@@ -24,7 +24,7 @@ pub struct Metrics {
     pub dropped_newest: u64,
     /// Clients disconnected by the disconnect policy.
     pub disconnected_slow: u64,
-    /// Reconnections resumed from the replay buffer.
+    /// Reconnections resumed from the history without a reset.
     pub resumed: u64,
     /// Reconnections told `sse-reset` instead.
     pub reset: u64,

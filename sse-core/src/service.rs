@@ -285,7 +285,9 @@ impl ServiceBuilder {
         self
     }
 
-    /// Bounds of the replay buffers (default [`ReplayConfig::new`]).
+    /// Bounds of the history that resuming clients read (default
+    /// [`ReplayConfig::new`]: 65,536 events, 32 MiB and 5 minutes for the whole
+    /// service).
     pub fn replay(&mut self, config: ReplayConfig) -> &mut Self {
         self.config.replay = config;
         self

@@ -23,7 +23,7 @@ use crate::{
 /// becomes the event's id. Each instance runs a reader that follows the stream
 /// (`XREAD BLOCK`) and hands each entry, in stream order, to its service with
 /// [`Service::deliver`]. So every instance delivers the same events with the same ids
-/// in the same order, and records them in its replay buffers: a client may resume
+/// in the same order, and records them in its history: a client may resume
 /// with `Last-Event-ID` on any instance, with the service's usual exactly-once,
 /// no-gap hand-off. This instance's own messages also reach its clients through the
 /// reader, so the order is one everywhere.
@@ -51,7 +51,7 @@ use crate::{
 ///   it also arrives through the stream, and local clients see it twice.
 /// - **Local delivery never stops**: connected clients stay connected and get
 ///   keep-alives and fallback messages, new clients connect and resume from the
-///   local replay buffers.
+///   local history.
 /// - **The reader reconnects** with exponential [`backoff`](RedisOptions::backoff)
 ///   and continues from the last entry it handled, so entries that reached Redis
 ///   during the outage (from instances that could still reach it) are delivered

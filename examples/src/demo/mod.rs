@@ -77,8 +77,8 @@ pub const RETRY: Duration = Duration::from_secs(1);
 
 /// The demo's service settings: a `retry` hint of [`RETRY`] on connect, anonymous
 /// clients limited to the `room:*` topics (so `private:*` is for its user only), the
-/// rest defaults (several tabs per user, replay of the last 1,024 events or 5 minutes
-/// per buffer).
+/// rest defaults (several tabs per user, a history of 65,536 events, 32 MiB or 5
+/// minutes for resume).
 pub fn service_builder() -> ServiceBuilder {
     let mut builder = Service::builder();
     builder
@@ -448,7 +448,7 @@ impl Demo {
     /// `{"time": ISO 8601 UTC, "unix_ms", "active"}`. Returns the number of clients.
     ///
     /// Each client gets it as a direct event, without an id: ticks are not worth
-    /// replaying, must not push chat out of the replay buffers, and with Redis each
+    /// replaying, must not push chat out of the history, and with Redis each
     /// process reports its own clients rather than every process ticking everywhere.
     pub fn tick(&self) -> usize {
         let now = SystemTime::now()

@@ -3,7 +3,7 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::{ClientId, Error, Topic};
+use crate::{ClientId, Error, Rejection, Topic};
 
 /// A pattern over topic names: the name itself, or with `*` standing for any run of
 /// characters (`room:*`, `private:alice`, `*`).
@@ -153,6 +153,16 @@ impl TopicGrants {
     /// Whether `topic` may be subscribed to.
     pub fn allows(&self, topic: &Topic) -> bool {
         self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic))
+    }
+
+    /// Refuses, with 403 naming it, the first of `topics` not allowed.
+    pub(crate) fn check(&self, topics: &[Topic]) -> Result<(), Rejection> {
+        match topics.iter().find(|t| !self.allows(t)) {
+            Some(topic) => Err(Rejection::forbidden(format!(
+                "not allowed to subscribe to {topic}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The patterns.

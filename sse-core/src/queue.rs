@@ -38,9 +38,7 @@ struct State {
 /// The in-band notice of `n` frames a slow client did not get: an event of type
 /// [`GAP_EVENT`](crate::GAP_EVENT) whose data is `n`, without an id.
 fn gap_notice(n: usize) -> Bytes {
-    sse_codec::Event::message(n.to_string())
-        .with_event(sse_codec::EventType::new(crate::GAP_EVENT).expect("valid event type"))
-        .encode()
+    crate::service::notice(crate::GAP_EVENT, n.to_string()).encode()
 }
 
 /// What a push did.

@@ -443,11 +443,7 @@ impl Service {
             None => None,
         };
         if request.topics.len() > config.max_topics {
-            return Err(Rejection::bad_request(format!(
-                "at most {} topics per client",
-                config.max_topics
-            ))
-            .into());
+            return Err(too_many_topics(config.max_topics));
         }
         let mut topics = request
             .topics
@@ -461,11 +457,7 @@ impl Service {
             .grants
             .clone()
             .unwrap_or_else(|| config.anonymous_topics.clone());
-        if let Some(topic) = topics.iter().find(|t| !grants.allows(t)) {
-            return Err(
-                Rejection::forbidden(format!("not allowed to subscribe to {topic}")).into(),
-            );
-        }
+        grants.check(&topics)?;
         Ok((id, topics, grants))
     }
 
@@ -514,11 +506,7 @@ impl Service {
         let client = Arc::new(Client::new(id, connection, topics, grants, policy, queue));
 
         let mut prelude = BytesMut::from(INITIAL_COMMENT);
-        prelude.put_slice(
-            &Event::message(client.id().as_str())
-                .with_event(EventType::new(CLIENT_EVENT).expect("valid event type"))
-                .encode(),
-        );
+        prelude.put_slice(&notice(CLIENT_EVENT, client.id().as_str()).encode());
         if let Some(retry) = config.retry_hint {
             prelude.put_slice(&Event::new().with_retry(retry).encode());
         }
@@ -548,11 +536,9 @@ impl Service {
         drop(history);
 
         for (old, count) in &replaced {
-            let notice = Event::message("replaced")
-                .with_event(EventType::new(REPLACED_EVENT).expect("valid event type"))
-                .with_retry(REPLACED_RETRY);
+            let replaced = notice(REPLACED_EVENT, "replaced").with_retry(REPLACED_RETRY);
             // Past the bound, as shutdown's frames: small and the last.
-            old.queue.push_unbounded(notice.encode());
+            old.queue.push_unbounded(replaced.encode());
             old.queue.close(false);
             inner.removed_hook(old, *count);
         }
@@ -758,12 +744,22 @@ impl Service {
     }
 }
 
+/// An event of one of the service's own types (`sse-*`), with `data`.
+pub(crate) fn notice(kind: &'static str, data: impl Into<String>) -> Event {
+    let kind = EventType::new(kind).expect("the service's own event types are valid");
+    Event::message(data).with_event(kind)
+}
+
 /// The in-band notice that some events a client missed are gone.
 pub(crate) fn reset_notice(reason: ResetReason, id: EventSeq) -> Bytes {
-    Event::message(reason.as_str())
-        .with_event(EventType::new(RESET_EVENT).expect("valid event type"))
+    notice(RESET_EVENT, reason.as_str())
         .with_id(id.to_event_id())
         .encode()
+}
+
+/// The refusal of a client with more than `max` topics.
+fn too_many_topics(max: usize) -> Error {
+    Rejection::bad_request(format!("at most {max} topics per client")).into()
 }
 
 /// A per-connection number in `[0, 1)`, spread evenly (splitmix64).
@@ -917,20 +913,11 @@ impl Inner {
         }
         if add {
             for client in &clients {
-                if let Some(topic) = topics.iter().find(|t| !client.grants().allows(t)) {
-                    return Err(Rejection::forbidden(format!(
-                        "not allowed to subscribe to {topic}"
-                    ))
-                    .into());
-                }
+                client.grants().check(&topics)?;
                 let current = client.lock_topics();
                 let new = topics.iter().filter(|t| !current.contains(t)).count();
                 if current.len() + new > self.config.max_topics {
-                    return Err(Rejection::bad_request(format!(
-                        "at most {} topics per client",
-                        self.config.max_topics
-                    ))
-                    .into());
+                    return Err(too_many_topics(self.config.max_topics));
                 }
             }
         }

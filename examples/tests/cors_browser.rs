@@ -41,9 +41,7 @@ fn session_cookie() -> String {
         "sub": "alice",
         "exp": jsonwebtoken::get_current_timestamp() + 600,
     });
-    let key = jsonwebtoken::EncodingKey::from_secret(SECRET).expect("key");
-    let token =
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token");
+    let token = sse_testkit::routes::sign(&claims, jsonwebtoken::Algorithm::HS256, SECRET);
     format!("session={token}; Path=/; HttpOnly; SameSite=Lax")
 }
 

@@ -16,9 +16,9 @@ use std::{
 };
 
 use demo_support::{cookie_of, http, is_uuid, DemoProcess, Redis, SseReader};
-use jsonwebtoken::{encode, get_current_timestamp, Algorithm, EncodingKey, Header};
+use jsonwebtoken::{get_current_timestamp, Algorithm};
 use serde_json::{json, Value};
-use sse_testkit::routes::{tampered_token, unsigned_token};
+use sse_testkit::routes::{sign, tampered_token, unsigned_token};
 
 /// The session key the tests that mint tokens give the demo.
 const SECRET: &str = "the demo tests' session key, 32+ bytes";
@@ -191,11 +191,6 @@ fn user_claims(name: &str, exp: i64) -> Value {
         "exp": get_current_timestamp() as i64 + exp,
         "subscribe": ["room:*", format!("private:{name}")],
     })
-}
-
-fn sign(algorithm: Algorithm, secret: &str, claims: &Value) -> String {
-    let key = EncodingKey::from_secret(secret.as_bytes()).expect("a key");
-    encode(&Header::new(algorithm), claims, &key).expect("a token")
 }
 
 /// Everything a page or script uses, on one adapter; then resume after a dropped
@@ -538,17 +533,29 @@ async fn hijack_attempts(adapter: &str) {
         ),
         (
             "an expired token",
-            sign(Algorithm::HS256, SECRET, &user_claims("alice", -3600)),
+            sign(
+                &user_claims("alice", -3600),
+                Algorithm::HS256,
+                SECRET.as_bytes(),
+            ),
         ),
         ("alg: none", unsigned_token(&user_claims("alice", 3600))),
         ("alg: none, minimal", unsigned_token(&now)),
         (
             "another key",
-            sign(Algorithm::HS256, OTHER_SECRET, &user_claims("alice", 3600)),
+            sign(
+                &user_claims("alice", 3600),
+                Algorithm::HS256,
+                OTHER_SECRET.as_bytes(),
+            ),
         ),
         (
             "HS384 with the right key",
-            sign(Algorithm::HS384, SECRET, &user_claims("alice", 3600)),
+            sign(
+                &user_claims("alice", 3600),
+                Algorithm::HS384,
+                SECRET.as_bytes(),
+            ),
         ),
         ("not a token", "a.b.c".into()),
     ];

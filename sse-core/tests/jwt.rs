@@ -56,6 +56,12 @@ fn bearer(auth: &JwtAuth, token: &str) -> Result<Option<Principal>, u16> {
         .map_err(|r| r.status())
 }
 
+/// The client id of the principal `auth` makes of `head`.
+fn subject(auth: &JwtAuth, head: &RequestHead<'_>) -> String {
+    let principal = auth.authenticate(head).expect("authenticated");
+    principal.expect("a principal").id().to_string()
+}
+
 fn reason(auth: &JwtAuth, token: &str) -> String {
     auth.verify(token).unwrap_err().reason().to_owned()
 }
@@ -92,28 +98,12 @@ fn token_sources_header_cookie_and_query_only_when_asked() {
     // Neither the cookie nor the query is read unless configured.
     assert_eq!(auth.authenticate(&head).unwrap_err().status(), 401);
     let by_cookie = auth.clone().cookie("session");
-    assert_eq!(
-        by_cookie
-            .authenticate(&head)
-            .unwrap()
-            .unwrap()
-            .id()
-            .as_str(),
-        "alice"
-    );
+    assert_eq!(subject(&by_cookie, &head), "alice");
     let empty = HeaderMap::new();
     let query_only = RequestHead::new(&empty, "/", Some(&query));
     assert!(by_cookie.authenticate(&query_only).is_err());
     let by_query = auth.clone().query_param_despite_logs("token");
-    assert_eq!(
-        by_query
-            .authenticate(&query_only)
-            .unwrap()
-            .unwrap()
-            .id()
-            .as_str(),
-        "alice"
-    );
+    assert_eq!(subject(&by_query, &query_only), "alice");
     // The bearer header comes first.
     let mut both = headers.clone();
     let mallory = hs256(&claims("mallory"));
@@ -122,15 +112,7 @@ fn token_sources_header_cookie_and_query_only_when_asked() {
         format!("bearer {mallory}").parse().unwrap(),
     );
     let head = RequestHead::new(&both, "/", None);
-    assert_eq!(
-        by_cookie
-            .authenticate(&head)
-            .unwrap()
-            .unwrap()
-            .id()
-            .as_str(),
-        "mallory"
-    );
+    assert_eq!(subject(&by_cookie, &head), "mallory");
 }
 
 #[test]

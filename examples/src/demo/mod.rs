@@ -271,7 +271,12 @@ impl Demo {
         E: fmt::Display + Send,
     {
         let route = route(method, path, query);
-        let user = self.sessions.user(headers);
+        // Only the routes that act as someone read the session; signing in replaces
+        // whatever session there was.
+        let user = match &route {
+            Ok(Route::Page | Route::Stats | Route::Logout | Route::Login) | Err(_) => Ok(None),
+            Ok(_) => self.sessions.user(headers),
+        };
         let demo = self.clone();
         async move {
             let route = match route {
@@ -286,11 +291,9 @@ impl Demo {
                 }
                 _ => {}
             }
-            // A session that fails verification is refused, not taken as no session;
-            // signing in replaces it, whatever it was.
+            // A session that fails verification is refused, not taken as no session.
             let user = match user {
                 Ok(user) => user,
-                Err(_) if matches!(route, Route::Login) => None,
                 Err(reason) => {
                     return Reply::text(401, format_args!("session refused: {reason}"));
                 }

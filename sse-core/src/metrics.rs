@@ -28,6 +28,11 @@ pub struct Metrics {
     pub resumed: u64,
     /// Reconnections told `sse-reset` instead.
     pub reset: u64,
+    /// Events the history holds for resuming clients.
+    pub history_events: u64,
+    /// Bytes the history holds: encoded events plus
+    /// [`ENTRY_OVERHEAD`](crate::ENTRY_OVERHEAD) each.
+    pub history_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +57,7 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, active: usize) -> Metrics {
+    pub(crate) fn snapshot(&self, active: usize, (events, bytes): (usize, usize)) -> Metrics {
         Metrics {
             active: active as u64,
             connected: self.connected.load(Relaxed),
@@ -66,6 +71,8 @@ impl Counters {
             disconnected_slow: self.disconnected_slow.load(Relaxed),
             resumed: self.resumed.load(Relaxed),
             reset: self.reset.load(Relaxed),
+            history_events: events as u64,
+            history_bytes: bytes as u64,
         }
     }
 }

@@ -6,8 +6,11 @@ use std::{
     fmt,
     str::FromStr,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+// tokio's clock, so that paused-time tests move the age bound with the timers.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use sse_codec::EventId;
@@ -180,6 +183,14 @@ impl ReplayConfig {
     pub(crate) fn enabled(&self) -> bool {
         self.max_events > 0
     }
+
+    /// How often the service drops events past the age bound when nothing else touches
+    /// the history: an eighth of it, between 10 ms and 1 minute, so an event outlives
+    /// the bound by at most that much. `None` when there is no history.
+    pub(crate) fn expiry_period(&self) -> Option<Duration> {
+        self.enabled()
+            .then(|| (self.max_age / 8).clamp(Duration::from_millis(10), Duration::from_secs(60)))
+    }
 }
 
 /// Topics whose own floor is remembered at most; beyond, floors are merged into one.
@@ -292,6 +303,16 @@ impl Replay {
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Events held, and their bytes with the overhead.
+    pub(crate) fn held(&self) -> (usize, usize) {
+        (self.log.len(), self.bytes)
+    }
+
+    /// Drops the events past the age bound.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.evict(now);
     }
 
     /// Records a frame published to everyone (`topics` is `None`) or to topics.

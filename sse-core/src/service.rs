@@ -4,7 +4,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, Weak,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -309,7 +309,9 @@ impl ServiceBuilder {
             EventSeq::new(ms, 0)
         });
         Service {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
+                me: me.clone(),
+                expiring: AtomicBool::new(false),
                 manager: self
                     .manager
                     .clone()
@@ -358,6 +360,10 @@ pub struct Service {
 }
 
 pub(crate) struct Inner {
+    /// For the history's expiry task, which must not keep the service alive.
+    me: Weak<Inner>,
+    /// Whether that task was started.
+    expiring: AtomicBool,
     manager: Arc<dyn ClientManager>,
     pub(crate) hooks: Arc<dyn Hooks>,
     /// Held while ids are assigned, history recorded and queues filled, and while a
@@ -673,7 +679,8 @@ impl Service {
 
     /// The service's counters.
     pub fn metrics(&self) -> Metrics {
-        self.inner.counters.snapshot(self.active())
+        let held = self.inner.lock_publish().held();
+        self.inner.counters.snapshot(self.active(), held)
     }
 
     /// Removes a client now, ending its stream without delivering what is queued.
@@ -810,6 +817,34 @@ impl Inner {
         self.publish.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts, once, the task that drops events past the history's age bound, so they
+    /// go whether or not anything publishes or resumes. Needs a tokio runtime; the
+    /// first publish with an id, made inside one, starts it. It ends with the service.
+    fn start_expiry(&self) {
+        if self.expiring.load(Ordering::Relaxed) {
+            return;
+        }
+        let (Some(period), Ok(runtime)) = (
+            self.config.replay.expiry_period(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        if self.expiring.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let me = self.me.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = me.upgrade() else { return };
+                inner.lock_publish().expire(tokio::time::Instant::now());
+            }
+        });
+    }
+
     /// The next history frames for a resuming client, as one write, with a notice
     /// first if some were evicted before it could read them; `None` once the cursor is
     /// done. Takes the publish lock once per read of at most [`MAX_READ`] bytes.
@@ -880,6 +915,10 @@ impl Inner {
                     self.topics.for_each(topics, |c| tally.push(c, &frame));
                 }
                 Target::Client(_) => {}
+            }
+            drop(history);
+            if seq.is_some() {
+                self.start_expiry();
             }
         }
         let c = &self.counters;

@@ -248,3 +248,45 @@ async fn resume_across_a_live_subscription() {
     let mut first_url = resume(&["a"]);
     assert_eq!(data_of(&next_events(&mut first_url, 2).await), ["a1", "a2"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn aged_events_leave_the_history_with_nothing_published_or_resumed() {
+    let service = Service::builder()
+        .replay(ReplayConfig::new().max_age(Duration::from_secs(8)))
+        .build();
+    let handle = tokio::runtime::Handle::current();
+    let tasks_before = handle.metrics().num_alive_tasks();
+    for i in 0..10 {
+        service.broadcast(Event::message(i.to_string())).unwrap();
+    }
+    assert_eq!(service.metrics().history_events, 10);
+    assert!(service.metrics().history_bytes > 10 * sse_core::ENTRY_OVERHEAD as u64);
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        service.metrics().history_events,
+        10,
+        "younger than the bound"
+    );
+    // The bound plus one expiry period (an eighth of it), and a margin.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let metrics = service.metrics();
+    assert_eq!((metrics.history_events, metrics.history_bytes), (0, 0));
+
+    // The expiry task ends with the service.
+    assert_eq!(handle.metrics().num_alive_tasks(), tasks_before + 1);
+    drop(service);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(handle.metrics().num_alive_tasks(), tasks_before);
+}
+
+#[test]
+fn a_service_outside_a_runtime_publishes_and_bounds_its_history_by_count() {
+    let service = Service::builder()
+        .replay(ReplayConfig::new().max_events(3))
+        .build();
+    for i in 0..5 {
+        service.broadcast(Event::message(i.to_string())).unwrap();
+    }
+    assert_eq!(service.metrics().history_events, 3);
+}

@@ -107,7 +107,7 @@ mod io;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
-pub use server::{serve, Server};
+pub use server::{serve, Connection, Server};
 
 /// The response body: a client's event stream, or the short text of a refusal.
 ///

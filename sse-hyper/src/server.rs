@@ -205,17 +205,13 @@ impl Server {
         }
     }
 
-    /// Serves one accepted connection with `service` until it closes.
+    /// Serves one accepted connection with `service` until it closes, with this
+    /// server's settings: for an accept loop of your own.
     ///
-    /// # Errors
-    ///
-    /// hyper's error for the connection: the peer reset it, sent a malformed request,
-    /// or did not send its request head in time.
-    pub fn serve_connection<S, B>(
-        &self,
-        tcp: TcpStream,
-        service: S,
-    ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+    /// The returned [`Connection`] resolves with hyper's error for the connection (the
+    /// peer reset it, sent a malformed request, or did not send its request head in
+    /// time); [`Connection::graceful_shutdown`] closes it once its response ends.
+    pub fn serve_connection<S, B>(&self, tcp: TcpStream, service: S) -> Connection<S>
     where
         S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
         S::Future: Send + 'static,
@@ -224,7 +220,9 @@ impl Server {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        self.connection(tcp, service)
+        Connection {
+            inner: self.connection(tcp, service),
+        }
     }
 
     fn connection<S, B>(&self, tcp: TcpStream, service: S) -> http1::Connection<Io, S>
@@ -254,6 +252,59 @@ impl Server {
 
 /// A connection's socket, as hyper sees it.
 type Io = TokioIo<RequestDeadline<GatherWrites<TcpStream>>>;
+
+pin_project_lite::pin_project! {
+    /// One connection served by [`Server::serve_connection`]: a future that resolves
+    /// when the connection closes.
+    #[must_use = "a connection does nothing unless polled"]
+    pub struct Connection<S>
+    where
+        S: hyper::service::HttpService<Incoming>,
+    {
+        #[pin]
+        inner: http1::Connection<Io, S>,
+    }
+}
+
+impl<S, B> Connection<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Closes the connection once the response in progress ends (at once if it is
+    /// idle) instead of keeping it alive for another request.
+    pub fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
+        self.project().inner.graceful_shutdown();
+    }
+}
+
+impl<S, B> Future for Connection<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<(), hyper::Error>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<S> std::fmt::Debug for Connection<S>
+where
+    S: hyper::service::HttpService<Incoming>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
 
 /// The request-head limit by default.
 const DEFAULT_MAX_HEAD: usize = 16 * 1024;

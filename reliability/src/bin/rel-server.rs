@@ -1,14 +1,17 @@
 //! The server under test: `sse-axum` over a [`Service`] configured from the
-//! environment, served by hyper's HTTP/1.1 connection builder with a header read
-//! timeout (slow-loris defence), in its own process so that its memory, file
-//! descriptors and tasks can be measured from outside.
+//! environment, each connection served by the library's `sse_hyper::Server` (head,
+//! request and TCP user timeouts, head size limit), in its own process so that its
+//! memory, file descriptors and tasks can be measured from outside. Its listener closes
+//! as soon as shutdown begins.
 //!
 //! Environment (all optional): `POLICY` (`drop-oldest`, `drop-newest`, `disconnect`),
 //! `QUEUE_FRAMES`, `QUEUE_BYTES`, `MAX_CLIENTS`, `REPLAY_EVENTS`, `REPLAY_BYTES`,
-//! `KEEP_ALIVE_MS` (0: off), `HEADER_TIMEOUT_MS` (0: off; default 5000), `SNDBUF`
-//! (bytes, 0: the kernel's), `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000), `WORKERS` (default 2),
-//! `MAX_BUF` (hyper's buffer bound, default 16 KiB as in `sse_hyper::Server`; hyper's own
-//! default is about 400 KiB).
+//! `KEEP_ALIVE_MS` (0: off), `HEADER_TIMEOUT_MS` (0: off; default 5000),
+//! `REQUEST_TIMEOUT_MS` (0: off; default 30000), `SNDBUF` (bytes, 0: the kernel's),
+//! `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000),
+//! `RETRY_MS` (the final `retry` hint; none by default), `WORKERS` (default 2),
+//! `MAX_BUF` (the request-head limit, which bounds hyper's read buffer; default 16 KiB
+//! as in `sse_hyper::Server`).
 //!
 //! Routes:
 //! - `GET /events`: the SSE stream ([`sse_axum::Sse`]), with the library's defaults (a
@@ -19,8 +22,9 @@
 //!   service's counters.
 //! - `POST /broadcast?count=N&size=S`: broadcasts `N` events now.
 //! - `POST /pump?count=N&rate=R&size=S`: broadcasts `N` events, `R` a second, on a task.
-//! - `POST /publish?topics=N&size=S`: publishes one event of `S` bytes to each of the
-//!   topics `t0` to `t{N-1}`.
+//! - `POST /publish?topics=N&size=S&count=C`: publishes `C` events (default 1) of `S`
+//!   bytes to each of the topics `t0` to `t{N-1}`.
+//! - `POST /body`: reads the whole request body and answers its length.
 //! - `POST /shutdown`: the same as `SIGTERM`.
 //!
 //! Every event's data is `SEQ NANOS PAD`: a sequence number counting from 1 over all
@@ -45,11 +49,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use hyper::server::conn::http1;
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    service::TowerToHyperService,
-};
+use hyper_util::service::TowerToHyperService;
 use sse_codec::Event;
 use sse_core::{http::CLIENT_ID_HEADER, ReplayConfig, Service, Shutdown, SlowClientPolicy, Topic};
 use tokio::{net::TcpSocket, sync::Notify};
@@ -185,8 +185,9 @@ fn router(app: App) -> Router {
                 // One event of `size` bytes to each of topics `t0`..`t{topics-1}`.
                 let topics = query(&request, "topics", 1);
                 let size = query(&request, "size", 64) as usize;
+                let count = query(&request, "count", 1);
                 let data = "x".repeat(size);
-                for t in 0..topics {
+                for t in (0..count).flat_map(|_| 0..topics) {
                     let topic = Topic::new(&format!("t{t}")).expect("a valid topic");
                     let _ = publish_app
                         .service
@@ -194,6 +195,10 @@ fn router(app: App) -> Router {
                 }
                 std::future::ready("ok\n")
             }),
+        )
+        .route(
+            "/body",
+            post(|body: axum::body::Bytes| std::future::ready(format!("{}\n", body.len()))),
         )
         .route(
             "/pump",
@@ -260,13 +265,24 @@ async fn run() -> std::io::Result<()> {
         ms => Some(Duration::from_millis(ms)),
     };
     let sndbuf: u32 = env_or("SNDBUF", 0);
+    let request_timeout = match env_or("REQUEST_TIMEOUT_MS", 30_000) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
     let user_timeout = match env_or("USER_TIMEOUT_MS", 0) {
         0 => None,
         ms => Some(Duration::from_millis(ms)),
     };
     let deadline = Duration::from_millis(env_or("SHUTDOWN_MS", 5_000));
-    // hyper's read and write buffer bound; 16 KiB as in the library's `Server`.
-    let max_buf: usize = env_or("MAX_BUF", 16 * 1024).max(8 * 1024);
+    // The request-head limit, which bounds hyper's read buffer; 16 KiB by default.
+    let max_buf: usize = env_or("MAX_BUF", 16 * 1024);
+
+    let mut server = sse_hyper::Server::new();
+    server
+        .header_read_timeout(header_timeout)
+        .request_timeout(request_timeout)
+        .tcp_user_timeout(user_timeout)
+        .max_head_size(max_buf);
 
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -277,48 +293,41 @@ async fn run() -> std::io::Result<()> {
     let routes = router(app.clone());
     let connections = Arc::clone(&app.connections);
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let accept = async {
-        loop {
-            let (tcp, _) = match listener.accept().await {
-                Ok(conn) => conn,
-                // Out of descriptors or a connection reset before accept: keep serving.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let sock = socket2::SockRef::from(&tcp);
-            if sndbuf > 0 {
-                let _ = sock.set_send_buffer_size(sndbuf as usize);
-            }
-            // A peer that stops reading keeps its socket (and the bytes queued in the
-            // kernel for it) forever: hyper has no write timeout, and TCP probes a
-            // zero window indefinitely. TCP_USER_TIMEOUT bounds how long written data
-            // may stay unacknowledged, zero-window probing included.
-            if user_timeout.is_some() {
-                let _ = sock.set_tcp_user_timeout(user_timeout);
-            }
-            let _ = tcp.set_nodelay(true);
-            let service = TowerToHyperService::new(routes.clone());
-            let mut closing = closing_rx.clone();
-            let live = Arc::clone(&connections);
-            live.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut http = http1::Builder::new();
-                http.timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .max_buf_size(max_buf);
-                let conn = http.serve_connection(TokioIo::new(tcp), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    _ = closing.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
+    // Owns the listener: dropping it when shutdown begins closes the port, so clients
+    // that reconnect meet a refused connection, which `EventSource` retries.
+    let accept = {
+        let connections = Arc::clone(&connections);
+        async move {
+            loop {
+                let (tcp, _) = match listener.accept().await {
+                    Ok(conn) => conn,
+                    // Out of descriptors or a connection reset before accept: keep serving.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
                     }
+                };
+                if sndbuf > 0 {
+                    let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(sndbuf as usize);
                 }
-                live.fetch_sub(1, Ordering::SeqCst);
-            });
+                // The library's connection: its head, request and TCP user timeouts, head
+                // limit and gathered writes; counted here for `/stats`.
+                let conn = server.serve_connection(tcp, TowerToHyperService::new(routes.clone()));
+                let mut closing = closing_rx.clone();
+                let live = Arc::clone(&connections);
+                live.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = closing.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                    live.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
         }
     };
 
@@ -328,7 +337,7 @@ async fn run() -> std::io::Result<()> {
         _ = sigterm.recv() => {}
         () = app.shutdown.notified() => {}
     }
-    // The accept loop is dropped here: no new connections.
+    // The accept loop and its listener are dropped here: no new connections.
     let started = Instant::now();
     let (last, id) = {
         // No broadcast is half done while this is held.
@@ -336,7 +345,11 @@ async fn run() -> std::io::Result<()> {
         (*last, app.service.latest_id())
     };
     println!("shutdown began last={last} id={id}");
-    let report = app.service.shutdown(Shutdown::new(deadline)).await;
+    let mut options = Shutdown::new(deadline);
+    if let Some(ms) = env::var("RETRY_MS").ok().and_then(|v| v.parse().ok()) {
+        options = options.retry(Duration::from_millis(ms), Duration::ZERO);
+    }
+    let report = app.service.shutdown(options).await;
     // Every stream has ended: let each connection finish writing its response and
     // close, within what is left of the deadline.
     let _ = closing.send(true);

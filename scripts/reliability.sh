@@ -3,7 +3,10 @@
 # 1,000 clients with one stalled reader, 10,000-connection churn for 3 minutes, a
 # 5,000-connection flood past the admission limit, hostile requests with 2,000
 # slow-loris connections, shutdown under load with 1,000 clients, resume under chaos
-# with 200 clients, then each cargo-fuzz target for 10 million inputs.
+# with 200 clients, 2,000 resuming non-readers and 10,000 topics against the history,
+# 500 slow readers counting every gap, 4,000 stalled request bodies, 2,000 npm
+# `eventsource` clients across a slow drain and a restart, then each cargo-fuzz target
+# for 10 million inputs.
 #
 # The short variants of the same tests run with the normal test command
 # (scripts/test.sh). Environment: FUZZ_RUNS (default 10000000; 0 skips fuzzing).

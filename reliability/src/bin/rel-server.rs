@@ -349,10 +349,13 @@ async fn run() -> std::io::Result<()> {
     if let Some(ms) = env::var("RETRY_MS").ok().and_then(|v| v.parse().ok()) {
         options = options.retry(Duration::from_millis(ms), Duration::ZERO);
     }
+    // Each connection closes once its response ends, rather than being kept alive: a
+    // client's reconnect must meet the closed port (which `EventSource` retries), not
+    // this draining process on a kept-alive connection (503, which it does not).
+    let _ = closing.send(true);
     let report = app.service.shutdown(options).await;
     // Every stream has ended: let each connection finish writing its response and
     // close, within what is left of the deadline.
-    let _ = closing.send(true);
     let end = started + deadline;
     while connections.load(Ordering::SeqCst) > 0 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -24,10 +24,8 @@ use axum::{
 use browser_support::{eval, launch, open, wait_until};
 use chromiumoxide::browser::Browser;
 use sse_codec::Event;
-use sse_core::{
-    http::{jwt::JwtAuth, RequestOptions},
-    ClientId, Service,
-};
+use sse_core::{ClientId, Service};
+use sse_http::{jwt::JwtAuth, RequestOptions};
 use sse_testkit::bind_loopback;
 
 const SECRET: &[u8] = b"the cross-origin test's key, 32 bytes";
@@ -57,7 +55,7 @@ async fn serve_axum(service: Service, allowed: &str) -> SocketAddr {
     let app = Router::new()
         .route(
             "/events",
-            get(sse_axum::Sse::with_options(service, options())),
+            get(sse_axum::SseEndpoint::with_options(service, options())),
         )
         .layer(cors);
     let (listener, addr) = bind_loopback().await;
@@ -75,7 +73,7 @@ async fn serve_warp(service: Service, allowed: &str) -> SocketAddr {
         .allow_methods(["GET"])
         .allow_headers(["last-event-id"]);
     let events = warp::path("events")
-        .and(sse_warp::sse_with_options(service, options()))
+        .and(sse_warp::SseEndpoint::with_options(service, options()).filter())
         .with(cors);
     let (listener, addr) = bind_loopback().await;
     tokio::spawn(sse_warp::serve(listener, warp::service(events)));
@@ -85,9 +83,9 @@ async fn serve_warp(service: Service, allowed: &str) -> SocketAddr {
 /// hyper: the CORS headers by hand, as its docs describe.
 async fn serve_hyper(service: Service, allowed: &str) -> SocketAddr {
     use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
-    use sse_hyper::{Sse, SseBody};
+    use sse_hyper::{SseBody, SseEndpoint};
 
-    let sse = Sse::with_options(service, options());
+    let sse = SseEndpoint::with_options(service, options());
     let allowed = HeaderValue::from_str(allowed).expect("origin");
     let app = service_fn(move |request: Request<Incoming>| {
         let origin_ok = request.headers().get(header::ORIGIN) == Some(&allowed);
@@ -118,7 +116,7 @@ async fn serve_hyper(service: Service, allowed: &str) -> SocketAddr {
         async move { Ok::<_, Infallible>(response) }
     });
     let (listener, addr) = bind_loopback().await;
-    tokio::spawn(sse_hyper::serve(listener, app));
+    tokio::spawn(sse_http::serve(listener, app));
     addr
 }
 

@@ -112,7 +112,7 @@ impl Drop for NodeClient {
 }
 
 fn serve(service: &Service, listener: TcpListener, stop: oneshot::Receiver<()>) -> JoinHandle<()> {
-    let app = Router::new().route("/events", get(sse_axum::Sse::new(service.clone())));
+    let app = Router::new().route("/events", get(sse_axum::SseEndpoint::new(service.clone())));
     tokio::spawn(async move {
         let stop = async {
             let _ = stop.await;

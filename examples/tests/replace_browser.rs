@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use axum::{response::Html, routing::get, Router};
 use browser_support::{eval, launch, open, wait_until};
-use sse_core::{
-    http::{ClaimedId, RequestOptions},
-    DuplicatePolicy, Service,
-};
+use sse_core::{DuplicatePolicy, Service};
+use sse_http::{ClaimedId, RequestOptions};
 use sse_testkit::bind_loopback;
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>replace</title><script>
@@ -44,7 +42,10 @@ async fn replaced_event_source_does_not_come_back() {
         .route("/", get(|| async { Html(PAGE) }))
         .route(
             "/events",
-            get(sse_axum::Sse::with_options(service.clone(), options)),
+            get(sse_axum::SseEndpoint::with_options(
+                service.clone(),
+                options,
+            )),
         );
     let (listener, addr) = bind_loopback().await;
     tokio::spawn(sse_axum::serve(listener, app));

@@ -39,7 +39,7 @@ fn serve(
 ) -> JoinHandle<std::io::Result<()>> {
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/events", get(sse_axum::Sse::new(service.clone())));
+        .route("/events", get(sse_axum::SseEndpoint::new(service.clone())));
     let stop = async {
         let _ = stop.await;
     };

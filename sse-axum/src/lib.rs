@@ -1,4 +1,4 @@
-//! Server-Sent Events for [axum] 0.8: [`Sse`], a handler to mount with
+//! Server-Sent Events for [axum] 0.8: [`SseEndpoint`], a handler to mount with
 //! `Router::route`, and [`SseResponse`], the `IntoResponse` it returns, which your own
 //! handlers can return too.
 //!
@@ -16,12 +16,12 @@
 //! use std::time::Duration;
 //! use axum::{routing::get, Router};
 //! use sse_codec::Event;
-//! use sse_axum::Sse;
+//! use sse_axum::SseEndpoint;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! let service = sse_core::Service::new();
-//! let app = Router::new().route("/events", get(Sse::new(service.clone())));
+//! let app = Router::new().route("/events", get(SseEndpoint::new(service.clone())));
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! tokio::spawn(async move { axum::serve(listener, app).await });
@@ -45,26 +45,18 @@
 //! notices an idle HTTP/1.1 connection closing because it keeps reading the socket
 //! while it writes a response, and an HTTP/2 stream ends on reset or connection close.
 
-use std::{
-    convert::Infallible,
-    future::{ready, Ready},
-};
-
 use axum::{
     body::Body,
     extract::Request,
     handler::Handler,
     response::{IntoResponse, Response},
 };
-use futures_util::StreamExt;
-use sse_core::{
-    http::{error_response, stream_response},
-    ClientStream, Error, Service,
-};
+use sse_core::{ClientStream, Error, Service};
+use sse_http::{connect_response, Endpoint};
 
 #[cfg(feature = "jwt")]
-pub use sse_core::http::jwt;
-pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
+pub use sse_http::jwt;
+pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
 
 #[cfg(feature = "server")]
 mod serve;
@@ -72,19 +64,18 @@ mod serve;
 pub use serve::{serve, serve_with, Server};
 
 /// A handler connecting each request to a [`Service`] and answering with the client's
-/// event stream. Mount it with `get(sse)`; it works with any router state.
+/// event stream. Mount it with `get(endpoint)`; it works with any router state.
 ///
 /// Cheap to clone: clones share the service.
 ///
 /// Path positions ([`ClaimedId::PathSegment`]) count in the URI the handler sees, which
 /// inside `Router::nest` has the prefix stripped.
 #[derive(Debug, Clone)]
-pub struct Sse {
-    service: Service,
-    options: RequestOptions,
+pub struct SseEndpoint {
+    endpoint: Endpoint,
 }
 
-impl Sse {
+impl SseEndpoint {
     /// Streams `service`'s events, reading requests with [`RequestOptions::new`].
     pub fn new(service: Service) -> Self {
         Self::with_options(service, RequestOptions::new())
@@ -92,29 +83,31 @@ impl Sse {
 
     /// Streams `service`'s events, reading requests with `options`.
     pub fn with_options(service: Service, options: RequestOptions) -> Self {
-        Sse { service, options }
+        SseEndpoint {
+            endpoint: Endpoint::with_options(service, options),
+        }
     }
 
     /// The service events come from.
     pub fn service(&self) -> &Service {
-        &self.service
+        self.endpoint.service()
     }
 
     /// Connects the client a request with this head asks for.
     pub fn respond(&self, head: &RequestHead<'_>) -> SseResponse {
-        SseResponse::connect(&self.service, &self.options, head)
+        SseResponse(self.endpoint.respond(head))
     }
 }
 
-impl<S> Handler<(), S> for Sse
+impl<S> Handler<(), S> for SseEndpoint
 where
     S: Clone + Send + Sync + 'static,
 {
-    type Future = Ready<Response>;
+    type Future = std::future::Ready<Response>;
 
     fn call(self, request: Request, _state: S) -> Self::Future {
         let (parts, _body) = request.into_parts();
-        ready(
+        std::future::ready(
             self.respond(&RequestHead::from_parts(&parts))
                 .into_response(),
         )
@@ -151,24 +144,18 @@ where
 ///     .with_state(Service::new());
 /// ```
 #[derive(Debug)]
-pub struct SseResponse {
-    outcome: Result<Option<ClientStream>, Error>,
-}
+pub struct SseResponse(http::Response<SseBody>);
 
 impl SseResponse {
     /// Connects the client `head` asks for, read with `options`.
     pub fn connect(service: &Service, options: &RequestOptions, head: &RequestHead<'_>) -> Self {
-        SseResponse {
-            outcome: options.connect(service, head),
-        }
+        SseResponse(connect_response(options.connect(service, head)))
     }
 }
 
 impl From<Result<ClientStream, Error>> for SseResponse {
     fn from(outcome: Result<ClientStream, Error>) -> Self {
-        SseResponse {
-            outcome: outcome.map(Some),
-        }
+        SseResponse(connect_response(outcome.map(Some)))
     }
 }
 
@@ -180,10 +167,6 @@ impl From<ClientStream> for SseResponse {
 
 impl IntoResponse for SseResponse {
     fn into_response(self) -> Response {
-        match self.outcome {
-            Ok(Some(stream)) => stream_response(Body::from_stream(stream.map(Ok::<_, Infallible>))),
-            Ok(None) => stream_response(Body::empty()),
-            Err(error) => error_response(&error).map(Body::from),
-        }
+        self.0.map(Body::new)
     }
 }

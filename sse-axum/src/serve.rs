@@ -9,7 +9,7 @@ use axum::Router;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-pub use sse_hyper::Server;
+pub use sse_http::Server;
 
 /// Serves `router` on `listener` over HTTP/1.1 with [`Server::new`]'s settings,
 /// forever: a drop-in for `axum::serve(listener, router)` when the router carries
@@ -21,12 +21,12 @@ pub use sse_hyper::Server;
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
-/// use sse_axum::Sse;
+/// use sse_axum::SseEndpoint;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let service = sse_core::Service::new();
-/// let app = Router::new().route("/events", get(Sse::new(service)));
+/// let app = Router::new().route("/events", get(SseEndpoint::new(service)));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// sse_axum::serve(listener, app).await
 /// # }

@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 
 use axum::{extract::Request, middleware::map_request, routing::get, Router};
-use sse_axum::Sse;
+use sse_axum::SseEndpoint;
 use sse_core::Service;
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 
 fn app(service: &Service) -> Router {
     let sse = |path: &str| {
         let options = routes::options(path).expect("a suite route");
-        get(Sse::with_options(service.clone(), options))
+        get(SseEndpoint::with_options(service.clone(), options))
     };
     let path_route = format!("{}{{id}}/events", routes::PATH_PREFIX);
     let mut router = Router::new().route(&path_route, sse("/path/x/events"));

@@ -195,7 +195,7 @@ impl From<Vec<TopicPattern>> for TopicGrants {
 /// topics it may subscribe to.
 ///
 /// A client id that merely comes from the request (a header, a query parameter) is
-/// not a principal: anyone can send any value. See `sse_core::http` for building one
+/// not a principal: anyone can send any value. See the `sse-http` crate for building one
 /// from a request.
 ///
 /// # Examples

@@ -9,7 +9,7 @@
 //! client id the application chose, or else a generated one. Every stream starts with
 //! an event of type [`CLIENT_EVENT`] naming the id, so a page learns it. A topic outside
 //! the grants is refused with 403, at connect, in [`Service::subscribe`] and in replay.
-//! `sse_core::http` (feature `http`) builds all of this from an HTTP request.
+//! The `sse-http` crate builds all of this from an HTTP request.
 //!
 //! Each client has a bounded queue. A publish encodes its event once and pushes a clone
 //! of the same bytes into every recipient's queue, never waiting on a client: when a
@@ -44,8 +44,6 @@ mod client;
 mod dense;
 mod error;
 mod hooks;
-#[cfg(feature = "http")]
-pub mod http;
 mod manager;
 mod metrics;
 mod policy;

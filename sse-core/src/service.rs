@@ -308,7 +308,7 @@ impl ServiceBuilder {
                 .map_or(0, |d| d.as_millis() as u64);
             EventSeq::new(ms, 0)
         });
-        Service {
+        let service = Service {
             inner: Arc::new_cyclic(|me| Inner {
                 me: me.clone(),
                 expiring: AtomicBool::new(false),
@@ -325,7 +325,9 @@ impl ServiceBuilder {
                 counters: Counters::default(),
                 removed: Notify::new(),
             }),
-        }
+        };
+        service.inner.start_expiry();
+        service
     }
 }
 
@@ -818,8 +820,9 @@ impl Inner {
     }
 
     /// Starts, once, the task that drops events past the history's age bound, so they
-    /// go whether or not anything publishes or resumes. Needs a tokio runtime; the
-    /// first publish with an id, made inside one, starts it. It ends with the service.
+    /// go whether or not anything publishes or resumes. Needs a tokio runtime: started
+    /// when the service is built inside one, else by the first publish with an id made
+    /// inside one. It ends with the service.
     fn start_expiry(&self) {
         if self.expiring.load(Ordering::Relaxed) {
             return;

@@ -251,11 +251,11 @@ async fn resume_across_a_live_subscription() {
 
 #[tokio::test(start_paused = true)]
 async fn aged_events_leave_the_history_with_nothing_published_or_resumed() {
+    let handle = tokio::runtime::Handle::current();
+    let tasks_before = handle.metrics().num_alive_tasks();
     let service = Service::builder()
         .replay(ReplayConfig::new().max_age(Duration::from_secs(8)))
         .build();
-    let handle = tokio::runtime::Handle::current();
-    let tasks_before = handle.metrics().num_alive_tasks();
     for i in 0..10 {
         service.broadcast(Event::message(i.to_string())).unwrap();
     }

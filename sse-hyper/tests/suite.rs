@@ -1,5 +1,5 @@
 //! The shared behaviour suite against `sse-hyper`, twice: served by hyper-util's auto
-//! builder (HTTP/1.1 and h2c) and by `sse_hyper::Server` (HTTP/1.1).
+//! builder (HTTP/1.1 and h2c) and by `sse_http::Server` (HTTP/1.1).
 
 use std::{convert::Infallible, net::SocketAddr};
 
@@ -13,7 +13,7 @@ use hyper_util::{
     server::conn::auto,
 };
 use sse_core::Service;
-use sse_hyper::{Sse, SseBody};
+use sse_hyper::{SseBody, SseEndpoint};
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 
 /// Every suite route, and 404 for anything else.
@@ -33,7 +33,7 @@ fn route(
             request.extensions_mut().insert(principal);
         }
         let response = match routes::options(request.uri().path()) {
-            Some(options) => Sse::with_options(service.clone(), options).respond(&request),
+            Some(options) => SseEndpoint::with_options(service.clone(), options).respond(&request),
             None => {
                 let mut response = Response::new(SseBody::full("not found"));
                 *response.status_mut() = StatusCode::NOT_FOUND;
@@ -67,7 +67,7 @@ impl TestServer for Hyper {
     }
 }
 
-/// `sse_hyper::Server`.
+/// `sse_http::Server`.
 struct HyperTuned;
 
 impl TestServer for HyperTuned {
@@ -75,7 +75,7 @@ impl TestServer for HyperTuned {
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
-        tokio::spawn(sse_hyper::serve(listener, route(service)));
+        tokio::spawn(sse_http::serve(listener, route(service)));
         addr
     }
 }

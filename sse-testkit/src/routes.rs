@@ -11,10 +11,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http::{HeaderMap, HeaderName};
 use jsonwebtoken::{encode, get_current_timestamp, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sse_core::{
-    http::{jwt::JwtAuth, ClaimedId, RequestOptions, TopicSource, CLIENT_ID_HEADER},
-    ClientId, ConnectRequest, Hooks, Principal, Rejection, TopicGrants,
-};
+use sse_core::{ClientId, ConnectRequest, Hooks, Principal, Rejection, TopicGrants};
+use sse_http::{jwt::JwtAuth, ClaimedId, RequestOptions, TopicSource, CLIENT_ID_HEADER};
 use tokio::sync::Notify;
 
 /// The library's defaults: a generated client id, whatever the request claims.

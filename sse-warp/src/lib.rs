@@ -1,6 +1,6 @@
-//! Server-Sent Events for [warp] 0.4: [`sse`], a `Filter` that connects each request
-//! to an [`sse_core::Service`] and extracts an [`SseReply`], the client's event stream
-//! as a `Reply`.
+//! Server-Sent Events for [warp] 0.4: [`SseEndpoint::filter`], a `Filter` that
+//! connects each request to an [`sse_core::Service`] and extracts an [`SseResponse`],
+//! the client's event stream as a `Reply`.
 //!
 //! Each connection gets a generated client id, told to it in its first event, unless
 //! the application says who it is: a [`Principal`] in the request's extensions (set
@@ -22,7 +22,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! let service = sse_core::Service::new();
-//! let events = warp::path("events").and(sse_warp::sse(service.clone()));
+//! let events = warp::path("events").and(sse_warp::SseEndpoint::new(service.clone()).filter());
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! tokio::spawn(warp::serve(events).incoming(listener).run());
@@ -48,11 +48,8 @@
 
 use std::convert::Infallible;
 
-use futures_util::StreamExt;
-use sse_core::{
-    http::{error_response, stream_response},
-    ClientStream, Error, Rejection, Service,
-};
+use sse_core::{ClientStream, Error, Principal, Service};
+use sse_http::{connect_response, Endpoint};
 use warp::{
     http::{Extensions, HeaderMap, Method},
     path::FullPath,
@@ -61,101 +58,109 @@ use warp::{
 };
 
 #[cfg(feature = "jwt")]
-pub use sse_core::http::jwt;
-pub use sse_core::http::{ClaimedId, RequestHead, RequestOptions, TopicSource};
-use sse_core::Principal;
+pub use sse_http::jwt;
+pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
 
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
 pub use serve::{serve, serve_with, Server};
 
-/// A filter that matches any request (it never rejects), connects it to `service`
-/// (reading it with [`RequestOptions::new`]) and extracts the reply: the stream for
-/// `GET`, its headers only for `HEAD`, 405 for other methods. Put path filters before
-/// it.
-pub fn sse(
-    service: Service,
-) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    sse_with_options(service, RequestOptions::new())
+/// Connects each request to a [`Service`] and answers with the client's event stream,
+/// as a warp filter: [`filter`](Self::filter).
+///
+/// Cheap to clone: clones share the service.
+#[derive(Debug, Clone)]
+pub struct SseEndpoint {
+    endpoint: Endpoint,
 }
 
-/// Like [`sse`], reading requests with `options`. Path positions
-/// ([`ClaimedId::PathSegment`]) count in the full request path.
-pub fn sse_with_options(
-    service: Service,
-    options: RequestOptions,
-) -> impl Filter<Extract = (SseReply,), Error = Infallible> + Clone + Send + Sync + 'static {
-    // `query::raw` rejects a request without a query string; that is just no query.
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    warp::method()
-        .and(warp::header::headers_cloned())
-        .and(warp::path::full())
-        .and(query)
-        .and(warp::ext::optional::<Principal>())
-        .map(
-            move |method: Method,
-                  headers: HeaderMap,
-                  path: FullPath,
-                  query: String,
-                  principal: Option<Principal>| {
-                if method != Method::GET && method != Method::HEAD {
-                    return SseReply::from(Err(Rejection::new(405, "use GET").into()));
-                }
-                let query = (!query.is_empty()).then_some(query.as_str());
-                let mut extensions = Extensions::new();
-                if let Some(principal) = principal {
-                    extensions.insert(principal);
-                }
-                let head = RequestHead::new(&headers, path.as_str(), query)
-                    .with_method(&method)
-                    .with_extensions(&extensions);
-                SseReply::connect(&service, &options, &head)
-            },
-        )
+impl SseEndpoint {
+    /// Streams `service`'s events, reading requests with [`RequestOptions::new`].
+    pub fn new(service: Service) -> Self {
+        Self::with_options(service, RequestOptions::new())
+    }
+
+    /// Streams `service`'s events, reading requests with `options`.
+    pub fn with_options(service: Service, options: RequestOptions) -> Self {
+        SseEndpoint {
+            endpoint: Endpoint::with_options(service, options),
+        }
+    }
+
+    /// The service events come from.
+    pub fn service(&self) -> &Service {
+        self.endpoint.service()
+    }
+
+    /// A filter that matches any request (it never rejects), connects it and extracts
+    /// the reply: the stream for `GET`, its headers only for `HEAD`, 405 for other
+    /// methods. Put path filters before it. Path positions
+    /// ([`ClaimedId::PathSegment`]) count in the full request path.
+    pub fn filter(
+        self,
+    ) -> impl Filter<Extract = (SseResponse,), Error = Infallible> + Clone + Send + Sync + 'static
+    {
+        // `query::raw` rejects a request without a query string; that is just no query.
+        let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+        warp::method()
+            .and(warp::header::headers_cloned())
+            .and(warp::path::full())
+            .and(query)
+            .and(warp::ext::optional::<Principal>())
+            .map(
+                move |method: Method,
+                      headers: HeaderMap,
+                      path: FullPath,
+                      query: String,
+                      principal: Option<Principal>| {
+                    let query = (!query.is_empty()).then_some(query.as_str());
+                    // warp's filters cannot see the whole extension map: only the
+                    // principal is passed on.
+                    let mut extensions = Extensions::new();
+                    if let Some(principal) = principal {
+                        extensions.insert(principal);
+                    }
+                    let head = RequestHead::new(&headers, path.as_str(), query)
+                        .with_method(&method)
+                        .with_extensions(&extensions);
+                    SseResponse(self.endpoint.respond(&head))
+                },
+            )
+    }
 }
 
 /// The outcome of a connect as a reply: `200` with the client's event stream (no body
 /// for `HEAD`), or the refusal's status and text.
 #[derive(Debug)]
-pub struct SseReply {
-    outcome: Result<Option<ClientStream>, Error>,
-}
+pub struct SseResponse(http::Response<SseBody>);
 
-impl SseReply {
+impl SseResponse {
     /// Connects the client `head` asks for, read with `options`.
     pub fn connect(service: &Service, options: &RequestOptions, head: &RequestHead<'_>) -> Self {
-        SseReply {
-            outcome: options.connect(service, head),
-        }
+        SseResponse(connect_response(options.connect(service, head)))
     }
 }
 
-impl From<Result<ClientStream, Error>> for SseReply {
+impl From<Result<ClientStream, Error>> for SseResponse {
     fn from(outcome: Result<ClientStream, Error>) -> Self {
-        SseReply {
-            outcome: outcome.map(Some),
-        }
+        SseResponse(connect_response(outcome.map(Some)))
     }
 }
 
-impl From<ClientStream> for SseReply {
+impl From<ClientStream> for SseResponse {
     fn from(stream: ClientStream) -> Self {
         Ok(stream).into()
     }
 }
 
-impl Reply for SseReply {
+impl Reply for SseResponse {
     fn into_response(self) -> Response {
-        match self.outcome {
-            Ok(Some(stream)) => {
-                let body = warp::reply::stream(stream.map(Ok::<_, Infallible>))
-                    .into_response()
-                    .into_body();
-                stream_response(body)
-            }
-            Ok(None) => stream_response(String::new().into()),
-            Err(error) => error_response(&error).map(Into::into),
-        }
+        let (parts, mut body) = self.0.into_parts();
+        let body = match body.take_full() {
+            Some(bytes) => bytes.into(),
+            None => warp::reply::stream(body).into_response().into_body(),
+        };
+        Response::from_parts(parts, body)
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 use warp::{http::Request, reply::Response};
 
-pub use sse_hyper::Server;
+pub use sse_http::Server;
 
 /// Serves `service` (a filter made into one with [`warp::service`]) on `listener`
 /// over HTTP/1.1 with [`Server::new`]'s settings, forever: in place of
@@ -29,7 +29,7 @@ pub use sse_hyper::Server;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let service = sse_core::Service::new();
-/// let events = warp::path("events").and(sse_warp::sse(service));
+/// let events = warp::path("events").and(sse_warp::SseEndpoint::new(service).filter());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// sse_warp::serve(listener, warp::service(events)).await
 /// # }

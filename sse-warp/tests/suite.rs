@@ -17,7 +17,7 @@ fn app(
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
     let sse = |path: &str| {
         let options = routes::options(path).expect("a suite route");
-        sse_warp::sse_with_options(service.clone(), options)
+        sse_warp::SseEndpoint::with_options(service.clone(), options).filter()
     };
     let default = warp::path!("events").and(sse(routes::DEFAULT));
     let header = warp::path!("header" / "events").and(sse(routes::HEADER));

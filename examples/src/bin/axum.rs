@@ -10,7 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::{routing::get, Router};
-use sse_axum::{Server, Sse};
+use sse_axum::{Server, SseEndpoint};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
 
@@ -18,7 +18,7 @@ use sse_core::{Service, Shutdown};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
     let service = Service::new();
-    let app = Router::new().route("/events", get(Sse::new(service.clone())));
+    let app = Router::new().route("/events", get(SseEndpoint::new(service.clone())));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);

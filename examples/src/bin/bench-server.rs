@@ -9,7 +9,7 @@
 //! `$SIZE` bytes (default 64); `RATE=0` broadcasts nothing (idle-memory runs).
 //! `$ADAPTER` picks the framework: `axum` (default), `warp` or `hyper`, each served by
 //! the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
-//! `sse_hyper::Server`); `SERVE=stock` serves axum and warp with their own
+//! `sse_http::Server`); `SERVE=stock` serves axum and warp with their own
 //! `axum::serve` / `warp::serve` instead, for comparison. `$PORT` is the port on
 //! 127.0.0.1 (default 0, any); the first line printed is `listening on ADDR`.
 //!
@@ -74,7 +74,7 @@ async fn serve_axum(listener: TcpListener, service: Service, stock: bool) -> std
         move || std::future::ready(service.active().to_string())
     };
     let app = Router::new()
-        .route("/events", get(sse_axum::Sse::new(service)))
+        .route("/events", get(sse_axum::SseEndpoint::new(service)))
         .route("/stats", get(stats));
     if stock {
         return axum::serve(listener, app).await;
@@ -85,7 +85,7 @@ async fn serve_axum(listener: TcpListener, service: Service, stock: bool) -> std
 async fn serve_warp(listener: TcpListener, service: Service, stock: bool) -> std::io::Result<()> {
     let events = warp::path("events")
         .and(warp::get())
-        .and(sse_warp::sse(service.clone()));
+        .and(sse_warp::SseEndpoint::new(service.clone()).filter());
     let stats = warp::path("stats").map(move || service.active().to_string());
     let routes = events.or(stats);
     if stock {
@@ -96,7 +96,7 @@ async fn serve_warp(listener: TcpListener, service: Service, stock: bool) -> std
 }
 
 async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result<()> {
-    let sse = sse_hyper::Sse::new(service.clone());
+    let sse = sse_hyper::SseEndpoint::new(service.clone());
     let route = hyper::service::service_fn(move |req: Request<Incoming>| {
         let res = if req.uri().path() == "/stats" {
             axum::http::Response::new(sse_hyper::SseBody::full(service.active().to_string()))
@@ -105,5 +105,5 @@ async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result
         };
         async move { Ok::<_, Infallible>(res) }
     });
-    sse_hyper::serve(listener, route).await
+    sse_http::serve(listener, route).await
 }

@@ -18,7 +18,7 @@
 //! The routes are in `examples::demo`; each adapter below only serves `GET /events`
 //! with its own crate and hands every other request to [`Demo::handle`]. All three
 //! listen through the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
-//! `sse_hyper::serve`), which also closes connections that do not send a request head
+//! `sse_http::serve`), which also closes connections that do not send a request head
 //! within 10 s.
 
 use std::{
@@ -164,7 +164,8 @@ async fn serve_axum(
 ) -> std::io::Result<()> {
     use axum::{body::Body, extract::Request, routing::get, Router};
 
-    let events = sse_axum::Sse::with_options(demo.service().clone(), demo.request_options());
+    let events =
+        sse_axum::SseEndpoint::with_options(demo.service().clone(), demo.request_options());
     let app = Router::new()
         .route("/events", get(events))
         .fallback(move |request: Request| {
@@ -198,12 +199,10 @@ fn warp_routes(
         Filter,
     };
 
-    let events = warp::path("events")
-        .and(warp::path::end())
-        .and(sse_warp::sse_with_options(
-            demo.service().clone(),
-            demo.request_options(),
-        ));
+    let events = warp::path("events").and(warp::path::end()).and(
+        sse_warp::SseEndpoint::with_options(demo.service().clone(), demo.request_options())
+            .filter(),
+    );
     // `query::raw` rejects a request without a query string; that is just no query.
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let app = warp::method()
@@ -231,9 +230,9 @@ async fn serve_hyper(
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     use hyper::{body::Incoming, service::service_fn, Method, Request};
-    use sse_hyper::{Sse, SseBody};
+    use sse_hyper::{SseBody, SseEndpoint};
 
-    let sse = Sse::with_options(demo.service().clone(), demo.request_options());
+    let sse = SseEndpoint::with_options(demo.service().clone(), demo.request_options());
     let service = service_fn(move |request: Request<Incoming>| {
         let (sse, demo) = (sse.clone(), demo.clone());
         async move {
@@ -244,7 +243,7 @@ async fn serve_hyper(
             Ok(handle_request(&demo, request).await.map(SseBody::full))
         }
     });
-    sse_hyper::Server::new()
+    sse_http::Server::new()
         .serve_until(listener, service, stop)
         .await
 }

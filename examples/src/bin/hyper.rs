@@ -8,7 +8,7 @@
 //! curl -N -H 'sse-clientid: me' http://127.0.0.1:3000/events
 //! ```
 //!
-//! This serves HTTP/1.1 with `sse_hyper::Server` (hyper's `http1` connection, tuned
+//! This serves HTTP/1.1 with `sse_http::Server` (hyper's `http1` connection, tuned
 //! for many streams); hyper-util's auto builder (see the `sse-hyper` crate docs) adds
 //! HTTP/2 with prior knowledge.
 
@@ -20,13 +20,13 @@ use std::{
 use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
-use sse_hyper::{Server, Sse, SseBody};
+use sse_hyper::{Server, SseBody, SseEndpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
     let service = Service::new();
-    let sse = Sse::new(service.clone());
+    let sse = SseEndpoint::new(service.clone());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = Service::new();
     let events = warp::path!("events")
         .and(warp::get())
-        .and(sse_warp::sse(service.clone()));
+        .and(sse_warp::SseEndpoint::new(service.clone()).filter());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);

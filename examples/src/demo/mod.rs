@@ -47,10 +47,10 @@ use serde_json::json;
 use session::{is_user_name, Sessions};
 use sse_codec::{Event, EventType};
 use sse_core::{
-    http::{RequestHead, RequestOptions},
     ClientId, Error, Service, ServiceBuilder, Topic, TopicGrants, CLIENT_EVENT, REPLACED_EVENT,
     RESET_EVENT,
 };
+use sse_http::{RequestHead, RequestOptions};
 use sse_redis::RedisBackplane;
 
 /// The page served at `/`: plain HTML and JavaScript with the browser's `EventSource`.

@@ -9,10 +9,8 @@ use std::time::Duration;
 use http::HeaderMap;
 use jsonwebtoken::{encode, get_current_timestamp, EncodingKey, Header};
 use serde_json::json;
-use sse_core::{
-    http::{jwt::JwtAuth, RequestHead},
-    ClientId, Principal,
-};
+use sse_core::{ClientId, Principal};
+use sse_http::{jwt::JwtAuth, RequestHead};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "demo_session";

@@ -1,5 +1,5 @@
 //! The server under test: `sse-axum` over a [`Service`] configured from the
-//! environment, each connection served by the library's `sse_hyper::Server` (head,
+//! environment, each connection served by the library's `sse_http::Server` (head,
 //! request and TCP user timeouts, head size limit), in its own process so that its
 //! memory, file descriptors and tasks can be measured from outside. Its listener closes
 //! as soon as shutdown begins.
@@ -11,10 +11,10 @@
 //! `USER_TIMEOUT_MS` (`TCP_USER_TIMEOUT`, 0: off), `SHUTDOWN_MS` (default 5000),
 //! `RETRY_MS` (the final `retry` hint; none by default), `WORKERS` (default 2),
 //! `MAX_BUF` (the request-head limit, which bounds hyper's read buffer; default 16 KiB
-//! as in `sse_hyper::Server`).
+//! as in `sse_http::Server`).
 //!
 //! Routes:
-//! - `GET /events`: the SSE stream ([`sse_axum::Sse`]), with the library's defaults (a
+//! - `GET /events`: the SSE stream ([`sse_axum::SseEndpoint`]), with the library's defaults (a
 //!   generated client id).
 //! - `GET /trusted/events`: the same, with the client id trusted from the
 //!   `sse-clientid` header.
@@ -51,7 +51,8 @@ use axum::{
 };
 use hyper_util::service::TowerToHyperService;
 use sse_codec::Event;
-use sse_core::{http::CLIENT_ID_HEADER, ReplayConfig, Service, Shutdown, SlowClientPolicy, Topic};
+use sse_core::{ReplayConfig, Service, Shutdown, SlowClientPolicy, Topic};
+use sse_http::CLIENT_ID_HEADER;
 use tokio::{net::TcpSocket, sync::Notify};
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -156,10 +157,13 @@ fn router(app: App) -> Router {
     let publish_app = app.clone();
     let shutdown_app = app.clone();
     Router::new()
-        .route("/events", get(sse_axum::Sse::new(app.service.clone())))
+        .route(
+            "/events",
+            get(sse_axum::SseEndpoint::new(app.service.clone())),
+        )
         .route(
             "/trusted/events",
-            get(sse_axum::Sse::with_options(
+            get(sse_axum::SseEndpoint::with_options(
                 app.service.clone(),
                 sse_axum::RequestOptions::new().trust_client_id(sse_axum::ClaimedId::Header(
                     HeaderName::from_static(CLIENT_ID_HEADER),
@@ -277,7 +281,7 @@ async fn run() -> std::io::Result<()> {
     // The request-head limit, which bounds hyper's read buffer; 16 KiB by default.
     let max_buf: usize = env_or("MAX_BUF", 16 * 1024);
 
-    let mut server = sse_hyper::Server::new();
+    let mut server = sse_http::Server::new();
     server
         .header_read_timeout(header_timeout)
         .request_timeout(request_timeout)

@@ -14,7 +14,8 @@
 //!
 //! ```
 //! use jsonwebtoken::{encode, EncodingKey, Header};
-//! use sse_core::{http::{jwt::JwtAuth, RequestHead, RequestOptions}, Service};
+//! use sse_core::Service;
+//! use sse_http::{jwt::JwtAuth, RequestHead, RequestOptions};
 //!
 //! let auth = JwtAuth::hs256(b"a long random secret").unwrap().cookie("session");
 //! let options = RequestOptions::new().jwt(auth);
@@ -45,8 +46,9 @@ pub use jsonwebtoken;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::{AuthResult, RequestHead};
-use crate::{ClientId, Principal, Rejection, TopicGrants};
+use sse_core::{ClientId, Principal, Rejection, TopicGrants};
+
+use crate::{AuthResult, RequestHead};
 
 /// The claim read as the topic patterns a token may subscribe to, by default.
 pub const SUBSCRIBE_CLAIM: &str = "subscribe";

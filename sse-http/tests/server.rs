@@ -1,11 +1,12 @@
-//! `sse_hyper::Server` on 127.0.0.1:0 with a raw TCP client: the request-head
+//! `sse_http::Server` on 127.0.0.1:0 with a raw TCP client: the request-head
 //! timeout and stopping. How it writes is in `writes.rs`, alone in its binary.
 
 use std::{net::SocketAddr, time::Duration};
 
 use sse_codec::Event;
 use sse_core::Service;
-use sse_hyper::{Server, Sse};
+use sse_http::Server;
+use sse_hyper::SseEndpoint;
 use sse_testkit::{bind_loopback, connect_raw_h1, read_until, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -20,7 +21,7 @@ async fn a_request_head_not_sent_in_time_closes_the_connection() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.header_read_timeout(Duration::from_millis(200));
-    tokio::spawn(async move { server.serve(listener, Sse::new(service)).await });
+    tokio::spawn(async move { server.serve(listener, SseEndpoint::new(service)).await });
 
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n")
@@ -55,7 +56,11 @@ async fn a_request_head_over_the_limit_is_431_at_once() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.max_head_size(16 * 1024);
-    tokio::spawn(async move { server.serve(listener, Sse::new(service.clone())).await });
+    tokio::spawn(async move {
+        server
+            .serve(listener, SseEndpoint::new(service.clone()))
+            .await
+    });
 
     // 64 KiB of headers, never finished: refused as soon as the limit is passed, not
     // held until the head timeout.
@@ -87,7 +92,7 @@ async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.request_timeout(Duration::from_millis(300));
-    let sse = Sse::new(service.clone());
+    let sse = SseEndpoint::new(service.clone());
     let app = service_fn(move |request: Request<Incoming>| {
         let sse = sse.clone();
         async move {
@@ -135,7 +140,7 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     let (listener, addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn({
-        let sse = Sse::new(service.clone());
+        let sse = SseEndpoint::new(service.clone());
         async move {
             Server::new()
                 .serve_until(listener, sse, async {
@@ -180,7 +185,7 @@ async fn connection_ends_after_drop(server: Server, wait: Duration) -> bool {
         .slow_client_policy(sse_core::SlowClientPolicy::Disconnect)
         .build();
     let (listener, addr) = bind_loopback().await;
-    let sse = Sse::new(service.clone());
+    let sse = SseEndpoint::new(service.clone());
     let connection = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         let _ = server.serve_connection(tcp, sse).await;

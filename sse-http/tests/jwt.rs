@@ -6,10 +6,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{encode, get_current_timestamp, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sse_core::{
-    http::{jwt::JwtAuth, RequestHead},
-    Principal, Topic,
-};
+use sse_core::{Principal, Topic};
+use sse_http::{jwt::JwtAuth, RequestHead};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 const RSA_PRIVATE: &[u8] = include_bytes!("keys/rsa_private.pem");

@@ -1,4 +1,4 @@
-//! How `sse_hyper::Server` writes events: small chunk writes go out as one `send`
+//! How `sse_http::Server` writes events: small chunk writes go out as one `send`
 //! each, not as `writev`. Alone in its test binary, because it counts the whole
 //! process's write calls.
 #![cfg(target_os = "linux")]
@@ -7,7 +7,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use sse_codec::Event;
 use sse_core::Service;
-use sse_hyper::{Server, Sse};
+use sse_http::Server;
+use sse_hyper::SseEndpoint;
 use sse_testkit::{bind_loopback, connect_raw_h1, read_until};
 use tokio::net::TcpListener;
 
@@ -21,13 +22,16 @@ fn write_calls() -> u64 {
 
 /// Broadcasts `count` events to one client of a server that `serve` starts, and
 /// returns how many `write`/`writev` calls the process made meanwhile.
-async fn write_calls_for_events<F>(count: usize, serve: impl FnOnce(TcpListener, Sse) -> F) -> u64
+async fn write_calls_for_events<F>(
+    count: usize,
+    serve: impl FnOnce(TcpListener, SseEndpoint) -> F,
+) -> u64
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
-    let server = tokio::spawn(serve(listener, Sse::new(service.clone())));
+    let server = tokio::spawn(serve(listener, SseEndpoint::new(service.clone())));
     let mut tcp = connect_raw_h1(addr, "/events", &[]).await;
     let before = write_calls();
     for i in 0..count {

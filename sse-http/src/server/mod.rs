@@ -15,13 +15,16 @@ use tokio::{
     sync::watch,
 };
 
-use crate::{deadline::RequestDeadline, io::GatherWrites};
+mod deadline;
+mod gather;
+
+use self::{deadline::RequestDeadline, gather::GatherWrites};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves HTTP/1.1 connections with the settings an event-stream server wants, for
-/// any hyper service: this crate's [`Sse`](crate::Sse), an axum `Router` or a warp
-/// filter (their adapters wrap this in a `serve` function of their own).
+/// any hyper service: `sse-hyper`'s endpoint, an axum `Router` or a warp filter (their
+/// adapters wrap this in a `serve` function of their own).
 ///
 /// Against a general-purpose server (`axum::serve`, `warp::serve`, hyper-util's auto
 /// builder) it differs in what costs the most at thousands of streams:
@@ -52,13 +55,19 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// For HTTP/2, serve with hyper-util's auto builder instead.
 ///
 /// ```no_run
-/// use sse_hyper::{Server, Sse};
+/// use std::convert::Infallible;
+/// use hyper::service::service_fn;
+/// use sse_http::{Endpoint, RequestHead, Server};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
-/// let service = sse_core::Service::new();
+/// let endpoint = Endpoint::new(sse_core::Service::new());
+/// let service = service_fn(move |request| {
+///     let response = endpoint.respond(&RequestHead::from_request(&request));
+///     async move { Ok::<_, Infallible>(response) }
+/// });
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// Server::new().serve(listener, Sse::new(service)).await
+/// Server::new().serve(listener, service).await
 /// # }
 /// ```
 #[derive(Debug, Clone)]

@@ -6,14 +6,19 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
-use crate::{dense::DenseClients, Client, ClientId};
+use crate::{dense::DenseClients, topics::TopicIndex, Client, ClientId, Topic};
 
-/// The registry of connected clients, after the model's `ClientManager`
-/// (New, Range, Remove, Active, Clients, Client).
+/// The registry of connected clients and their subscriptions, after the model's
+/// `ClientManager` (New, Range, Remove, Active, Clients, Client).
 ///
-/// The [`Service`](crate::Service) calls it while holding no lock of its own, and never
-/// calls a hook or a transport from inside [`for_each`](ClientManager::for_each): the
-/// closure only pushes into in-memory queues, so an implementation may hold its own
+/// It sees every subscription: a connection is added with its topics
+/// ([`Client::topics`]) and removed with them, and live changes come through
+/// [`subscribe`](ClientManager::subscribe) and
+/// [`unsubscribe`](ClientManager::unsubscribe); a topic publish reaches whom
+/// [`for_each_subscriber`](ClientManager::for_each_subscriber) names. The service
+/// makes these calls, and a publish's, under its publish lock, so they never race one
+/// another; it never calls a hook or a transport from inside the `for_each` methods:
+/// the closure only pushes into in-memory queues, so an implementation may hold its own
 /// lock while running it.
 ///
 /// Several connections may share a [`ClientId`]; each is told apart by
@@ -25,14 +30,14 @@ use crate::{dense::DenseClients, Client, ClientId};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use sse_core::{Client, ClientId, ClientManager, MemoryManager, Service};
+/// use sse_core::{Client, ClientId, ClientManager, MemoryManager, Service, Topic};
 ///
 /// #[derive(Debug, Default)]
 /// struct Logged(MemoryManager);
 ///
 /// impl ClientManager for Logged {
 ///     fn add(&self, client: Arc<Client>) -> usize {
-///         println!("+ {}", client.id());
+///         println!("+ {} {:?}", client.id(), client.topics());
 ///         self.0.add(client)
 ///     }
 ///     fn remove(&self, client: &Client) -> Option<usize> { self.0.remove(client) }
@@ -41,19 +46,41 @@ use crate::{dense::DenseClients, Client, ClientId};
 ///         self.0.for_each_with_id(id, f)
 ///     }
 ///     fn active(&self) -> usize { self.0.active() }
+///     fn subscribe(&self, client: &Arc<Client>, topics: &[Topic]) {
+///         println!("{} + {topics:?}", client.id());
+///         self.0.subscribe(client, topics)
+///     }
+///     fn unsubscribe(&self, client: &Client, topics: &[Topic]) {
+///         self.0.unsubscribe(client, topics)
+///     }
+///     fn for_each_subscriber(&self, topics: &[Topic], f: &mut dyn FnMut(&Arc<Client>)) {
+///         self.0.for_each_subscriber(topics, f)
+///     }
 /// }
 ///
 /// let service = Service::builder().manager(Logged::default()).build();
 /// assert_eq!(service.active(), 0);
 /// ```
 pub trait ClientManager: Send + Sync + fmt::Debug + 'static {
-    /// Adds a connection and returns the number of active connections after adding
-    /// (the model's `New`).
+    /// Adds a connection, subscribed to its [`topics`](Client::topics), and returns
+    /// the number of active connections after adding (the model's `New`).
     fn add(&self, client: Arc<Client>) -> usize;
 
-    /// Removes this connection and returns the number of active connections after
-    /// removing, or `None` if it was not registered (the model's `Remove`).
+    /// Removes this connection and its subscriptions, and returns the number of active
+    /// connections after removing, or `None` if it was not registered (the model's
+    /// `Remove`).
     fn remove(&self, client: &Client) -> Option<usize>;
+
+    /// Subscribes a registered connection to `topics`, which it did not have (a live
+    /// [`Service::subscribe`](crate::Service::subscribe)).
+    fn subscribe(&self, client: &Arc<Client>, topics: &[Topic]);
+
+    /// Unsubscribes a registered connection from `topics`, which it had.
+    fn unsubscribe(&self, client: &Client, topics: &[Topic]);
+
+    /// Calls `f` once for every connection subscribed to any of `topics` (a topic
+    /// publish).
+    fn for_each_subscriber(&self, topics: &[Topic], f: &mut dyn FnMut(&Arc<Client>));
 
     /// Calls `f` for every connection (the model's `Range`).
     fn for_each(&self, f: &mut dyn FnMut(&Arc<Client>));
@@ -86,11 +113,13 @@ pub trait ClientManager: Send + Sync + fmt::Debug + 'static {
 /// The default, in-memory [`ClientManager`].
 ///
 /// Connections live in one dense vector, so a broadcast walks memory in order; an index
-/// by connection number makes removal O(1) (swap-remove), and an index by id serves
-/// send-to-one.
+/// by connection number makes removal O(1) (swap-remove), an index by id serves
+/// send-to-one, and each topic's subscribers are a dense vector of their own, behind a
+/// lock of their own, so that a topic publish walks only them.
 #[derive(Default)]
 pub struct MemoryManager {
     inner: RwLock<Registry>,
+    topics: TopicIndex,
 }
 
 #[derive(Default)]
@@ -126,6 +155,7 @@ impl ClientManager for MemoryManager {
     fn add(&self, client: Arc<Client>) -> usize {
         let mut reg = self.write();
         if reg.clients.insert(&client) {
+            self.topics.add(&client, &client.topics());
             reg.by_id
                 .entry(client.id().clone())
                 .or_default()
@@ -139,6 +169,7 @@ impl ClientManager for MemoryManager {
         if !reg.clients.remove(client.connection()) {
             return None;
         }
+        self.topics.remove(client, &client.topics());
         if let Some(same_id) = reg.by_id.get_mut(client.id()) {
             same_id.retain(|c| c.connection() != client.connection());
             if same_id.is_empty() {
@@ -165,5 +196,17 @@ impl ClientManager for MemoryManager {
 
     fn active(&self) -> usize {
         self.read().clients.len()
+    }
+
+    fn subscribe(&self, client: &Arc<Client>, topics: &[Topic]) {
+        self.topics.add(client, topics);
+    }
+
+    fn unsubscribe(&self, client: &Client, topics: &[Topic]) {
+        self.topics.remove(client, topics);
+    }
+
+    fn for_each_subscriber(&self, topics: &[Topic], f: &mut dyn FnMut(&Arc<Client>)) {
+        self.topics.for_each(topics, f);
     }
 }

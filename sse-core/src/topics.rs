@@ -23,7 +23,7 @@ impl TopicIndex {
         self.topics.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Subscribes `client` to `topics`. The caller holds the client's topics lock.
+    /// Subscribes `client` to `topics`.
     pub(crate) fn add(&self, client: &Arc<Client>, topics: &[Topic]) {
         if topics.is_empty() {
             return;
@@ -34,7 +34,7 @@ impl TopicIndex {
         }
     }
 
-    /// Unsubscribes `client` from `topics`. The caller holds the client's topics lock.
+    /// Unsubscribes `client` from `topics`.
     pub(crate) fn remove(&self, client: &Client, topics: &[Topic]) {
         if topics.is_empty() {
             return;
@@ -52,7 +52,7 @@ impl TopicIndex {
     }
 
     /// Calls `f` once for every client subscribed to any of `topics`.
-    pub(crate) fn for_each(&self, topics: &[Topic], mut f: impl FnMut(&Arc<Client>)) {
+    pub(crate) fn for_each(&self, topics: &[Topic], f: &mut dyn FnMut(&Arc<Client>)) {
         let index = self.read();
         if let [topic] = topics {
             index

@@ -759,3 +759,89 @@ async fn publishing_after_shutdown_began_is_refused() {
     drop(reader);
     assert_eq!(shutdown.await.unwrap().forced, 0);
 }
+
+/// A registry that records every call about subscriptions, over the default one.
+#[derive(Debug, Default, Clone)]
+struct Watching {
+    inner: Arc<sse_core::MemoryManager>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Watching {
+    fn say(&self, line: String) {
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn names(topics: &[Topic]) -> String {
+    topics
+        .iter()
+        .map(Topic::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl sse_core::ClientManager for Watching {
+    fn add(&self, client: Arc<sse_core::Client>) -> usize {
+        self.say(format!("add {} [{}]", client.id(), names(&client.topics())));
+        self.inner.add(client)
+    }
+    fn remove(&self, client: &sse_core::Client) -> Option<usize> {
+        self.say(format!(
+            "remove {} [{}]",
+            client.id(),
+            names(&client.topics())
+        ));
+        self.inner.remove(client)
+    }
+    fn for_each(&self, f: &mut dyn FnMut(&Arc<sse_core::Client>)) {
+        self.inner.for_each(f)
+    }
+    fn for_each_with_id(&self, id: &ClientId, f: &mut dyn FnMut(&Arc<sse_core::Client>)) {
+        self.inner.for_each_with_id(id, f)
+    }
+    fn active(&self) -> usize {
+        self.inner.active()
+    }
+    fn subscribe(&self, client: &Arc<sse_core::Client>, topics: &[Topic]) {
+        self.say(format!("subscribe {} [{}]", client.id(), names(topics)));
+        self.inner.subscribe(client, topics)
+    }
+    fn unsubscribe(&self, client: &sse_core::Client, topics: &[Topic]) {
+        self.say(format!("unsubscribe {} [{}]", client.id(), names(topics)));
+        self.inner.unsubscribe(client, topics)
+    }
+    fn for_each_subscriber(&self, topics: &[Topic], f: &mut dyn FnMut(&Arc<sse_core::Client>)) {
+        self.say(format!("publish [{}]", names(topics)));
+        self.inner.for_each_subscriber(topics, f)
+    }
+}
+
+#[tokio::test]
+async fn a_custom_manager_sees_every_subscription() {
+    let manager = Watching::default();
+    let service = Service::builder().manager(manager.clone()).build();
+    let topic = |t: &str| Topic::new(t).unwrap();
+    let id = ClientId::new("a").unwrap();
+    let mut a = service.connect(req("a").topics(["t1", "t2"])).unwrap();
+    next(&mut a).await;
+    service.subscribe(&id, &[topic("t3"), topic("t1")]).unwrap();
+    service.unsubscribe(&id, &[topic("t1")]).unwrap();
+    service.publish(&topic("t3"), Event::message("x")).unwrap();
+    assert_eq!(next_datas(&mut a, 1).await, ["x"]);
+    drop(a);
+    assert_eq!(
+        manager.log(),
+        [
+            "add a [t1,t2]",
+            "subscribe a [t3]",
+            "unsubscribe a [t1]",
+            "publish [t3]",
+            "remove a [t2,t3]",
+        ]
+    );
+}

@@ -1,0 +1,178 @@
+//! The service: a registry of clients, and what it does with them, a file a concern:
+//! [`config`] (settings and the builder), [`admission`] (connect), [`publish`] (ids,
+//! history and fan-out), [`shutdown`], and [`notices`] (the service's own events).
+
+mod admission;
+mod config;
+mod notices;
+mod publish;
+mod shutdown;
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, Weak,
+    },
+};
+
+use tokio::sync::Notify;
+
+use self::config::Config;
+pub(crate) use self::notices::notice;
+pub use self::{
+    config::ServiceBuilder,
+    notices::{CLIENT_EVENT, GAP_EVENT, REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT},
+    publish::{Delivery, Target},
+    shutdown::{Shutdown, ShutdownReport},
+};
+use crate::{
+    metrics::{bump, Counters},
+    replay::Replay,
+    Client, ClientId, ClientManager, EventSeq, Hooks, Metrics,
+};
+
+/// The Server-Sent Events service: keeps the registry of connected clients, publishes
+/// events to all of them, to topics or to one client, resumes reconnecting clients and
+/// shuts down gracefully. Cheap to clone; clones share everything.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use sse_codec::Event;
+/// use sse_core::{ConnectRequest, Service};
+///
+/// # futures::executor::block_on(async {
+/// let service = Service::new();
+/// let mut alice = service.connect(ConnectRequest::new().client_id("alice")).unwrap();
+/// assert_eq!(service.active(), 1);
+///
+/// service.broadcast(Event::message("hello")).unwrap();
+/// let _prelude = alice.next().await.unwrap(); // ": connected"
+/// let frame = alice.next().await.unwrap();
+/// assert!(frame.ends_with(b"data: hello\n\n"));
+///
+/// drop(alice);
+/// assert_eq!(service.active(), 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// For the history's expiry task, which must not keep the service alive.
+    me: Weak<Inner>,
+    /// Whether that task was started.
+    expiring: AtomicBool,
+    manager: Arc<dyn ClientManager>,
+    pub(crate) hooks: Arc<dyn Hooks>,
+    /// Held while ids are assigned, history recorded and queues filled, and while a
+    /// client is registered with its replay: so a client gets each event exactly once,
+    /// either replayed or live, and all clients see one order.
+    publish: Mutex<Replay>,
+    config: Config,
+    next_connection: AtomicU64,
+    accepting: AtomicBool,
+    counters: Counters,
+    removed: Notify,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("active", &self.active())
+            .field("manager", &self.inner.manager)
+            .field("hooks", &self.inner.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service with every default.
+    pub fn new() -> Self {
+        ServiceBuilder::default().build()
+    }
+
+    /// A builder to configure a service.
+    pub fn builder() -> ServiceBuilder {
+        ServiceBuilder::default()
+    }
+
+    /// The latest event id this service has issued or delivered.
+    pub fn latest_id(&self) -> EventSeq {
+        self.inner.lock_publish().latest()
+    }
+
+    /// The first connection with this id, if connected.
+    pub fn client(&self, id: &ClientId) -> Option<Arc<Client>> {
+        self.inner.manager.client(id)
+    }
+
+    /// A snapshot of every connection.
+    pub fn clients(&self) -> Vec<Arc<Client>> {
+        self.inner.manager.clients()
+    }
+
+    /// The number of active connections.
+    pub fn active(&self) -> usize {
+        self.inner.manager.active()
+    }
+
+    /// The service's counters.
+    pub fn metrics(&self) -> Metrics {
+        let held = self.inner.lock_publish().held();
+        self.inner.counters.snapshot(self.active(), held)
+    }
+
+    /// Removes a client now, ending its stream without delivering what is queued.
+    /// Returns whether it was still connected.
+    pub fn disconnect(&self, client: &Arc<Client>) -> bool {
+        client.queue.close(true);
+        self.inner.remove(client)
+    }
+
+    /// Whether the service still accepts connections.
+    pub fn is_accepting(&self) -> bool {
+        self.inner.accepting.load(Ordering::Acquire)
+    }
+}
+
+impl Inner {
+    pub(super) fn lock_publish(&self) -> MutexGuard<'_, Replay> {
+        self.publish.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the client out of the registry; the count left, for the one call that did.
+    pub(super) fn unregister(&self, client: &Arc<Client>) -> Option<usize> {
+        if client.removed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let count = self.manager.remove(client);
+        Some(count.unwrap_or_else(|| self.manager.active()))
+    }
+
+    pub(super) fn removed_hook(&self, client: &Arc<Client>, count: usize) {
+        bump(&self.counters.removed, 1);
+        self.hooks.on_remove_client(client.id(), count);
+        self.removed.notify_waiters();
+    }
+
+    /// Removes the client once, whoever asks first; fires the remove hook then.
+    pub(crate) fn remove(&self, client: &Arc<Client>) -> bool {
+        let Some(count) = self.unregister(client) else {
+            return false;
+        };
+        client.queue.close(false);
+        self.removed_hook(client, count);
+        true
+    }
+}

@@ -4,12 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_codec::{Error, Item, Parser, ParserBuilder};
+use sse_codec::{Item, ParseError, Parser, ParserBuilder};
 
 fn parse<'a>(
     builder: &ParserBuilder,
     chunks: impl Iterator<Item = &'a [u8]>,
-) -> Vec<Result<Item, Error>> {
+) -> Vec<Result<Item, ParseError>> {
     let mut parser = builder.build();
     let mut out = Vec::new();
     for chunk in chunks {

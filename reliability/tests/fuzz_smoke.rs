@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use reliability::Rng;
-use sse_codec::{Error, Event, EventId, EventType, Item, MessageEvent, Parser, ParserBuilder};
+use sse_codec::{Event, EventId, EventType, Item, MessageEvent, ParseError, Parser, ParserBuilder};
 
 fn parse<'a>(
     builder: &ParserBuilder,
     chunks: impl Iterator<Item = &'a [u8]>,
-) -> Vec<Result<Item, Error>> {
+) -> Vec<Result<Item, ParseError>> {
     let mut parser = builder.build();
     let mut out = Vec::new();
     for chunk in chunks {

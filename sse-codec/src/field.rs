@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::Error;
+use crate::FieldError;
 
 /// The `event:` field of an event: any text without CR or LF.
 ///
@@ -23,11 +23,11 @@ impl EventType {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidEventType`] if `value` contains CR or LF.
-    pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+    /// [`FieldError::InvalidEventType`] if `value` contains CR or LF.
+    pub fn new(value: impl Into<String>) -> Result<Self, FieldError> {
         let value = value.into();
         if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
-            return Err(Error::InvalidEventType);
+            return Err(FieldError::InvalidEventType);
         }
         Ok(EventType(value.into_boxed_str()))
     }
@@ -60,12 +60,12 @@ impl EventId {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidEventId`] if `value` contains CR, LF or NUL.
-    pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+    /// [`FieldError::InvalidEventId`] if `value` contains CR, LF or NUL.
+    pub fn new(value: impl Into<String>) -> Result<Self, FieldError> {
         let value = value.into();
         let bytes = value.as_bytes();
         if memchr::memchr3(b'\r', b'\n', b'\0', bytes).is_some() {
-            return Err(Error::InvalidEventId);
+            return Err(FieldError::InvalidEventId);
         }
         Ok(EventId(value.into_boxed_str()))
     }
@@ -85,22 +85,22 @@ impl From<u64> for EventId {
 macro_rules! text_newtype_impls {
     ($ty:ident) => {
         impl TryFrom<&str> for $ty {
-            type Error = Error;
-            fn try_from(value: &str) -> Result<Self, Error> {
+            type Error = FieldError;
+            fn try_from(value: &str) -> Result<Self, FieldError> {
                 $ty::new(value)
             }
         }
 
         impl TryFrom<String> for $ty {
-            type Error = Error;
-            fn try_from(value: String) -> Result<Self, Error> {
+            type Error = FieldError;
+            fn try_from(value: String) -> Result<Self, FieldError> {
                 $ty::new(value)
             }
         }
 
         impl std::str::FromStr for $ty {
-            type Err = Error;
-            fn from_str(value: &str) -> Result<Self, Error> {
+            type Err = FieldError;
+            fn from_str(value: &str) -> Result<Self, FieldError> {
                 $ty::new(value)
             }
         }
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn event_type_rejects_line_breaks() {
         for bad in ["a\nb", "a\rb", "\r\n", "\n", "x\r"] {
-            assert_eq!(EventType::new(bad), Err(Error::InvalidEventType), "{bad:?}");
+            assert_eq!(EventType::new(bad), Err(FieldError::InvalidEventType), "{bad:?}");
         }
         assert!(EventType::new("").is_ok());
         assert!(EventType::new(" spaced: colon\0nul").is_ok());
@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn event_id_rejects_line_breaks_and_nul() {
         for bad in ["a\nb", "a\rb", "a\0b", "\0"] {
-            assert_eq!(EventId::new(bad), Err(Error::InvalidEventId), "{bad:?}");
+            assert_eq!(EventId::new(bad), Err(FieldError::InvalidEventId), "{bad:?}");
         }
         assert_eq!(EventId::from(7).as_str(), "7");
         assert_eq!("x".parse::<EventId>().unwrap().to_string(), "x");

@@ -37,7 +37,7 @@ pub mod strategy;
 mod stream;
 
 pub use encode::{comment, KEEP_ALIVE};
-pub use error::Error;
+pub use error::{FieldError, ParseError};
 pub use event::Event;
 pub use field::{EventId, EventType};
 pub use parse::{Item, MessageEvent, Parser, ParserBuilder};

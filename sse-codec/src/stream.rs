@@ -6,13 +6,13 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::{Error, Item, Parser};
+use crate::{Item, ParseError, Parser};
 
 /// A [`Stream`] of parsed [`Item`]s over a stream of byte chunks, such as an HTTP
 /// response body.
 ///
 /// Transport errors are passed through; parser errors become `E` through
-/// `From<`[`Error`]`>` (implemented for [`std::io::Error`], and for boxed errors by the
+/// `From<`[`ParseError`]`>` (implemented for [`std::io::Error`], and for boxed errors by the
 /// standard library). When the chunks end, the parser is [finished](Parser::finish) and
 /// an unfinished event is dropped.
 ///
@@ -62,7 +62,7 @@ impl<S, T, E> Stream for ParseStream<S>
 where
     S: Stream<Item = Result<T, E>>,
     T: AsRef<[u8]>,
-    E: From<Error>,
+    E: From<ParseError>,
 {
     type Item = Result<Item, E>;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 use sse_codec::strategy::{self, chunkings, encode_all, event, event_stream, expected_items};
-use sse_codec::{Error, Item, MessageEvent, Parser, ParserBuilder};
+use sse_codec::{Item, MessageEvent, ParseError, Parser, ParserBuilder};
 
 /// No limit gets in the way: generated data can be large.
 fn unlimited() -> ParserBuilder {
@@ -16,7 +16,7 @@ fn unlimited() -> ParserBuilder {
     builder
 }
 
-fn parse_chunks(builder: &ParserBuilder, chunks: &[Bytes]) -> Vec<Result<Item, Error>> {
+fn parse_chunks(builder: &ParserBuilder, chunks: &[Bytes]) -> Vec<Result<Item, ParseError>> {
     common::parse_chunks(builder, chunks.iter().map(|c| &c[..]))
 }
 

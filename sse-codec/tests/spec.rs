@@ -6,7 +6,7 @@
 mod common;
 
 use common::{ev, msg, parse_chunks, retry};
-use sse_codec::{Error, Item, Parser};
+use sse_codec::{Item, ParseError, Parser};
 
 wire_tests! {
     /// "The UTF-8 decode algorithm strips one leading UTF-8 Byte Order Mark (BOM)".
@@ -97,28 +97,28 @@ wire_tests! {
 
     /// A line past the limit: one error, the rest of its event skipped, then on.
     line_too_long: b"data: ok\n\nevent: x\ndata: 0123456789\ndata: more\nid: 5\n\ndata: next\n\n"
-        => [msg("ok"), Err(Error::LineTooLong { limit: 12 }), msg("next")]
+        => [msg("ok"), Err(ParseError::LineTooLong { limit: 12 }), msg("next")]
         with |b| { b.max_line_len(12); };
     /// Exactly the limit is fine (the line end does not count).
     line_at_limit: b"data: 012345\n\n" => [msg("012345")] with |b| { b.max_line_len(12); };
     /// Long comments count too; a second long line in the same event gives no second
     /// error.
     line_too_long_once_per_event: b": 0123456789\ndata: 0123456789\n\ndata: a\n\n"
-        => [Err(Error::LineTooLong { limit: 8 }), msg("a")]
+        => [Err(ParseError::LineTooLong { limit: 8 }), msg("a")]
         with |b| { b.max_line_len(8); };
     /// An over-long line at the end of the stream is reported, then dropped.
-    line_too_long_at_end: b"data: 0123456789" => [Err(Error::LineTooLong { limit: 8 })]
+    line_too_long_at_end: b"data: 0123456789" => [Err(ParseError::LineTooLong { limit: 8 })]
         with |b| { b.max_line_len(8); };
     /// An event whose data passes the limit: one error, the event skipped, then on.
     event_too_large: b"data: 0123\ndata: 4567\ndata: 89\ndata: x\n\ndata: ok\n\n"
-        => [Err(Error::EventTooLarge { limit: 10 }), msg("ok")]
+        => [Err(ParseError::EventTooLarge { limit: 10 }), msg("ok")]
         with |b| { b.max_event_len(10); };
     /// The limit counts the data buffer, one LF per line.
     event_at_limit: b"data: 0123\ndata: 4567\n\n" => [msg("0123\n4567")] with |b| { b.max_event_len(10); };
     /// Fields before the error keep their effect; the skipped event's blank line still
     /// sets the last event id, as a dispatch with an empty buffer does.
     event_too_large_keeps_earlier_fields: b"id: 3\nretry: 9\ndata: 0123456789\nid: 4\n\ndata: ok\n\n"
-        => [retry(9), Err(Error::EventTooLarge { limit: 4 }), ev("message", "ok", "3")]
+        => [retry(9), Err(ParseError::EventTooLarge { limit: 4 }), ev("message", "ok", "3")]
         with |b| { b.max_event_len(4); };
 }
 
@@ -189,7 +189,7 @@ fn endless_line_is_not_buffered() {
     for _ in 0..10_000 {
         parser.feed(&[b'x'; 1000]);
         while let Some(item) = parser.next_item() {
-            assert_eq!(item, Err(Error::LineTooLong { limit: 1024 }));
+            assert_eq!(item, Err(ParseError::LineTooLong { limit: 1024 }));
             errors += 1;
         }
     }
@@ -207,7 +207,7 @@ fn endless_event_is_not_buffered() {
         parser.feed(b"data: 0123456789\n");
         items.extend(std::iter::from_fn(|| parser.next_item()));
     }
-    assert_eq!(items, [Err(Error::EventTooLarge { limit: 4096 })]);
+    assert_eq!(items, [Err(ParseError::EventTooLarge { limit: 4096 })]);
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn defaults_are_documented_values() {
     let line = format!("data: {}\n\n", "x".repeat(64 * 1024 - 5));
     assert_eq!(
         common::parse(line.as_bytes()),
-        [Err(Error::LineTooLong { limit: 64 * 1024 })]
+        [Err(ParseError::LineTooLong { limit: 64 * 1024 })]
     );
     let _ = Item::Retry(std::time::Duration::ZERO);
 }

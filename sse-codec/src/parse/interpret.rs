@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use super::{Item, MessageEvent};
-use crate::Error;
+use crate::ParseError;
 
 #[derive(Debug)]
 pub(super) struct Interpreter {
@@ -49,11 +49,11 @@ impl Interpreter {
     }
 
     /// A line was too long: the event it is in is dropped.
-    pub(super) fn line_too_long(&mut self, limit: usize) -> Option<Result<Item, Error>> {
-        self.start_skipping(Error::LineTooLong { limit }).map(Err)
+    pub(super) fn line_too_long(&mut self, limit: usize) -> Option<Result<Item, ParseError>> {
+        self.start_skipping(ParseError::LineTooLong { limit }).map(Err)
     }
 
-    fn start_skipping(&mut self, error: Error) -> Option<Error> {
+    fn start_skipping(&mut self, error: ParseError) -> Option<ParseError> {
         if self.skipping {
             // One error per dropped event.
             return None;
@@ -65,7 +65,7 @@ impl Interpreter {
     }
 
     /// Processes one line (without its line end).
-    pub(super) fn line(&mut self, line: &[u8]) -> Option<Result<Item, Error>> {
+    pub(super) fn line(&mut self, line: &[u8]) -> Option<Result<Item, ParseError>> {
         // "If the line is empty (a blank line): Dispatch the event."
         if line.is_empty() {
             self.skipping = false;
@@ -102,7 +102,7 @@ impl Interpreter {
     /// the field name [...]. Field names must be compared literally, with no case
     /// folding performed." A name with invalid UTF-8 decodes to text containing U+FFFD,
     /// which matches none of the names, so comparing bytes is exact.
-    fn field(&mut self, name: &[u8], value: &[u8]) -> Option<Result<Item, Error>> {
+    fn field(&mut self, name: &[u8], value: &[u8]) -> Option<Result<Item, ParseError>> {
         match name {
             // "If the field name is "event": Set the event type buffer to field value."
             b"event" => {
@@ -116,7 +116,7 @@ impl Interpreter {
                 let value = decode(value);
                 if self.data.len() + value.len() + 1 > self.max_event_len {
                     let limit = self.max_event_len;
-                    return self.start_skipping(Error::EventTooLarge { limit }).map(Err);
+                    return self.start_skipping(ParseError::EventTooLarge { limit }).map(Err);
                 }
                 // Exact room for the value and its LF: a one-line event (the common
                 // case) is then built with one allocation and handed out as is.

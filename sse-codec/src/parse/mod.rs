@@ -13,7 +13,7 @@ mod line;
 
 pub use item::{Item, MessageEvent};
 
-use crate::Error;
+use crate::ParseError;
 use interpret::Interpreter;
 use line::{Line, Lines};
 
@@ -95,10 +95,10 @@ impl Parser {
     ///
     /// # Errors
     ///
-    /// [`Error::LineTooLong`] or [`Error::EventTooLarge`] when the stream breaks a limit;
+    /// [`ParseError::LineTooLong`] or [`ParseError::EventTooLarge`] when the stream breaks a limit;
     /// each is returned once for the event it happens in, the rest of that event is
     /// skipped, and parsing goes on after it.
-    pub fn next_item(&mut self) -> Option<Result<Item, Error>> {
+    pub fn next_item(&mut self) -> Option<Result<Item, ParseError>> {
         loop {
             match self.lines.next_line() {
                 Some(Line::Complete(line)) => {
@@ -156,11 +156,11 @@ impl Default for Parser {
 /// # Examples
 ///
 /// ```
-/// use sse_codec::{Error, Parser};
+/// use sse_codec::{ParseError, Parser};
 ///
 /// let mut parser = Parser::builder().max_line_len(8).build();
 /// parser.feed(b"data: far too long\ndata: skipped\n\ndata: ok\n\n");
-/// assert_eq!(parser.next_item(), Some(Err(Error::LineTooLong { limit: 8 })));
+/// assert_eq!(parser.next_item(), Some(Err(ParseError::LineTooLong { limit: 8 })));
 /// assert!(matches!(parser.next_item(), Some(Ok(_))));
 /// assert_eq!(parser.next_item(), None);
 /// ```
@@ -186,7 +186,7 @@ impl ParserBuilder {
     /// [`Parser::DEFAULT_MAX_LINE_LEN`] (64 KiB).
     ///
     /// This bounds what the parser buffers while it waits for a line end; a longer line
-    /// gives [`Error::LineTooLong`] and its event is skipped.
+    /// gives [`ParseError::LineTooLong`] and its event is skipped.
     pub fn max_line_len(&mut self, bytes: usize) -> &mut Self {
         self.max_line_len = bytes;
         self
@@ -195,7 +195,7 @@ impl ParserBuilder {
     /// The largest event accepted: the bytes of its decoded data, counting one LF per
     /// `data` line. Default [`Parser::DEFAULT_MAX_EVENT_LEN`] (1 MiB).
     ///
-    /// A larger event gives [`Error::EventTooLarge`] and is skipped.
+    /// A larger event gives [`ParseError::EventTooLarge`] and is skipped.
     pub fn max_event_len(&mut self, bytes: usize) -> &mut Self {
         self.max_event_len = bytes;
         self

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sse_codec::{Error, Item, MessageEvent, Parser, ParserBuilder};
+use sse_codec::{Item, MessageEvent, ParseError, Parser, ParserBuilder};
 
-pub type Out = Result<Item, Error>;
+pub type Out = Result<Item, ParseError>;
 
 pub fn ev(event_type: &str, data: &str, last_event_id: &str) -> Out {
     Ok(Item::Event(MessageEvent::new(

@@ -23,8 +23,8 @@ need chromium chromium
 need node nodejs
 need npm npm
 # The npm `eventsource` package that a test runs against (pinned by the lock file).
-if [ ! -d examples/tests/node/node_modules/eventsource ]; then
-    npm ci --prefix examples/tests/node --no-audit --no-fund >/dev/null
+if [ ! -d sse-testkit/node/node_modules/eventsource ]; then
+    npm ci --prefix sse-testkit/node --no-audit --no-fund >/dev/null
 fi
 
 cargo test --workspace --all-features --all-targets

@@ -3,43 +3,20 @@
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use sse_codec::{Item, ParseError, Parser, ParserBuilder};
+#[path = "../src/checks.rs"]
+mod checks;
 
-fn parse<'a>(
-    builder: &ParserBuilder,
-    chunks: impl Iterator<Item = &'a [u8]>,
-) -> Vec<Result<Item, ParseError>> {
-    let mut parser = builder.build();
-    let mut out = Vec::new();
-    for chunk in chunks {
-        parser.feed(chunk);
-        out.extend(std::iter::from_fn(|| parser.next_item()));
-    }
-    parser.finish();
-    out.extend(std::iter::from_fn(|| parser.next_item()));
-    out
-}
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
     // The first bytes choose the limits and the chunk size; the rest is the stream.
     let [line, event, chunk, wire @ ..] = input else {
         return;
     };
-    let max_event = usize::from(*event) * 16;
-    let mut builder = Parser::builder();
-    builder
-        .max_line_len(usize::from(*line) * 4)
-        .max_event_len(max_event);
-    let whole = parse(&builder, std::iter::once(wire));
-    let chunked = parse(&builder, wire.chunks(usize::from(*chunk).max(1)));
-    let bytes = parse(&builder, wire.chunks(1));
-    assert_eq!(whole, chunked);
-    assert_eq!(whole, bytes);
-    for item in &whole {
-        if let Ok(Item::Event(event)) = item {
-            // The data buffer held the data and a final LF.
-            assert!(event.data().len() < max_event);
-        }
-    }
+    checks::parse_any_chunking(
+        usize::from(*line) * 4,
+        usize::from(*event) * 16,
+        usize::from(*chunk),
+        wire,
+    );
 });

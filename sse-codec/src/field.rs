@@ -129,7 +129,11 @@ mod tests {
     #[test]
     fn event_type_rejects_line_breaks() {
         for bad in ["a\nb", "a\rb", "\r\n", "\n", "x\r"] {
-            assert_eq!(EventType::new(bad), Err(FieldError::InvalidEventType), "{bad:?}");
+            assert_eq!(
+                EventType::new(bad),
+                Err(FieldError::InvalidEventType),
+                "{bad:?}"
+            );
         }
         assert!(EventType::new("").is_ok());
         assert!(EventType::new(" spaced: colon\0nul").is_ok());
@@ -138,7 +142,11 @@ mod tests {
     #[test]
     fn event_id_rejects_line_breaks_and_nul() {
         for bad in ["a\nb", "a\rb", "a\0b", "\0"] {
-            assert_eq!(EventId::new(bad), Err(FieldError::InvalidEventId), "{bad:?}");
+            assert_eq!(
+                EventId::new(bad),
+                Err(FieldError::InvalidEventId),
+                "{bad:?}"
+            );
         }
         assert_eq!(EventId::from(7).as_str(), "7");
         assert_eq!("x".parse::<EventId>().unwrap().to_string(), "x");

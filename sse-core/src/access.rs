@@ -3,7 +3,7 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::{ClientId, Error, Rejection, Topic};
+use crate::{ClientId, NameError, Rejection, Topic};
 
 /// A pattern over topic names: the name itself, or with `*` standing for any run of
 /// characters (`room:*`, `private:alice`, `*`).
@@ -25,8 +25,8 @@ impl TopicPattern {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTopic`] if it is not a valid topic name.
-    pub fn new(pattern: &str) -> Result<Self, Error> {
+    /// [`NameError::Topic`] if it is not a valid topic name.
+    pub fn new(pattern: &str) -> Result<Self, NameError> {
         Topic::new(pattern).map(|t| TopicPattern(t.as_str().into()))
     }
 
@@ -126,8 +126,8 @@ impl TopicGrants {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidTopic`] if a pattern is not a valid topic name.
-    pub fn patterns<I, S>(patterns: I) -> Result<Self, Error>
+    /// [`NameError::Topic`] if a pattern is not a valid topic name.
+    pub fn patterns<I, S>(patterns: I) -> Result<Self, NameError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -201,7 +201,7 @@ impl From<Vec<TopicPattern>> for TopicGrants {
 /// # Examples
 ///
 /// ```
-/// use sse_core::{ClientId, ConnectRequest, Principal, Service, TopicGrants};
+/// use sse_core::{ClientId, ConnectRequest, Principal, RejectionKind, Service, TopicGrants};
 ///
 /// let alice = Principal::new(
 ///     ClientId::new("alice").unwrap(),
@@ -213,7 +213,7 @@ impl From<Vec<TopicPattern>> for TopicGrants {
 /// let err = service
 ///     .connect(ConnectRequest::new().principal(alice).topics(["private:bob"]))
 ///     .unwrap_err();
-/// assert_eq!(err.rejection().unwrap().status(), 403);
+/// assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Forbidden);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

@@ -1,75 +1,102 @@
+//! What can go wrong: a refused connection ([`Rejection`], why, not how to answer it),
+//! a name that cannot be a client id or topic ([`NameError`]), and the service's own
+//! operations ([`Error`]).
+
 use std::{fmt, time::Duration};
 
-/// Why a connection was refused; adapters turn it into an HTTP response.
+/// Why a connection was refused. An HTTP adapter answers each with its status
+/// (`sse-http` maps them: 400, 401, 403, 409, 429, 503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// The request's client id, topics or other values are invalid.
+    Invalid,
+    /// The application does not know who the client is (no credentials, or bad ones).
+    Unauthenticated,
+    /// The client may not have what it asked for: a topic outside its grants, or the
+    /// application said no.
+    Forbidden,
+    /// Its client id is already connected, under [`DuplicatePolicy::Reject`](crate::DuplicatePolicy::Reject).
+    Duplicate,
+    /// A limit on connections was reached; the client may retry later.
+    TooMany,
+    /// The service is shutting down.
+    ShuttingDown,
+}
+
+/// A refused connection: its [`RejectionKind`], a short reason for people, and how
+/// long the client should wait before retrying, if known.
 ///
-/// Built by the service's own limits or by [`Hooks::on_connect`](crate::Hooks::on_connect).
+/// Built by the service's own checks and limits, by
+/// [`Hooks::on_connect`](crate::Hooks::on_connect), or by an application's
+/// authentication.
 ///
 /// # Examples
 ///
 /// ```
-/// use sse_core::Rejection;
+/// use sse_core::{Rejection, RejectionKind};
 ///
-/// let r = Rejection::unauthorized("missing token");
-/// assert_eq!(r.status(), 401);
+/// let r = Rejection::unauthenticated("missing token");
+/// assert_eq!(r.kind(), RejectionKind::Unauthenticated);
 /// assert_eq!(r.reason(), "missing token");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    status: u16,
+    kind: RejectionKind,
     reason: String,
     retry_after: Option<Duration>,
 }
 
 impl Rejection {
-    /// A rejection with any HTTP status (clamped to 400..=599).
-    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+    /// A rejection of this kind.
+    pub fn new(kind: RejectionKind, reason: impl Into<String>) -> Self {
         Rejection {
-            status: status.clamp(400, 599),
+            kind,
             reason: reason.into(),
             retry_after: None,
         }
     }
 
-    /// 400 Bad Request: the request's client id, topics or other values are invalid.
-    pub fn bad_request(reason: impl Into<String>) -> Self {
-        Self::new(400, reason)
+    /// [`RejectionKind::Invalid`]: the request's client id, topics or other values.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self::new(RejectionKind::Invalid, reason)
     }
 
-    /// 401 Unauthorized.
-    pub fn unauthorized(reason: impl Into<String>) -> Self {
-        Self::new(401, reason)
+    /// [`RejectionKind::Unauthenticated`].
+    pub fn unauthenticated(reason: impl Into<String>) -> Self {
+        Self::new(RejectionKind::Unauthenticated, reason)
     }
 
-    /// 403 Forbidden.
+    /// [`RejectionKind::Forbidden`].
     pub fn forbidden(reason: impl Into<String>) -> Self {
-        Self::new(403, reason)
+        Self::new(RejectionKind::Forbidden, reason)
     }
 
-    /// 409 Conflict: the client id is already connected and duplicates are rejected.
-    pub fn conflict(reason: impl Into<String>) -> Self {
-        Self::new(409, reason)
+    /// [`RejectionKind::Duplicate`].
+    pub fn duplicate(reason: impl Into<String>) -> Self {
+        Self::new(RejectionKind::Duplicate, reason)
     }
 
-    /// 429 Too Many Requests, with a `Retry-After` hint.
-    pub fn too_many_requests(reason: impl Into<String>, retry_after: Duration) -> Self {
-        Self::new(429, reason).with_retry_after(retry_after)
+    /// [`RejectionKind::TooMany`], with a retry hint.
+    pub fn too_many(reason: impl Into<String>, retry_after: Duration) -> Self {
+        Self::new(RejectionKind::TooMany, reason).with_retry_after(retry_after)
     }
 
-    /// 503 Service Unavailable: the service is shutting down.
-    pub fn unavailable(reason: impl Into<String>) -> Self {
-        Self::new(503, reason)
+    /// [`RejectionKind::ShuttingDown`].
+    pub fn shutting_down(reason: impl Into<String>) -> Self {
+        Self::new(RejectionKind::ShuttingDown, reason)
     }
 
-    /// Sets the `Retry-After` hint.
+    /// Sets the retry hint.
     #[must_use]
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
         self.retry_after = Some(retry_after);
         self
     }
 
-    /// The HTTP status code.
-    pub fn status(&self) -> u16 {
-        self.status
+    /// Why the connection was refused.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
     }
 
     /// A short, human-readable reason, suitable as a response body.
@@ -85,33 +112,55 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.reason)
+        write!(f, "{:?}: {}", self.kind, self.reason)
     }
 }
 
-/// Everything that can go wrong in this crate.
+impl std::error::Error for Rejection {}
+
+/// A name that cannot be a [`ClientId`](crate::ClientId) or a [`Topic`](crate::Topic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// A client id was empty, too long or held characters other than visible ASCII.
+    ClientId,
+    /// A topic name was empty, too long or held characters other than visible ASCII
+    /// (commas excluded).
+    Topic,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::ClientId => {
+                f.write_str("client id must be 1 to 128 visible ASCII characters")
+            }
+            NameError::Topic => {
+                f.write_str("topic must be 1 to 128 visible ASCII characters, without commas")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// What can go wrong in the service's operations: connecting, publishing, sending to
+/// one client, and forwarding a stream into a sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A connection was refused; the rejection carries the HTTP status to answer with.
+    /// A connection (or a live subscription) was refused.
     Rejected(Rejection),
     /// No client with that id is connected.
     NotConnected,
-    /// A client id was empty, too long or held characters other than visible ASCII.
-    InvalidClientId,
-    /// A topic name was empty, too long or held characters other than visible ASCII
-    /// (commas excluded).
-    InvalidTopic,
-    /// A client's transport (sink) failed or closed.
-    Disconnected,
-    /// A backplane could not publish; the message was not sent anywhere.
-    Backplane(String),
     /// The service is shutting down: the event was not published.
     ShuttingDown,
+    /// A client's transport (sink) failed or closed.
+    Disconnected,
 }
 
 impl Error {
-    /// The rejection, when this error is one; adapters answer with its status.
+    /// The rejection, when this error is one; adapters answer with its kind's status.
     pub fn rejection(&self) -> Option<&Rejection> {
         match self {
             Error::Rejected(r) => Some(r),
@@ -123,22 +172,22 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Rejected(r) => write!(f, "connection rejected: {r}"),
+            Error::Rejected(_) => f.write_str("connection rejected"),
             Error::NotConnected => f.write_str("client not connected"),
-            Error::InvalidClientId => {
-                f.write_str("client id must be 1 to 128 visible ASCII characters")
-            }
-            Error::InvalidTopic => {
-                f.write_str("topic must be 1 to 128 visible ASCII characters, without commas")
-            }
-            Error::Disconnected => f.write_str("client transport disconnected"),
-            Error::Backplane(msg) => write!(f, "backplane: {msg}"),
             Error::ShuttingDown => f.write_str("the service is shutting down"),
+            Error::Disconnected => f.write_str("client transport disconnected"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+}
 
 impl From<Rejection> for Error {
     fn from(r: Rejection) -> Self {

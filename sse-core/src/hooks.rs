@@ -40,7 +40,7 @@ impl fmt::Display for ResetReason {
 /// # Examples
 ///
 /// ```
-/// use sse_core::{ClientId, ConnectRequest, Hooks, Rejection, Service};
+/// use sse_core::{ClientId, ConnectRequest, Hooks, Rejection, RejectionKind, Service};
 ///
 /// #[derive(Debug)]
 /// struct Auth;
@@ -49,7 +49,7 @@ impl fmt::Display for ResetReason {
 ///     fn on_connect(&self, req: &ConnectRequest) -> Result<(), Rejection> {
 ///         match req.requested_client_id() {
 ///             Some(_) => Ok(()),
-///             None => Err(Rejection::unauthorized("an sse-clientid is required")),
+///             None => Err(Rejection::unauthenticated("an sse-clientid is required")),
 ///         }
 ///     }
 ///     fn on_remove_client(&self, id: &ClientId, count: usize) {
@@ -59,7 +59,7 @@ impl fmt::Display for ResetReason {
 ///
 /// let service = Service::builder().hooks(Auth).build();
 /// let err = service.connect(ConnectRequest::new()).unwrap_err();
-/// assert_eq!(err.rejection().unwrap().status(), 401);
+/// assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Unauthenticated);
 /// ```
 pub trait Hooks: Send + Sync + fmt::Debug + 'static {
     /// Decides whether a connection may be created, before anything is registered.

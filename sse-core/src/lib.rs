@@ -46,25 +46,27 @@ mod error;
 mod hooks;
 mod manager;
 mod metrics;
+mod name;
+mod notices;
 mod policy;
 mod queue;
 mod replay;
 mod service;
-mod stream;
+mod sync;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod topics;
 
 pub use access::{Principal, TopicGrants, TopicPattern};
-pub use client::{Client, ClientId, ConnectRequest, Topic};
-pub use error::{Error, Rejection};
+pub use client::{Client, ConnectRequest};
+pub use error::{Error, NameError, Rejection, RejectionKind};
 pub use hooks::{Hooks, ResetReason};
 pub use manager::{ClientManager, MemoryManager};
 pub use metrics::Metrics;
+pub use name::{ClientId, Topic};
+pub use notices::{CLIENT_EVENT, GAP_EVENT, REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT};
 pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};
 pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig, ENTRY_OVERHEAD};
 pub use service::{
-    Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target, CLIENT_EVENT, GAP_EVENT,
-    REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT,
+    ClientStream, Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target,
 };
-pub use stream::ClientStream;

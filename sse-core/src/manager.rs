@@ -6,6 +6,7 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
+use crate::sync;
 use crate::{dense::DenseClients, topics::TopicIndex, Client, ClientId, Topic};
 
 /// The registry of connected clients and their subscriptions, after the model's
@@ -135,11 +136,11 @@ impl MemoryManager {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Registry> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        sync::read(&self.inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        sync::write(&self.inner)
     }
 }
 

@@ -9,6 +9,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 
 use crate::policy::SlowClientPolicy;
+use crate::sync;
 
 /// Frames are joined into one write up to this many bytes, to save syscalls when a
 /// client has fallen a little behind.
@@ -38,7 +39,7 @@ struct State {
 /// The in-band notice of `n` frames a slow client did not get: an event of type
 /// [`GAP_EVENT`](crate::GAP_EVENT) whose data is `n`, without an id.
 fn gap_notice(n: usize) -> Bytes {
-    crate::service::notice(crate::GAP_EVENT, n.to_string()).encode()
+    crate::notices::notice(crate::GAP_EVENT, n.to_string()).encode()
 }
 
 /// What a push did.
@@ -120,7 +121,7 @@ impl Queue {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not wedge delivery to this client.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.state)
     }
 
     pub(crate) fn len(&self) -> usize {

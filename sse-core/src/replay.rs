@@ -113,10 +113,10 @@ impl FromStr for EventSeq {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::ReplayConfig;
+/// use sse_core::{ReplayConfig, Service};
 ///
 /// let config = ReplayConfig::new().max_events(100).max_age(Duration::from_secs(60));
-/// assert_eq!(config.max_events_value(), 100);
+/// let service = Service::builder().replay(config).build();
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayConfig {
@@ -175,11 +175,6 @@ impl ReplayConfig {
         self
     }
 
-    /// The configured event bound.
-    pub fn max_events_value(&self) -> usize {
-        self.max_events
-    }
-
     pub(crate) fn enabled(&self) -> bool {
         self.max_events > 0
     }
@@ -191,6 +186,13 @@ impl ReplayConfig {
         self.enabled()
             .then(|| (self.max_age / 8).clamp(Duration::from_millis(10), Duration::from_secs(60)))
     }
+}
+
+/// The in-band notice that some events a client missed are gone.
+pub(crate) fn reset_notice(reason: ResetReason, id: EventSeq) -> Bytes {
+    crate::notices::notice(crate::RESET_EVENT, reason.as_str())
+        .with_id(id.to_event_id())
+        .encode()
 }
 
 /// Topics whose own floor is remembered at most; beyond, floors are merged into one.

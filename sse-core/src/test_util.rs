@@ -30,6 +30,8 @@ use bytes::Bytes;
 use futures_sink::Sink;
 use tokio::sync::Notify;
 
+use crate::sync;
+
 /// The error of the failing sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SinkFailed;
@@ -57,10 +59,7 @@ impl MemorySink {
 
     /// Every frame received so far.
     pub fn frames(&self) -> Vec<Bytes> {
-        self.frames
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        sync::lock(&self.frames).clone()
     }
 
     /// Everything received so far, as text.
@@ -81,10 +80,7 @@ impl MemorySink {
     }
 
     fn record(&self, frame: Bytes) {
-        self.frames
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(frame);
+        sync::lock(&self.frames).push(frame);
         self.changed.notify_waiters();
     }
 }

@@ -5,6 +5,7 @@ use std::{
     sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
+use crate::sync;
 use crate::{dense::DenseClients, Client, Topic};
 
 /// Each topic's subscribers as a [`DenseClients`], so a topic with 100k subscribers
@@ -16,11 +17,11 @@ pub(crate) struct TopicIndex {
 
 impl TopicIndex {
     fn read(&self) -> RwLockReadGuard<'_, HashMap<Topic, DenseClients>> {
-        self.topics.read().unwrap_or_else(|e| e.into_inner())
+        sync::read(&self.topics)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<Topic, DenseClients>> {
-        self.topics.write().unwrap_or_else(|e| e.into_inner())
+        sync::write(&self.topics)
     }
 
     /// Subscribes `client` to `topics`.

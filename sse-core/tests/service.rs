@@ -8,7 +8,7 @@ use common::*;
 use futures::StreamExt;
 use sse_codec::Event;
 use sse_core::{
-    ClientId, ConnectRequest, DuplicatePolicy, Error, Principal, Service, Shutdown,
+    ClientId, ConnectRequest, DuplicatePolicy, Error, Principal, RejectionKind, Service, Shutdown,
     SlowClientPolicy, Topic, TopicGrants,
 };
 
@@ -44,12 +44,12 @@ async fn hooks_fire_in_order_with_counts() {
 #[tokio::test]
 async fn rejection_from_hook_registers_nothing() {
     let hooks = Recorder {
-        reject: Some(403),
+        reject: Some(RejectionKind::Forbidden),
         ..Default::default()
     };
     let service = Service::builder().hooks(hooks.clone()).build();
     let err = service.connect(req("a")).unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 403);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Forbidden);
     assert_eq!(service.active(), 0);
     assert_eq!(hooks.count("create"), 0);
     assert_eq!(service.metrics().rejected, 1);
@@ -65,7 +65,11 @@ async fn invalid_input_is_400() {
         ConnectRequest::new().topics(["a", "b", "c"]),
     ] {
         let err = service.connect(bad).unwrap_err();
-        assert_eq!(err.rejection().unwrap().status(), 400, "{err}");
+        assert_eq!(
+            err.rejection().unwrap().kind(),
+            RejectionKind::Invalid,
+            "{err}"
+        );
     }
 }
 
@@ -154,7 +158,7 @@ async fn duplicate_reject() {
         .build();
     let _a = service.connect(req("same")).unwrap();
     let err = service.connect(req("same")).unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 409);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Duplicate);
     assert_eq!(service.active(), 1);
 }
 
@@ -203,7 +207,7 @@ fn duplicates_are_allowed_up_to_eight_per_id_by_default() {
     let service = Service::new();
     let tabs: Vec<_> = (0..8).map(|_| service.connect(req("u")).unwrap()).collect();
     let err = service.connect(req("u")).unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 429);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::TooMany);
     let d = service
         .send_to(&ClientId::new("u").unwrap(), Event::message("all tabs"))
         .unwrap();
@@ -220,7 +224,7 @@ async fn duplicate_allow_reaches_every_connection() {
     let mut a = service.connect(req("same")).unwrap();
     let mut b = service.connect(req("same")).unwrap();
     let err = service.connect(req("same")).unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 429);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::TooMany);
     let d = service
         .send_to(&ClientId::new("same").unwrap(), Event::message("both"))
         .unwrap();
@@ -246,7 +250,7 @@ async fn global_client_limit_is_429_with_retry_after() {
     let _a = service.connect(req("a")).unwrap();
     let err = service.connect(req("b")).unwrap_err();
     let rejection = err.rejection().unwrap();
-    assert_eq!(rejection.status(), 429);
+    assert_eq!(rejection.kind(), RejectionKind::TooMany);
     assert!(rejection.retry_after().is_some());
 }
 
@@ -398,7 +402,7 @@ async fn shutdown_delivers_queued_then_ends_every_stream() {
     assert_eq!(service.active(), 0);
     assert_eq!(hooks.count("remove"), 3);
     let err = service.connect(req("late")).unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 503);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::ShuttingDown);
 }
 
 #[tokio::test]
@@ -583,7 +587,7 @@ fn topics_outside_the_grants_are_refused_with_403() {
     for forbidden in [&["private:bob"][..], &["room:a", "private:bob"], &["news"]] {
         let err = as_alice(forbidden).unwrap_err();
         let rejection = err.rejection().unwrap();
-        assert_eq!(rejection.status(), 403, "{forbidden:?}");
+        assert_eq!(rejection.kind(), RejectionKind::Forbidden, "{forbidden:?}");
         assert!(rejection.reason().contains("not allowed"), "{rejection}");
     }
     // Without a principal: the anonymous topics, whatever id it has.
@@ -600,8 +604,8 @@ fn topics_outside_the_grants_are_refused_with_403() {
             .unwrap_err()
             .rejection()
             .unwrap()
-            .status(),
-        403
+            .kind(),
+        RejectionKind::Forbidden
     );
 }
 
@@ -617,7 +621,7 @@ fn anonymous_topics_default_to_every_topic() {
     let err = service
         .connect(ConnectRequest::new().topics(["anything"]))
         .unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 403);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Forbidden);
 }
 
 #[tokio::test]
@@ -686,13 +690,13 @@ fn live_subscriptions_obey_the_grants_and_limits() {
     let err = service
         .subscribe(&id, &[topic("room:a"), topic("private:bob")])
         .unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 403);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Forbidden);
     // Nothing changed: the allowed topic of a refused request was not added either.
     assert!(service.clients()[0].topics().is_empty());
     let err = service
         .subscribe(&id, &[topic("room:a"), topic("room:b"), topic("room:c")])
         .unwrap_err();
-    assert_eq!(err.rejection().unwrap().status(), 400);
+    assert_eq!(err.rejection().unwrap().kind(), RejectionKind::Invalid);
     assert_eq!(
         service
             .subscribe(&id, &[topic("room:a"), topic("room:b")])

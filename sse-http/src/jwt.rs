@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use jsonwebtoken::{encode, EncodingKey, Header};
-//! use sse_core::Service;
+//! use sse_core::{RejectionKind, Service};
 //! use sse_http::{jwt::JwtAuth, RequestHead, RequestOptions};
 //!
 //! let auth = JwtAuth::hs256(b"a long random secret").unwrap().cookie("session");
@@ -36,7 +36,7 @@
 //!
 //! let stranger = RequestHead::new(&headers, "/events", Some("topics=private:bob"));
 //! let refused = options.connect(&Service::new(), &stranger).unwrap_err();
-//! assert_eq!(refused.rejection().unwrap().status(), 403);
+//! assert_eq!(refused.rejection().unwrap().kind(), RejectionKind::Forbidden);
 //! ```
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
@@ -230,7 +230,7 @@ impl JwtAuth {
         match token {
             Some(token) => self.verify(&token).map(Some),
             None if c.anonymous => Ok(None),
-            None => Err(Rejection::unauthorized("a token is required")),
+            None => Err(Rejection::unauthenticated("a token is required")),
         }
     }
 
@@ -244,7 +244,7 @@ impl JwtAuth {
         let c = &self.inner;
         let data = jsonwebtoken::decode::<HashMap<String, Value>>(token, &c.key, &c.validation)
             .map_err(|e| {
-                Rejection::unauthorized(match e.kind() {
+                Rejection::unauthenticated(match e.kind() {
                     ErrorKind::ExpiredSignature => "token expired",
                     ErrorKind::ImmatureSignature => "token not yet valid",
                     ErrorKind::InvalidAlgorithm => "token algorithm not accepted",
@@ -260,7 +260,7 @@ impl JwtAuth {
             .get("sub")
             .and_then(Value::as_str)
             .and_then(|sub| ClientId::new(sub).ok())
-            .ok_or_else(|| Rejection::unauthorized("token subject is not a client id"))?;
+            .ok_or_else(|| Rejection::unauthenticated("token subject is not a client id"))?;
         let topics = match claims.get(&c.topics_claim) {
             None => TopicGrants::none(),
             Some(Value::Array(patterns)) => patterns
@@ -269,8 +269,8 @@ impl JwtAuth {
                 .collect::<Result<Vec<_>, _>>()
                 .ok()
                 .and_then(|patterns| TopicGrants::patterns(patterns).ok())
-                .ok_or_else(|| Rejection::unauthorized("token topics are not topic patterns"))?,
-            Some(_) => return Err(Rejection::unauthorized("token topics are not a list")),
+                .ok_or_else(|| Rejection::unauthenticated("token topics are not topic patterns"))?,
+            Some(_) => return Err(Rejection::unauthenticated("token topics are not a list")),
         };
         Ok(Principal::new(id, topics))
     }

@@ -61,7 +61,8 @@ pub use head::{
 };
 pub use options::{AuthResult, ClaimedId, RequestOptions, TopicSource};
 pub use response::{
-    connect_response, error_response, rejection_response, stream_response, Endpoint, SseBody,
+    connect_response, error_response, rejection_response, status, stream_response, Endpoint,
+    SseBody,
 };
 #[cfg(feature = "server")]
 pub use server::{serve, Connection, Server};

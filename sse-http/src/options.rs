@@ -157,12 +157,12 @@ impl RequestOptions {
     ///
     /// let options = RequestOptions::new().authenticate(|head| {
     ///     let Some(user) = head.header("x-verified-user") else {
-    ///         return Err(Rejection::unauthorized("sign in first"));
+    ///         return Err(Rejection::unauthenticated("sign in first"));
     ///     };
-    ///     let id = ClientId::new(&user).map_err(|_| Rejection::unauthorized("bad user"))?;
+    ///     let id = ClientId::new(&user).map_err(|_| Rejection::unauthenticated("bad user"))?;
     ///     // The user's own topic is exact: a `*` in a name must not be a wildcard.
     ///     let inbox = Topic::new(&format!("private:{id}"))
-    ///         .map_err(|_| Rejection::unauthorized("bad user"))?;
+    ///         .map_err(|_| Rejection::unauthenticated("bad user"))?;
     ///     let topics = TopicGrants::patterns(["room:*"]).unwrap().with_topic(inbox);
     ///     Ok(Some(Principal::new(id, topics)))
     /// });
@@ -282,7 +282,7 @@ mod tests {
         let trusting = RequestOptions::new()
             .trust_client_id(ClaimedId::Header(HeaderName::from_static(CLIENT_ID_HEADER)));
         let authenticated = trusting.clone().authenticate(|h| match h.header("x-user") {
-            Some(u) if u == "deny" => Err(Rejection::unauthorized("no")),
+            Some(u) if u == "deny" => Err(Rejection::unauthenticated("no")),
             Some(u) => Ok(Some(principal(&u))),
             None => Ok(None),
         });
@@ -302,8 +302,8 @@ mod tests {
         assert_eq!(
             id(&authenticated, &head(&headers, "/", None))
                 .unwrap_err()
-                .status(),
-            401
+                .kind(),
+            sse_core::RejectionKind::Unauthenticated
         );
         // Middleware's principal in the extensions comes first, without asking `f`.
         let mut extensions = Extensions::new();
@@ -326,7 +326,7 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(service.active(), 0);
-        let denied = RequestOptions::new().authenticate(|_| Err(Rejection::unauthorized("no")));
+        let denied = RequestOptions::new().authenticate(|_| Err(Rejection::unauthenticated("no")));
         assert!(denied.connect(&service, &h).is_err());
         // Checked as a GET would be: a topic not granted is 403 for HEAD too.
         let closed = Service::builder()
@@ -335,7 +335,10 @@ mod tests {
         let with_topic = head(&headers, "/", Some("topics=a")).with_method(&Method::HEAD);
         let refused = RequestOptions::new().connect(&closed, &with_topic);
         assert_eq!(
-            refused.unwrap_err().rejection().map(Rejection::status),
+            refused
+                .unwrap_err()
+                .rejection()
+                .map(|r| crate::status(r.kind()).as_u16()),
             Some(403)
         );
         assert_eq!(closed.active(), 0);

@@ -15,7 +15,7 @@ use http::{
     HeaderName, HeaderValue, Method, Response, StatusCode,
 };
 use http_body::{Frame, SizeHint};
-use sse_core::{ClientStream, Error, Rejection, Service};
+use sse_core::{ClientStream, Error, Rejection, RejectionKind, Service};
 
 use crate::{RequestHead, RequestOptions};
 
@@ -71,7 +71,8 @@ impl Endpoint {
     /// method other than `GET` and `HEAD`.
     pub fn respond(&self, head: &RequestHead<'_>) -> Response<SseBody> {
         if head.method() != Method::GET && head.method() != Method::HEAD {
-            let mut response = rejection_response(&Rejection::new(405, "use GET"));
+            let mut response = text_response("use GET\n".to_owned());
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             response
                 .headers_mut()
                 .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -220,13 +221,26 @@ pub fn error_response(error: &Error) -> Response<String> {
 /// The response to `rejection`; see [`error_response`].
 pub fn rejection_response(rejection: &Rejection) -> Response<String> {
     let mut response = text_response(format!("{}\n", rejection.reason()));
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    *response.status_mut() = status(rejection.kind());
     if let Some(after) = rejection.retry_after() {
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
         response.headers_mut().insert(RETRY_AFTER, secs.into());
     }
     response
+}
+
+/// The HTTP status a refusal of this kind is answered with.
+pub fn status(kind: RejectionKind) -> StatusCode {
+    match kind {
+        RejectionKind::Invalid => StatusCode::BAD_REQUEST,
+        RejectionKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        RejectionKind::Forbidden => StatusCode::FORBIDDEN,
+        RejectionKind::Duplicate => StatusCode::CONFLICT,
+        RejectionKind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        RejectionKind::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        // A kind added later, until it is mapped here.
+        _ => StatusCode::BAD_REQUEST,
+    }
 }
 
 fn text_response(body: String) -> Response<String> {
@@ -252,10 +266,7 @@ mod tests {
         assert_eq!(r.headers()["x-accel-buffering"], "no");
         assert!(r.headers().get("connection").is_none());
 
-        let r = rejection_response(&Rejection::too_many_requests(
-            "busy",
-            Duration::from_millis(1500),
-        ));
+        let r = rejection_response(&Rejection::too_many("busy", Duration::from_millis(1500)));
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[RETRY_AFTER], "2");
         assert_eq!(r.body(), "busy\n");

@@ -6,7 +6,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{encode, get_current_timestamp, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sse_core::{Principal, Topic};
+use sse_core::{Principal, RejectionKind, Topic};
 use sse_http::{jwt::JwtAuth, RequestHead};
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -51,7 +51,7 @@ fn bearer(auth: &JwtAuth, token: &str) -> Result<Option<Principal>, u16> {
     let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
     headers.insert("authorization", value);
     auth.authenticate(&RequestHead::new(&headers, "/", None))
-        .map_err(|r| r.status())
+        .map_err(|r| sse_http::status(r.kind()).as_u16())
 }
 
 /// The client id of the principal `auth` makes of `head`.
@@ -94,7 +94,10 @@ fn token_sources_header_cookie_and_query_only_when_asked() {
     let query = format!("token={token}");
     let head = RequestHead::new(&headers, "/", Some(&query));
     // Neither the cookie nor the query is read unless configured.
-    assert_eq!(auth.authenticate(&head).unwrap_err().status(), 401);
+    assert_eq!(
+        auth.authenticate(&head).unwrap_err().kind(),
+        RejectionKind::Unauthenticated
+    );
     let by_cookie = auth.clone().cookie("session");
     assert_eq!(subject(&by_cookie, &head), "alice");
     let empty = HeaderMap::new();
@@ -118,7 +121,10 @@ fn a_missing_token_is_401_unless_anonymous_clients_are_let_in() {
     let headers = HeaderMap::new();
     let head = RequestHead::new(&headers, "/", None);
     let auth = JwtAuth::hs256(SECRET).unwrap();
-    assert_eq!(auth.authenticate(&head).unwrap_err().status(), 401);
+    assert_eq!(
+        auth.authenticate(&head).unwrap_err().kind(),
+        RejectionKind::Unauthenticated
+    );
     let open = auth.anonymous_without_token();
     assert_eq!(open.authenticate(&head), Ok(None));
     // A bad token is still refused, not taken as no token.

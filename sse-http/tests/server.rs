@@ -20,7 +20,7 @@ async fn a_request_head_not_sent_in_time_closes_the_connection() {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
-    server.header_read_timeout(Duration::from_millis(200));
+    server.header_read_timeout(Some(Duration::from_millis(200)));
     tokio::spawn(async move { server.serve(listener, SseEndpoint::new(service)).await });
 
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
@@ -91,7 +91,7 @@ async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
-    server.request_timeout(Duration::from_millis(300));
+    server.request_timeout(Some(Duration::from_millis(300)));
     let sse = SseEndpoint::new(service.clone());
     let app = service_fn(move |request: Request<Incoming>| {
         let sse = sse.clone();
@@ -216,7 +216,7 @@ async fn a_shut_window_is_closed_after_the_user_timeout() {
         "the connection ended without a user timeout"
     );
     let mut with = Server::new();
-    with.tcp_user_timeout(Duration::from_secs(1));
+    with.tcp_user_timeout(Some(Duration::from_secs(1)));
     assert!(
         connection_ends_after_drop(with, Duration::from_secs(10)).await,
         "the connection outlived its user timeout"

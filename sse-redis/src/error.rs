@@ -5,7 +5,6 @@ use std::fmt;
 /// Everything that can go wrong in this crate.
 ///
 /// Only [`Error::Unavailable`] happens after startup: Redis did not take a message.
-/// It converts into [`sse_core::Error::Backplane`] for code that deals in core errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -56,9 +55,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-impl From<Error> for sse_core::Error {
-    fn from(e: Error) -> Self {
-        sse_core::Error::Backplane(e.to_string())
-    }
-}

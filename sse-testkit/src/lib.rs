@@ -7,6 +7,7 @@
 //! `#[tokio::test]` per scenario in [`scenarios`]. Every wait is bounded by [`WAIT`].
 
 mod client;
+pub mod node;
 pub mod redis;
 pub mod routes;
 pub mod scenarios;

@@ -52,9 +52,9 @@ pub fn options(path: &str) -> Option<RequestOptions> {
             .authenticate(|head| {
                 let user = head
                     .header("x-user")
-                    .ok_or_else(|| Rejection::unauthorized("x-user required"))?;
+                    .ok_or_else(|| Rejection::unauthenticated("x-user required"))?;
                 let id = ClientId::new(&format!("user-{user}"))
-                    .map_err(|_| Rejection::unauthorized("bad x-user"))?;
+                    .map_err(|_| Rejection::unauthenticated("bad x-user"))?;
                 Ok(Some(Principal::new(id, TopicGrants::all())))
             })
             .topics(TopicSource::function(|head| {
@@ -176,7 +176,7 @@ impl RecordingHooks {
 impl Hooks for RecordingHooks {
     fn on_connect(&self, request: &ConnectRequest) -> Result<(), Rejection> {
         match request.requested_client_id() {
-            Some(id) if id.starts_with("deny-401") => Err(Rejection::unauthorized("no token")),
+            Some(id) if id.starts_with("deny-401") => Err(Rejection::unauthenticated("no token")),
             Some(id) if id.starts_with("deny-403") => Err(Rejection::forbidden("not yours")),
             _ => Ok(()),
         }

@@ -364,7 +364,7 @@ impl Demo {
                 Reply::text(404, format_args!("client {id} is not connected here"))
             }
             Err(e) => match e.rejection() {
-                Some(r) => Reply::text(r.status(), r.reason()),
+                Some(r) => Reply::text(sse_http::status(r.kind()).as_u16(), r.reason()),
                 None => Reply::text(500, e),
             },
         }

@@ -50,7 +50,8 @@ impl Interpreter {
 
     /// A line was too long: the event it is in is dropped.
     pub(super) fn line_too_long(&mut self, limit: usize) -> Option<Result<Item, ParseError>> {
-        self.start_skipping(ParseError::LineTooLong { limit }).map(Err)
+        self.start_skipping(ParseError::LineTooLong { limit })
+            .map(Err)
     }
 
     fn start_skipping(&mut self, error: ParseError) -> Option<ParseError> {
@@ -116,7 +117,9 @@ impl Interpreter {
                 let value = decode(value);
                 if self.data.len() + value.len() + 1 > self.max_event_len {
                     let limit = self.max_event_len;
-                    return self.start_skipping(ParseError::EventTooLarge { limit }).map(Err);
+                    return self
+                        .start_skipping(ParseError::EventTooLarge { limit })
+                        .map(Err);
                 }
                 // Exact room for the value and its LF: a one-line event (the common
                 // case) is then built with one allocation and handed out as is.

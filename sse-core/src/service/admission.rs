@@ -9,14 +9,12 @@ use std::{
 use bytes::{BufMut, BytesMut};
 use sse_codec::Event;
 
-use super::{
-    notices::{notice, reset_notice, INITIAL_COMMENT},
-    Inner, Service, CLIENT_EVENT, REPLACED_EVENT, REPLACED_RETRY,
-};
+use super::{Inner, Service};
 use crate::{
     metrics::bump,
+    notices::{notice, CLIENT_EVENT, INITIAL_COMMENT, REPLACED_EVENT, REPLACED_RETRY},
     queue::Queue,
-    replay::{Cursor, Replay},
+    replay::{reset_notice, Cursor, Replay},
     Client, ClientId, ClientStream, ConnectRequest, DuplicatePolicy, Error, EventSeq, Rejection,
     ResetReason, Topic, TopicGrants,
 };
@@ -60,7 +58,7 @@ impl Service {
     ) -> Result<(Option<ClientId>, Vec<Topic>, TopicGrants), Error> {
         let config = &self.inner.config;
         let id = match &request.client_id {
-            Some(id) => Some(ClientId::new(id).map_err(|e| Rejection::bad_request(e.to_string()))?),
+            Some(id) => Some(ClientId::new(id).map_err(|e| Rejection::invalid(e.to_string()))?),
             None => None,
         };
         if request.topics.len() > config.max_topics {
@@ -71,7 +69,7 @@ impl Service {
             .iter()
             .map(|t| Topic::new(t))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Rejection::bad_request(e.to_string()))?;
+            .map_err(|e| Rejection::invalid(e.to_string()))?;
         topics.sort();
         topics.dedup();
         let grants = request
@@ -131,7 +129,7 @@ impl Inner {
         if self.accepting.load(Ordering::Acquire) {
             Ok(())
         } else {
-            Err(Rejection::unavailable("shutting down").into())
+            Err(Rejection::shutting_down("shutting down").into())
         }
     }
 
@@ -144,10 +142,10 @@ impl Inner {
             .for_each_with_id(id, &mut |c| same_id.push(Arc::clone(c)));
         match self.config.duplicates {
             DuplicatePolicy::Reject if !same_id.is_empty() => {
-                Err(Rejection::conflict("client id already connected").into())
+                Err(Rejection::duplicate("client id already connected").into())
             }
             DuplicatePolicy::Replace => Ok(same_id),
-            _ if same_id.len() >= self.config.max_per_id => Err(Rejection::too_many_requests(
+            _ if same_id.len() >= self.config.max_per_id => Err(Rejection::too_many(
                 "too many connections for this client id",
                 Duration::from_secs(5),
             )
@@ -159,9 +157,7 @@ impl Inner {
     /// 429 when one more connection (with `leaving` about to go) is too many.
     fn check_capacity(&self, leaving: usize) -> Result<(), Error> {
         if self.manager.active() - leaving >= self.config.max_clients {
-            return Err(
-                Rejection::too_many_requests("too many clients", Duration::from_secs(5)).into(),
-            );
+            return Err(Rejection::too_many("too many clients", Duration::from_secs(5)).into());
         }
         Ok(())
     }
@@ -231,5 +227,5 @@ impl Inner {
 
 /// The refusal of a client with more than `max` topics.
 pub(super) fn too_many_topics(max: usize) -> Error {
-    Rejection::bad_request(format!("at most {max} topics per client")).into()
+    Rejection::invalid(format!("at most {max} topics per client")).into()
 }

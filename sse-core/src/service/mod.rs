@@ -1,12 +1,12 @@
 //! The service: a registry of clients, and what it does with them, a file a concern:
 //! [`config`] (settings and the builder), [`admission`] (connect), [`publish`] (ids,
-//! history and fan-out), [`shutdown`], and [`notices`] (the service's own events).
+//! history and fan-out), [`shutdown`], and [`stream`] (a client's end: its frames).
 
 mod admission;
 mod config;
-mod notices;
 mod publish;
 mod shutdown;
+mod stream;
 
 use std::{
     fmt,
@@ -19,13 +19,13 @@ use std::{
 use tokio::sync::Notify;
 
 use self::config::Config;
-pub(crate) use self::notices::notice;
 pub use self::{
     config::ServiceBuilder,
-    notices::{CLIENT_EVENT, GAP_EVENT, REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT},
     publish::{Delivery, Target},
     shutdown::{Shutdown, ShutdownReport},
+    stream::ClientStream,
 };
+use crate::sync;
 use crate::{
     metrics::{bump, Counters},
     replay::Replay,
@@ -148,7 +148,7 @@ impl Service {
 
 impl Inner {
     pub(super) fn lock_publish(&self) -> MutexGuard<'_, Replay> {
-        self.publish.lock().unwrap_or_else(|e| e.into_inner())
+        sync::lock(&self.publish)
     }
 
     /// Takes the client out of the registry; the count left, for the one call that did.

@@ -6,10 +6,12 @@ use std::sync::{atomic::Ordering, Arc};
 use bytes::{BufMut, Bytes, BytesMut};
 use sse_codec::Event;
 
-use super::{admission::too_many_topics, notices::reset_notice, Inner, Service};
+use super::{admission::too_many_topics, Inner, Service};
 use crate::{
-    metrics::bump, queue::Pushed, replay::Cursor, Client, ClientId, Error, EventSeq, ResetReason,
-    SlowClientAction, Topic,
+    metrics::bump,
+    queue::Pushed,
+    replay::{reset_notice, Cursor},
+    Client, ClientId, Error, EventSeq, ResetReason, SlowClientAction, Topic,
 };
 
 /// Most history a resuming client reads at once (one write's worth).

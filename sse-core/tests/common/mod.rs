@@ -8,14 +8,15 @@ use std::{
 use bytes::Bytes;
 use futures::StreamExt;
 use sse_core::{
-    Client, ClientId, ClientStream, ConnectRequest, Hooks, Rejection, ResetReason, SlowClientAction,
+    Client, ClientId, ClientStream, ConnectRequest, Hooks, Rejection, RejectionKind, ResetReason,
+    SlowClientAction,
 };
 
 /// Records every hook call, in order.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
     pub log: Arc<Mutex<Vec<String>>>,
-    pub reject: Option<u16>,
+    pub reject: Option<RejectionKind>,
 }
 
 impl Recorder {
@@ -39,7 +40,7 @@ impl Hooks for Recorder {
     fn on_connect(&self, req: &ConnectRequest) -> Result<(), Rejection> {
         self.push(format!("connect {:?}", req.requested_client_id()));
         match self.reject {
-            Some(status) => Err(Rejection::new(status, "no")),
+            Some(kind) => Err(Rejection::new(kind, "no")),
             None => Ok(()),
         }
     }

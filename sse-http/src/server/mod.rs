@@ -105,28 +105,29 @@ impl Server {
     }
 
     /// How long a client may take to send its request head before the connection is
-    /// closed; `None` waits forever (not advised on a public port: each waiting
+    /// closed (default 10 s); `None` waits forever (not advised on a public port: each waiting
     /// connection holds a socket and its buffers).
-    pub fn header_read_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
-        self.header_read_timeout = timeout.into();
+    pub fn header_read_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.header_read_timeout = timeout;
         self
     }
 
     /// How long a request may take, from its first byte, to arrive whole or to be
     /// answered (the first byte of the response written), before the connection is
-    /// closed; `None` waits forever. A handler that reads a slow body, or takes longer
+    /// closed (default 30 s); `None` waits forever. A handler that reads a slow body, or takes longer
     /// than this to start its response, needs more. An event stream is answered at
     /// once and is not limited.
-    pub fn request_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
-        self.request_timeout = timeout.into();
+    pub fn request_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.request_timeout = timeout;
         self
     }
 
     /// How long written data may stay unacknowledged before the kernel closes the
-    /// connection (`TCP_USER_TIMEOUT`, Linux and Android only; ignored elsewhere).
+    /// connection (`TCP_USER_TIMEOUT`, Linux and Android only; ignored elsewhere;
+    /// default 30 s).
     /// `None` leaves the system's behaviour, which probes a zero window forever.
-    pub fn tcp_user_timeout(&mut self, timeout: impl Into<Option<Duration>>) -> &mut Self {
-        self.tcp_user_timeout = timeout.into();
+    pub fn tcp_user_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.tcp_user_timeout = timeout;
         self
     }
 

@@ -12,10 +12,11 @@ use std::{
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio::time::{Instant, Sleep};
 
-use crate::{queue::Queue, replay::Cursor, service::Inner, Client, Error, Topic};
+use super::Inner;
+use crate::{queue::Queue, replay::Cursor, Client, Error, Topic};
 
 /// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
 /// response body.
@@ -35,7 +36,14 @@ pub struct ClientStream {
     resume: Option<(Cursor, Arc<[Topic]>)>,
     keep_alive: Option<KeepAlive>,
     batch: Option<Batch>,
-    report_sends: bool,
+}
+
+/// What the stream has to write next.
+enum Frame {
+    /// Events, the prelude or history: what the send hooks report.
+    Data(Bytes),
+    /// A keep-alive comment.
+    KeepAlive,
 }
 
 /// Holds a frame back for `delay` so that the frames arriving meanwhile share its
@@ -82,7 +90,6 @@ impl ClientStream {
                 behind: false,
                 timer: None,
             }),
-            report_sends: true,
         }
     }
 
@@ -99,35 +106,69 @@ impl ClientStream {
     /// # Errors
     ///
     /// [`Error::Disconnected`] if the sink returned an error.
-    pub fn forward_to<S>(mut self, mut sink: S) -> impl Future<Output = Result<(), Error>> + Send
+    pub async fn forward_to<S>(mut self, mut sink: S) -> Result<(), Error>
     where
         S: Sink<Bytes> + Unpin + Send,
     {
-        self.report_sends = false;
-        async move {
-            while let Some(frame) = self.next().await {
-                let hooks = &self.service.hooks;
-                hooks.before_send(&self.client);
-                if sink.send(frame).await.is_err() {
-                    hooks.on_send(&self.client, Err(&Error::Disconnected));
-                    return Err(Error::Disconnected);
-                }
-                hooks.on_send(&self.client, Ok(()));
+        while let Some(frame) = std::future::poll_fn(|cx| self.poll_frame(cx)).await {
+            let frame = match frame {
+                Frame::Data(data) => data,
+                Frame::KeepAlive => Bytes::from_static(sse_codec::KEEP_ALIVE),
+            };
+            let hooks = &self.service.hooks;
+            hooks.before_send(&self.client);
+            if sink.send(frame).await.is_err() {
+                hooks.on_send(&self.client, Err(&Error::Disconnected));
+                return Err(Error::Disconnected);
             }
-            let _ = sink.close().await;
-            Ok(())
+            hooks.on_send(&self.client, Ok(()));
         }
+        let _ = sink.close().await;
+        Ok(())
     }
 
-    fn delivered(&mut self, frame: Bytes) -> Poll<Option<Bytes>> {
+    fn delivered(&mut self, frame: Bytes) -> Poll<Option<Frame>> {
         if let Some(ka) = &mut self.keep_alive {
             ka.last_traffic = Instant::now();
         }
-        if self.report_sends {
-            self.service.hooks.before_send(&self.client);
-            self.service.hooks.on_send(&self.client, Ok(()));
+        Poll::Ready(Some(Frame::Data(frame)))
+    }
+
+    /// The next frame: the prelude, then history for a resuming client, then queued
+    /// frames (held back by a write delay) or, when idle, a keep-alive.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        if let Some(prelude) = self.prelude.take() {
+            return self.delivered(prelude);
         }
-        Poll::Ready(Some(frame))
+        if let Some((cursor, topics)) = &mut self.resume {
+            match self.service.read_history(cursor, topics) {
+                Some(frames) => return self.delivered(frames),
+                None => self.resume = None,
+            }
+        }
+        let held = self
+            .batch
+            .as_mut()
+            .is_some_and(|batch| batch.poll_release(&self.client.queue, cx).is_pending());
+        let popped = if held {
+            Poll::Pending
+        } else {
+            self.client.queue.poll_pop(cx)
+        };
+        match popped {
+            Poll::Ready(Some(frame)) => self.delivered(frame),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                // A held frame is traffic on its way: no keep-alive meanwhile.
+                let holding = self.batch.as_ref().is_some_and(|b| b.holding);
+                let due = !holding && self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
+                if due {
+                    Poll::Ready(Some(Frame::KeepAlive))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
     }
 }
 
@@ -187,42 +228,23 @@ impl Batch {
     }
 }
 
+/// As a response body: a frame handed to the framework counts as sent for the send
+/// hooks (keep-alives do not).
 impl Stream for ClientStream {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        if let Some(prelude) = self.prelude.take() {
-            return self.delivered(prelude);
-        }
-        let this = &mut *self;
-        if let Some((cursor, topics)) = &mut this.resume {
-            match this.service.read_history(cursor, topics) {
-                Some(frames) => return self.delivered(frames),
-                None => this.resume = None,
+        match self.poll_frame(cx) {
+            Poll::Ready(Some(Frame::Data(data))) => {
+                self.service.hooks.before_send(&self.client);
+                self.service.hooks.on_send(&self.client, Ok(()));
+                Poll::Ready(Some(data))
             }
-        }
-        let held = this
-            .batch
-            .as_mut()
-            .is_some_and(|batch| batch.poll_release(&this.client.queue, cx).is_pending());
-        let popped = if held {
-            Poll::Pending
-        } else {
-            this.client.queue.poll_pop(cx)
-        };
-        match popped {
-            Poll::Ready(Some(frame)) => self.delivered(frame),
+            Poll::Ready(Some(Frame::KeepAlive)) => {
+                Poll::Ready(Some(Bytes::from_static(sse_codec::KEEP_ALIVE)))
+            }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                // A held frame is traffic on its way: no keep-alive meanwhile.
-                let holding = self.batch.as_ref().is_some_and(|b| b.holding);
-                let due = !holding && self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
-                if due {
-                    Poll::Ready(Some(Bytes::from_static(sse_codec::KEEP_ALIVE)))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

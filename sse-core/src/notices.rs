@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use sse_codec::{Event, EventType};
-
-use crate::{EventSeq, ResetReason};
 
 /// The event type of the in-band notice that some events a client missed are gone, sent
 /// before whatever the history still holds for it:
@@ -49,13 +46,6 @@ pub(crate) const INITIAL_COMMENT: &[u8] = b": connected\n\n";
 pub(crate) fn notice(kind: &'static str, data: impl Into<String>) -> Event {
     let kind = EventType::new(kind).expect("the service's own event types are valid");
     Event::message(data).with_event(kind)
-}
-
-/// The in-band notice that some events a client missed are gone.
-pub(crate) fn reset_notice(reason: ResetReason, id: EventSeq) -> Bytes {
-    notice(RESET_EVENT, reason.as_str())
-        .with_id(id.to_event_id())
-        .encode()
 }
 
 #[cfg(test)]

@@ -1,19 +1,19 @@
 //! The reliability suite's tools: [`Server`] runs the `rel-server` binary (the
 //! library behind `sse-axum`, configured by environment variables) as a separate
-//! process and reads its `/stats`; [`SseConn`] is a small raw HTTP/1.1 client over one
-//! TCP connection that decodes the chunked body and parses events with
-//! `sse_codec::Parser`, light enough to hold thousands of streams open from one test
-//! process.
+//! process and reads its `/stats`; the clients are `sse_testkit::raw`'s [`SseConn`], a
+//! small raw HTTP/1.1 client over one TCP connection, light enough to hold thousands of
+//! streams open from one test process.
 //!
 //! The tests live in `tests/`. Each has a short variant that runs with
 //! `cargo test --workspace` and a long variant marked `#[ignore]` that
 //! `scripts/reliability.sh` runs. Every wait is bounded.
 
-mod client;
 mod server;
 
-pub use client::{connect, request, seq_and_time, Opened, Response, SseConn, StreamEvent};
 pub use server::{Server, Stats};
+pub use sse_testkit::raw::{connect, request, Opened, Response, SseConn, StreamEvent};
+
+use sse_codec::MessageEvent;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -113,4 +113,12 @@ pub async fn read_until(conn: &mut SseConn, last: u64, wait: Duration, into: &mu
             }
         }
     }
+}
+
+/// The sequence number and broadcast time (unix ns) in a `rel-server` event's data.
+pub fn seq_and_time(event: &MessageEvent) -> Option<(u64, u128)> {
+    let mut parts = event.data().split(' ');
+    let seq = parts.next()?.parse().ok()?;
+    let nanos = parts.next()?.parse().ok()?;
+    Some((seq, nanos))
 }

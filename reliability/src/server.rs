@@ -8,7 +8,7 @@ use tokio::{
     time::{timeout, Instant},
 };
 
-use crate::client::request;
+use sse_testkit::raw::request;
 
 /// A snapshot of the server's `/stats`.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 
 mod client;
 pub mod node;
+pub mod raw;
 pub mod redis;
 pub mod routes;
 pub mod scenarios;

@@ -1,5 +1,7 @@
 //! A raw HTTP/1.1 client: one request per TCP connection, the response head parsed by
-//! hand, a chunked body decoded and fed to `sse_codec::Parser`.
+//! hand, a chunked body decoded and fed to `sse_codec::Parser`. Light enough to hold
+//! thousands of streams open from one test process, and to set socket options (a small
+//! receive buffer, linger) that a full client hides.
 
 use std::{io, net::SocketAddr, time::Duration};
 
@@ -380,14 +382,6 @@ impl SseConn {
     pub fn abort(self) {
         let _ = socket2::SockRef::from(&self.tcp).set_linger(Some(Duration::ZERO));
     }
-}
-
-/// The sequence number and broadcast time (unix ns) in a `rel-server` event's data.
-pub fn seq_and_time(event: &MessageEvent) -> Option<(u64, u128)> {
-    let mut parts = event.data().split(' ');
-    let seq = parts.next()?.parse().ok()?;
-    let nanos = parts.next()?.parse().ok()?;
-    Some((seq, nanos))
 }
 
 #[cfg(test)]

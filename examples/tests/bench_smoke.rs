@@ -3,56 +3,29 @@
 //! every event for 2 seconds. Numbers are not checked
 //! here (tests run in debug builds beside other work); delivery is.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    thread,
-};
+use sse_testkit::process::ServerProcess;
+use tokio::process::Command;
 
-/// A benchmark server, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(bin: &str, adapter: &str, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(bin)
-            .env("ADAPTER", adapter)
-            .envs(env.iter().copied())
-            .env("RATE", "20")
-            .env("PORT", "0")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
-        let port = line
-            .trim()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Server { child, port }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a benchmark server.
+async fn start(bin: &str, adapter: &str, env: &[(&str, &str)]) -> ServerProcess {
+    let mut command = Command::new(bin);
+    command
+        .env("ADAPTER", adapter)
+        .envs(env.iter().copied())
+        .env("RATE", "20")
+        .env("PORT", "0");
+    ServerProcess::start(command).await
 }
 
 /// Runs the load generator against `server`; returns its JSON line.
-fn load(server: &Server, label: &str) -> String {
+async fn load(server: &ServerProcess, label: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["--port", &server.port.to_string()])
+        .args(["--port", &server.addr.port().to_string()])
         .args(["--clients", "200", "--rate", "20", "--duration", "2"])
         .args(["--settle", "0.5", "--grace", "3", "--label", label])
-        .args(["--pid", &server.child.id().to_string()])
+        .args(["--pid", &server.pid().expect("running").to_string()])
         .output()
+        .await
         .expect("run loadgen");
     assert!(out.status.success(), "loadgen failed: {out:?}");
     String::from_utf8(out.stdout).expect("utf-8")
@@ -72,8 +45,8 @@ fn field(json: &str, key: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn every_server_delivers_every_event_to_200_clients() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_delivers_every_event_to_200_clients() {
     /// Server binary, run name, `ADAPTER`, more environment.
     type Run = (&'static str, &'static str, &'static str, Env);
     type Env = &'static [(&'static str, &'static str)];
@@ -89,14 +62,14 @@ fn every_server_delivers_every_event_to_200_clients() {
     let handles: Vec<_> = runs
         .into_iter()
         .map(|(bin, name, adapter, env)| {
-            thread::spawn(move || {
-                let server = Server::start(bin, adapter, env);
-                (name, load(&server, name))
+            tokio::spawn(async move {
+                let server = start(bin, adapter, env).await;
+                (name, load(&server, name).await)
             })
         })
         .collect();
     for handle in handles {
-        let (name, json) = handle.join().expect("run thread");
+        let (name, json) = handle.await.expect("run task");
         if name == "axum-delay" {
             // A write waits 100 ms for the events behind its first: with one every
             // 50 ms, half of them wait 100 ms and half 50 ms (without: a few ms).

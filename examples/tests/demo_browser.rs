@@ -240,7 +240,7 @@ async fn assert_not_logged(tab: &Page, name: &str, texts: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_in_a_real_browser() {
     // No DEMO_SECRET: the session key is random, so a restart ends every session.
-    let mut demo = DemoProcess::start("axum", &[]);
+    let mut demo = DemoProcess::start("axum", &[]).await;
     let proxy = Proxy::start(demo.addr.clone()).await;
     let page_url = format!("http://{}/", proxy.addr);
 
@@ -434,7 +434,7 @@ async fn demo_in_a_real_browser() {
     // session key was random, so alice's session is refused (401): the page asks
     // `HEAD /events` why, signs out and carries on as a guest. Every tab shares the
     // cookie, so tab B is refused too and recovers the same way.
-    demo.restart();
+    demo.restart().await;
     for (tab, name) in [(&a, "A"), (&b, "B"), (&c, "C")] {
         wait_until(
             tab,
@@ -526,8 +526,8 @@ async fn restart_with_redis_shows_missed_messages() {
         ("REDIS_PREFIX", "demo-browser"),
         ("DEMO_SECRET", "the browser test's session key, 32+ bytes"),
     ];
-    let mut one = DemoProcess::start("warp", &env);
-    let two = DemoProcess::start("hyper", &env);
+    let mut one = DemoProcess::start("warp", &env).await;
+    let two = DemoProcess::start("hyper", &env).await;
     let browser = launch("demo-redis").await;
 
     let tab = open_tab(&browser, &one.url("/")).await;
@@ -544,7 +544,7 @@ async fn restart_with_redis_shows_missed_messages() {
     post(&two, "/clients/alice?from=Dee", "a direct message via two").await;
     wait_logged(&tab, "dm", "a direct message via two", "the direct message").await;
 
-    one.kill();
+    one.kill().await;
     wait_until(
         &tab,
         "document.getElementById('state').dataset.state !== 'connected'",
@@ -564,7 +564,7 @@ async fn restart_with_redis_shows_missed_messages() {
         "inbox message during the restart",
     )
     .await;
-    one.restart();
+    one.restart().await;
     wait_logged(
         &tab,
         "broadcast",

@@ -196,7 +196,7 @@ fn user_claims(name: &str, exp: i64) -> Value {
 /// Everything a page or script uses, on one adapter; then resume after a dropped
 /// connection and the reset after a restart.
 async fn interface(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[]);
+    let demo = DemoProcess::start(adapter, &[]).await;
 
     let page = http().get(demo.url("/")).send().await.expect("GET /");
     assert_eq!(page.status(), 200);
@@ -380,7 +380,7 @@ async fn interface(adapter: &str) {
     // key was random, so alice's session is refused now, on every route that reads it.
     drop((alice, bob, dave));
     let mut demo = demo;
-    demo.restart();
+    demo.restart().await;
     let mut bob = SseReader::connect(&demo.url("/events"), Some(&last)).await;
     let event = bob.next().await;
     assert_eq!((event.event_type(), event.data()), ("sse-reset", "unknown"));
@@ -407,7 +407,7 @@ async fn interface(adapter: &str) {
 /// Sign-in: one user in several tabs is one id, reached by one direct message; a
 /// client without a session gets a generated id; sign-out clears the cookie.
 async fn identity(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[]);
+    let demo = DemoProcess::start(adapter, &[]).await;
     let cookie = login(&demo, "alice").await;
     let mut tab1 = signed_in(&demo, "", &cookie).await;
     let mut tab2 = signed_in(&demo, "?topics=private:alice", &cookie).await;
@@ -459,7 +459,7 @@ async fn identity(adapter: &str) {
 /// their own valid session. None gets alice's direct message or inbox message; the
 /// forged credentials are refused with 401; alice's streams stay up and get both.
 async fn hijack_attempts(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[("DEMO_SECRET", SECRET)]);
+    let demo = DemoProcess::start(adapter, &[("DEMO_SECRET", SECRET)]).await;
     let alice_cookie = login(&demo, "alice").await;
     let bob_cookie = login(&demo, "bob").await;
     let alice_token = alice_cookie.trim_start_matches("demo_session=");
@@ -607,7 +607,7 @@ async fn hijack_attempts(adapter: &str) {
 /// Subscribing to a topic not granted, at connect (also to read its history) or
 /// live, is refused with 403; what was refused never arrives.
 async fn topic_escalation(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[]);
+    let demo = DemoProcess::start(adapter, &[]).await;
     let alice_cookie = login(&demo, "alice").await;
     let bob_cookie = login(&demo, "bob").await;
     let mut alice = signed_in(&demo, "?topics=private:alice", &alice_cookie).await;
@@ -699,7 +699,7 @@ async fn topic_escalation(adapter: &str) {
 /// A connected client joins and leaves a room without reconnecting: by its
 /// generated id without a session, every connection of the user with one.
 async fn live_subscriptions(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[]);
+    let demo = DemoProcess::start(adapter, &[]).await;
     let mut joiner = guest(&demo, "").await;
     let mut bystander = guest(&demo, "").await;
 
@@ -752,7 +752,7 @@ async fn live_subscriptions(adapter: &str) {
 
 /// `HEAD /events` answers as `GET` would, without a body, and registers nothing.
 async fn head_events(adapter: &str) {
-    let demo = DemoProcess::start(adapter, &[]);
+    let demo = DemoProcess::start(adapter, &[]).await;
     let cookie = login(&demo, "alice").await;
     for headers in [vec![], vec![("cookie", cookie.as_str())]] {
         let mut request = http().head(demo.url("/events"));
@@ -801,10 +801,10 @@ async fn bad_configuration_is_refused_clearly() {
 /// `DEMO_SECRET`, and refused by one with another key or a random one.
 #[tokio::test]
 async fn sessions_are_shared_by_processes_with_one_key() {
-    let one = DemoProcess::start("axum", &[("DEMO_SECRET", SECRET)]);
-    let two = DemoProcess::start("hyper", &[("DEMO_SECRET", SECRET)]);
-    let other = DemoProcess::start("warp", &[("DEMO_SECRET", OTHER_SECRET)]);
-    let random = DemoProcess::start("axum", &[]);
+    let one = DemoProcess::start("axum", &[("DEMO_SECRET", SECRET)]).await;
+    let two = DemoProcess::start("hyper", &[("DEMO_SECRET", SECRET)]).await;
+    let other = DemoProcess::start("warp", &[("DEMO_SECRET", OTHER_SECRET)]).await;
+    let random = DemoProcess::start("axum", &[]).await;
 
     let cookie = login(&one, "alice").await;
     let mut on_two = signed_in(&two, "?topics=private:alice", &cookie).await;
@@ -840,8 +840,8 @@ async fn redis_two_processes_and_resume_across_restart() {
         ("REDIS_PREFIX", "demo-test"),
         ("DEMO_SECRET", SECRET),
     ];
-    let mut one = DemoProcess::start("axum", &env);
-    let two = DemoProcess::start("hyper", &env);
+    let mut one = DemoProcess::start("axum", &env).await;
+    let two = DemoProcess::start("hyper", &env).await;
     assert_eq!(get_json(&one, "/stats").await["backplane"], "redis");
 
     let cookie = login(&two, "alice").await;
@@ -886,11 +886,11 @@ async fn redis_two_processes_and_resume_across_restart() {
     // Restart process one while alice is away; she misses three messages.
     let last = alice.last_event_id();
     drop(alice);
-    one.kill();
+    one.kill().await;
     post(&two, "/broadcast", "missed 1").await;
     post(&two, "/topics/room:rust", "missed 2").await;
     post(&two, "/topics/private:alice", "missed 3").await;
-    one.restart();
+    one.restart().await;
     let url = one.url(&format!("/events{query}"));
     let mut alice = SseReader::connect_with(
         &url,
@@ -914,7 +914,7 @@ async fn redis_two_processes_and_resume_across_restart() {
 async fn slow_body(adapter: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let demo = DemoProcess::start(adapter, &[("BODY_TIMEOUT_MS", "300")]);
+    let demo = DemoProcess::start(adapter, &[("BODY_TIMEOUT_MS", "300")]).await;
     let mut tcp = tokio::net::TcpStream::connect(&demo.addr)
         .await
         .expect("connect");
@@ -948,7 +948,7 @@ async fn slow_body(adapter: &str) {
 async fn shutdown_closes_the_listener_first(adapter: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let mut demo = DemoProcess::start(adapter, &[]);
+    let mut demo = DemoProcess::start(adapter, &[]).await;
     let mut reader = SseReader::connect(&demo.url("/events"), None).await;
     // A client that does not read, with more queued for it than the kernel's buffers
     // take: the drain waits for it, up to the demo's 3 s deadline.
@@ -976,7 +976,7 @@ async fn shutdown_closes_the_listener_first(adapter: &str) {
         "{adapter}: the reader's stream ended"
     );
     assert!(
-        !demo.wait_exit(Duration::ZERO),
+        !demo.wait_exit(Duration::ZERO).await,
         "{adapter}: the drain is still going (the stalled client holds it)"
     );
     match tokio::net::TcpStream::connect(&demo.addr).await {
@@ -994,5 +994,8 @@ async fn shutdown_closes_the_listener_first(adapter: &str) {
         }
     }
     drop(stalled);
-    assert!(demo.wait_exit(Duration::from_secs(10)), "{adapter}: exited");
+    assert!(
+        demo.wait_exit(Duration::from_secs(10)).await,
+        "{adapter}: exited"
+    );
 }

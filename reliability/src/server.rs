@@ -1,12 +1,9 @@
 //! The server under test as a child process.
 
-use std::{collections::HashMap, io, net::SocketAddr, process::Stdio, time::Duration};
+use std::{collections::HashMap, io, net::SocketAddr, time::Duration};
 
-use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
-    process::{Child, ChildStdout, Command},
-    time::{timeout, Instant},
-};
+use sse_testkit::process::ServerProcess;
+use tokio::{process::Command, time::Instant};
 
 use sse_testkit::raw::request;
 
@@ -24,8 +21,7 @@ impl Stats {
 /// A running `rel-server` process; killed when dropped.
 #[derive(Debug)]
 pub struct Server {
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
+    process: ServerProcess,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -38,42 +34,20 @@ impl Server {
     ///
     /// # Panics
     ///
-    /// If it does not start listening within 10 s.
+    /// If it does not start listening within 30 s.
     pub async fn start(bin: &str, env: &[(&str, String)]) -> Server {
         let mut command = Command::new(bin);
-        command
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("spawn rel-server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stdout = BufReader::new(stdout).lines();
-        let line = timeout(WAIT, stdout.next_line())
-            .await
-            .expect("rel-server starts within 10 s")
-            .expect("read stdout")
-            .expect("a first line");
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        let process = ServerProcess::start(command).await;
         Server {
-            child,
-            stdout,
-            addr,
+            addr: process.addr,
+            process,
         }
     }
 
     /// The next line the server printed, within `wait`.
     pub async fn line(&mut self, wait: Duration) -> Option<String> {
-        timeout(wait, self.stdout.next_line())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
+        self.process.line(wait).await
     }
 
     /// `GET /stats`.
@@ -124,33 +98,22 @@ impl Server {
         }
     }
 
-    /// Sends `SIGTERM` (with the `kill` command: no unsafe code).
+    /// Sends `SIGTERM`.
     ///
     /// # Errors
     ///
     /// If `kill` could not be run or failed.
     pub fn terminate(&self) -> io::Result<()> {
-        let pid = self.child.id().ok_or_else(|| io::Error::other("exited"))?;
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other("kill failed"))
-        }
+        self.process.terminate()
     }
 
     /// Waits up to `wait` for the process to exit; its exit status if it did.
     pub async fn wait_exit(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
-        timeout(wait, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        self.process.wait_exit(wait).await
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.is_running()
     }
 }

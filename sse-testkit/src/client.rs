@@ -1,6 +1,6 @@
 //! A real HTTP client (reqwest) reading event streams with `sse_codec::Parser`.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use reqwest::{header::HeaderMap, Version};
 use sse_codec::{Item, MessageEvent, Parser};
@@ -89,6 +89,7 @@ impl Client {
             ended: false,
             client_id: None,
             events_seen: 0,
+            stashed: None,
         })
     }
 
@@ -134,6 +135,8 @@ pub struct EventClient {
     ended: bool,
     client_id: Option<String>,
     events_seen: usize,
+    /// An event parsed while looking for the client event, not yet returned.
+    stashed: Option<MessageEvent>,
 }
 
 impl EventClient {
@@ -184,7 +187,13 @@ impl EventClient {
                 return id.clone();
             }
             if let Some(event) = self.parsed() {
-                panic!("an event came before {CLIENT_EVENT}: {event:?}");
+                // Parsed in the same read as the client event, after it: keep it.
+                assert!(
+                    self.client_id.is_some(),
+                    "an event came before {CLIENT_EVENT}: {event:?}"
+                );
+                self.stashed = Some(event);
+                continue;
             }
             if self.client_id.is_none() {
                 assert!(self.read().await, "the stream ended before {CLIENT_EVENT}");
@@ -195,6 +204,9 @@ impl EventClient {
     /// The next event parsed from what was read, but [`CLIENT_EVENT`], which is kept
     /// for [`client_id`](Self::client_id) (it must come first, and once).
     fn parsed(&mut self) -> Option<MessageEvent> {
+        if let Some(event) = self.stashed.take() {
+            return Some(event);
+        }
         while let Some(item) = self.parser.next_item() {
             match item {
                 Ok(Item::Event(event)) if event.event_type() == CLIENT_EVENT => {
@@ -204,6 +216,8 @@ impl EventClient {
                         "{CLIENT_EVENT} after {} events",
                         self.events_seen
                     );
+                    // The first event on a fresh parser: an id here is its own.
+                    assert_eq!(event.last_event_id(), "", "{CLIENT_EVENT} carries no id");
                     self.client_id = Some(event.data().to_owned());
                 }
                 Ok(Item::Event(event)) => {
@@ -215,6 +229,26 @@ impl EventClient {
             }
         }
         None
+    }
+
+    /// The next event other than [`CLIENT_EVENT`] within `within`; `None` if none
+    /// comes by then or the stream ends first.
+    pub async fn next_within(&mut self, within: Duration) -> Option<MessageEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(event) = self.parsed() {
+                return Some(event);
+            }
+            match tokio::time::timeout_at(deadline, self.read()).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The last event id the stream set, as a browser keeps it for its reconnect.
+    pub fn last_event_id(&self) -> &str {
+        self.parser.last_event_id()
     }
 
     /// The next event other than [`CLIENT_EVENT`], or `None` if the stream ends first.

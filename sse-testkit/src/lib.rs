@@ -8,6 +8,7 @@
 
 mod client;
 pub mod node;
+pub mod process;
 pub mod raw;
 pub mod redis;
 pub mod routes;

@@ -1,21 +1,17 @@
-//! Shared by the demo's tests: the real demo binary on a free loopback port, and a
-//! small SSE reader over reqwest and `sse_codec::Parser`.
+//! Shared by the demo's tests: the real demo binary on a free loopback port
+//! (`sse_testkit::process`), and the demo's view of an event stream over
+//! `sse_testkit::EventClient`.
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use sse_codec::{Item, MessageEvent, Parser};
+use sse_codec::MessageEvent;
+use sse_testkit::{process::ServerProcess, Client, EventClient};
 
-/// The demo binary, killed (by its own PID) when dropped.
+/// The demo binary, killed when dropped.
 pub struct DemoProcess {
-    child: Option<Child>,
+    process: Option<ServerProcess>,
     envs: Vec<(String, String)>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
@@ -23,47 +19,31 @@ pub struct DemoProcess {
 
 impl DemoProcess {
     /// Starts the demo with `ADAPTER=adapter`, `PORT=0` and `envs`.
-    pub fn start(adapter: &str, envs: &[(&str, &str)]) -> Self {
+    pub async fn start(adapter: &str, envs: &[(&str, &str)]) -> Self {
         let mut envs: Vec<(String, String)> = envs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         envs.push(("ADAPTER".into(), adapter.into()));
         let mut demo = DemoProcess {
-            child: None,
+            process: None,
             envs,
             addr: String::new(),
         };
-        demo.spawn("0");
+        demo.spawn("0").await;
         demo
     }
 
-    fn spawn(&mut self, port: &str) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_demo"))
-            // A REDIS_URL of the developer's must not turn memory tests into Redis ones.
+    async fn spawn(&mut self, port: &str) {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo"));
+        // A REDIS_URL of the developer's must not turn memory tests into Redis ones.
+        command
             .env_remove("REDIS_URL")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .env("PORT", port)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the demo binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the demo did not print its address within 30 s"));
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from the demo: {line:?}"));
-        self.addr = addr.to_owned();
-        self.child = Some(child);
+            .env("PORT", port);
+        let process = ServerProcess::start(command).await;
+        self.addr = process.addr.to_string();
+        self.process = Some(process);
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -72,38 +52,29 @@ impl DemoProcess {
     }
 
     /// Kills the process (as a crash would), keeping its address.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    pub async fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await;
         }
     }
 
     /// Asks the process to stop (SIGTERM), as a deployment would; returns at once.
     pub fn terminate(&self) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM {pid}");
+        let process = self.process.as_ref().expect("running");
+        process.terminate().expect("kill -TERM");
     }
 
     /// Waits up to `within` for the process to exit; whether it did.
-    pub fn wait_exit(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            match self.child.as_mut().map(|c| c.try_wait()) {
-                Some(Ok(Some(_))) | None => return true,
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
+    pub async fn wait_exit(&mut self, within: Duration) -> bool {
+        match &mut self.process {
+            Some(process) => process.wait_exit(within).await.is_some(),
+            None => true,
         }
-        false
     }
 
     /// Kills the process and starts a new one on the same port.
-    pub fn restart(&mut self) {
-        self.kill();
+    pub async fn restart(&mut self) {
+        self.kill().await;
         let port = self.addr.rsplit(':').next().expect("a port").to_owned();
         // The port was just freed; retry briefly in case the kernel is slow to let go.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -112,15 +83,9 @@ impl DemoProcess {
             if !taken || Instant::now() > deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.spawn(&port);
-    }
-}
-
-impl Drop for DemoProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.spawn(&port).await;
     }
 }
 
@@ -154,10 +119,10 @@ pub fn is_uuid(id: &str) -> bool {
         })
 }
 
-/// An open `GET /events` stream, parsed as a browser would.
+/// An open `GET /events` stream of the demo, parsed as a browser would
+/// ([`EventClient`] over reqwest), with the demo's clock ticks told apart.
 pub struct SseReader {
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    parser: Parser,
+    stream: EventClient,
     /// The client id the server gave this stream: the data of its first event,
     /// `sse-client`.
     pub id: String,
@@ -181,83 +146,38 @@ impl SseReader {
         }
     }
 
-    /// Connects to `url` with these request headers: the stream, whose first event
-    /// (`sse-client`, after a `: connected` comment) is read and checked, or the
+    /// Connects to `url` (`http://ADDR/PATH`) with these request headers: the stream,
+    /// which must start with the `: connected` comment and then `sse-client`, or the
     /// refusal's status and body.
     pub async fn open(url: &str, headers: &[(&str, &str)]) -> Result<Self, (u16, String)> {
-        // No overall timeout: the stream is long-lived; each read is bounded instead.
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("a reqwest client");
-        let mut request = client.get(url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = tokio::time::timeout(Duration::from_secs(10), request.send())
-            .await
-            .expect("GET /events answered within 10 s")
-            .expect("GET /events");
-        let status = response.status().as_u16();
-        if status != 200 {
-            let body = tokio::time::timeout(Duration::from_secs(10), response.text())
-                .await
-                .expect("a refusal's body within 10 s")
-                .unwrap_or_default();
-            return Err((status, body));
-        }
+        let (addr, path) = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.find('/').map(|at| rest.split_at(at)))
+            .unwrap_or_else(|| panic!("not an http://ADDR/PATH url: {url}"));
+        let addr = addr.parse().expect("a socket address");
+        let mut stream = match Client::h1(addr).get(path, headers).await {
+            Ok(stream) => stream,
+            Err(refused) => return Err((refused.status, refused.body)),
+        };
         assert_eq!(
-            response.headers()["content-type"],
+            stream.headers()["content-type"],
             "text/event-stream",
             "GET {url}"
         );
-        let mut reader = SseReader {
-            body: response.bytes_stream().boxed(),
-            parser: Parser::new(),
-            id: String::new(),
-        };
-        // The first bytes, raw: the comment that lets `onopen` fire at once.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut head = Vec::new();
-        while head.len() < b": connected\n".len() {
-            match tokio::time::timeout_at(deadline, reader.body.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    head.extend_from_slice(&chunk);
-                    reader.parser.feed(&chunk);
-                }
-                other => panic!("GET {url}: the stream ended or stalled at {head:?}: {other:?}"),
-            }
-        }
+        let id = stream.client_id().await;
         assert!(
-            head.starts_with(b": connected\n"),
+            stream.raw().starts_with(b": connected\n"),
             "GET {url}: the stream starts with {:?}",
-            String::from_utf8_lossy(&head)
+            String::from_utf8_lossy(stream.raw())
         );
-        let first = reader
-            .next_within(Duration::from_secs(5))
-            .await
-            .unwrap_or_else(|| panic!("GET {url}: no first event within 5 s"));
-        assert_eq!(first.event_type(), "sse-client", "GET {url}: {first:?}");
-        assert_eq!(first.last_event_id(), "", "GET {url}: sse-client has no id");
-        assert!(!first.data().is_empty(), "GET {url}: {first:?}");
-        reader.id = first.data().to_owned();
-        Ok(reader)
+        assert!(!id.is_empty(), "GET {url}: an empty client id");
+        Ok(SseReader { stream, id })
     }
 
-    /// The next event of any type, or `None` if none comes within `within`.
+    /// The next event of any type but `sse-client`, or `None` if none comes within
+    /// `within`.
     pub async fn next_within(&mut self, within: Duration) -> Option<MessageEvent> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            while let Some(item) = self.parser.next_item() {
-                if let Ok(Item::Event(event)) = item {
-                    return Some(event);
-                }
-            }
-            match tokio::time::timeout_at(deadline, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.parser.feed(&chunk),
-                Ok(_) | Err(_) => return None,
-            }
-        }
+        self.stream.next_within(within).await
     }
 
     /// The next event that is not a clock tick, within 5 s.
@@ -289,7 +209,7 @@ impl SseReader {
 
     /// The last event id seen.
     pub fn last_event_id(&self) -> String {
-        self.parser.last_event_id().to_owned()
+        self.stream.last_event_id().to_owned()
     }
 }
 

@@ -15,7 +15,7 @@ fn is_valid_name(value: &str, allow_comma: bool) -> bool {
 
 /// A client's id: 1 to 128 visible ASCII characters.
 ///
-/// Generated (a random UUID) unless the application gives one: a [`Principal`] it
+/// Generated (a random UUID) unless the application gives one: a [`Principal`](crate::Principal) it
 /// authenticated, or an id it chose to take from the request.
 ///
 /// # Examples

@@ -18,7 +18,7 @@ use sse_codec::{Event, EventType};
 pub const RESET_EVENT: &str = "sse-reset";
 
 /// The event type of the in-band notice that a slow client's queue was full and some
-/// events did not reach it (its [`SlowClientPolicy`] dropped them). Its data is how
+/// events did not reach it (its [`SlowClientPolicy`](crate::SlowClientPolicy) dropped them). Its data is how
 /// many; it has no id, and comes before the first event after the gap. The client can
 /// get what it missed by reconnecting with its `Last-Event-ID`: the history replays
 /// it, exactly, while it still holds it.
@@ -31,7 +31,7 @@ pub const GAP_EVENT: &str = "sse-gap";
 pub const CLIENT_EVENT: &str = "sse-client";
 
 /// The event type of the notice sent to a connection that a newer one with the same
-/// client id replaced (under [`DuplicatePolicy::Replace`]), just before its stream
+/// client id replaced (under [`DuplicatePolicy::Replace`](crate::DuplicatePolicy::Replace)), just before its stream
 /// ends. Its data is `replaced`. It comes with a `retry` of [`REPLACED_RETRY`], so an
 /// `EventSource` does not come back and replace the newer connection in turn.
 pub const REPLACED_EVENT: &str = "sse-replaced";

@@ -7,7 +7,7 @@ use http::{header::COOKIE, Extensions, HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 
 /// The request header webgo's model reads a client id from, for
-/// [`ClaimedId::Header`].
+/// [`ClaimedId::Header`](crate::ClaimedId::Header).
 pub const CLIENT_ID_HEADER: &str = "sse-clientid";
 
 /// The query parameter read as `Last-Event-ID` when the header is absent: a browser
@@ -81,7 +81,7 @@ impl<'a> RequestHead<'a> {
         self
     }
 
-    /// The same head with these request extensions (where a [`Principal`] set by the
+    /// The same head with these request extensions (where a [`Principal`](sse_core::Principal) set by the
     /// application's middleware is looked for).
     #[must_use]
     pub fn with_extensions(mut self, extensions: &'a Extensions) -> Self {

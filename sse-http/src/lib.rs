@@ -21,7 +21,7 @@
 //!    the request's extensions;
 //! 2. [`RequestOptions::authenticate`], a function of the request returning the
 //!    principal or a rejection; with feature `jwt`, [`RequestOptions::jwt`] verifies
-//!    a signed token ([`jwt::JwtAuth`](crate::jwt::JwtAuth));
+//!    a signed token ([`jwt::JwtAuth`]);
 //! 3. [`RequestOptions::trust_client_id`]: an id read from a header, query parameter,
 //!    cookie or path segment, as the client sent it. Anyone can send anyone's id, so
 //!    this hands a client whatever is addressed to the id it names; use it only

@@ -19,7 +19,7 @@ type RequestFn<T> = Arc<dyn Fn(&RequestHead<'_>) -> T + Send + Sync>;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ClaimedId {
-    /// A request header, such as [`CLIENT_ID_HEADER`].
+    /// A request header, such as [`CLIENT_ID_HEADER`](crate::CLIENT_ID_HEADER).
     Header(HeaderName),
     /// A query parameter.
     Query(String),

@@ -65,7 +65,7 @@
 //!
 //! # Disconnects
 //!
-//! The body holds the client's [`ClientStream`]; hyper drops the body when the
+//! The body holds the client's [`ClientStream`](sse_core::ClientStream); hyper drops the body when the
 //! connection ends, which removes the client and fires its remove hook. An idle
 //! HTTP/1.1 connection is still watched: while hyper writes a response it keeps
 //! reading the socket, and end-of-file there ends the connection (unless

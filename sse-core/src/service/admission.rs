@@ -28,7 +28,7 @@ impl Service {
     /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics),
     /// 403 (a topic its principal, or the anonymous topics, do not allow), 409
     /// (duplicate id under [`DuplicatePolicy::Reject`]), 429 (a client limit), 503
-    /// (shutting down), or whatever [`Hooks::on_connect`] returned.
+    /// (shutting down), or whatever [`Hooks::on_connect`](crate::Hooks::on_connect) returned.
     pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
         let result = self.admit(request);
         if result.is_err() {

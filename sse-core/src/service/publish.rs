@@ -122,7 +122,7 @@ impl Service {
     ///
     /// [`Error::NotConnected`] if no connection has that id; [`Error::Rejected`] with
     /// 403 if a topic is not granted, 400 if a connection would exceed
-    /// [`max_topics_per_client`](ServiceBuilder::max_topics_per_client).
+    /// [`max_topics_per_client`](crate::ServiceBuilder::max_topics_per_client).
     pub fn subscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
         self.inner.change_topics(id, topics, true)
     }

@@ -849,3 +849,125 @@ async fn a_custom_manager_sees_every_subscription() {
         ]
     );
 }
+
+/// Records every interest change, in order.
+#[derive(Debug, Default, Clone)]
+struct Interests(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl sse_core::InterestListener for Interests {
+    fn on_interest(&self, interest: &sse_core::Interest, interested: bool) {
+        let what = match interest {
+            sse_core::Interest::Topic(t) => format!("topic {t}"),
+            sse_core::Interest::Client(id) => format!("client {id}"),
+            other => format!("{other:?}"),
+        };
+        let sign = if interested { "+" } else { "-" };
+        self.0.lock().unwrap().push(format!("{sign}{what}"));
+    }
+}
+
+impl Interests {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn interest_begins_with_the_first_local_reader_and_ends_with_the_last() {
+    let log = Interests::default();
+    let service = Service::builder().interest_listener(log.clone()).build();
+    let topic = |t: &str| Topic::new(t).unwrap();
+    let a = service.connect(req("a").topics(["t1", "t2"])).unwrap();
+    assert_eq!(log.take(), ["+client a", "+topic t1", "+topic t2"]);
+    // A second reader of t1, and a second connection of a: nothing new.
+    let b = service.connect(req("b").topics(["t1"])).unwrap();
+    let a2 = service.connect(req("a")).unwrap();
+    assert_eq!(log.take(), ["+client b"]);
+    assert_eq!(
+        service.interests(),
+        [
+            sse_core::Interest::Topic(topic("t1")),
+            sse_core::Interest::Topic(topic("t2")),
+            sse_core::Interest::Client(ClientId::new("a").unwrap()),
+            sse_core::Interest::Client(ClientId::new("b").unwrap()),
+        ]
+    );
+    // Live subscriptions: b joins t3 (new), a leaves t2 (its last reader).
+    service
+        .subscribe(&ClientId::new("b").unwrap(), &[topic("t3")])
+        .unwrap();
+    service
+        .unsubscribe(&ClientId::new("a").unwrap(), &[topic("t2")])
+        .unwrap();
+    assert_eq!(log.take(), ["+topic t3", "-topic t2"]);
+    drop(a);
+    assert_eq!(log.take(), Vec::<String>::new(), "a2 keeps a; b keeps t1");
+    drop(b);
+    assert_eq!(log.take(), ["-client b", "-topic t1", "-topic t3"]);
+    drop(a2);
+    assert_eq!(log.take(), ["-client a"]);
+    assert!(service.interests().is_empty());
+}
+
+#[tokio::test]
+async fn a_replaced_connection_hands_its_interest_over_without_a_gap() {
+    let log = Interests::default();
+    let service = Service::builder()
+        .duplicate_policy(DuplicatePolicy::Replace)
+        .interest_listener(log.clone())
+        .build();
+    let old = service.connect(req("a").topics(["t"])).unwrap();
+    let new = service.connect(req("a").topics(["t"])).unwrap();
+    assert_eq!(
+        log.take(),
+        ["+client a", "+topic t"],
+        "no end and start again"
+    );
+    drop(old);
+    drop(new);
+    assert_eq!(log.take(), ["-client a", "-topic t"]);
+}
+
+#[test]
+fn interest_changes_alternate_under_concurrent_churn() {
+    let log = Interests::default();
+    let service = Service::builder()
+        .keep_alive(None)
+        .interest_listener(log.clone())
+        .build();
+    let topics = ["t0", "t1", "t2"];
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let service = service.clone();
+            std::thread::spawn(move || {
+                for i in 0..500usize {
+                    let id = format!("c{}", (thread + i) % 3);
+                    let mine = [topics[i % 3], topics[(i + thread) % 3]];
+                    let stream = service.connect(req(&id).topics(mine)).unwrap();
+                    let live = Topic::new(topics[(i + 1) % 3]).unwrap();
+                    let id = ClientId::new(&id).unwrap();
+                    let _ = service.subscribe(&id, std::slice::from_ref(&live));
+                    if i % 2 == 0 {
+                        let _ = service.unsubscribe(&id, &[live]);
+                    }
+                    drop(stream);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(service.interests().is_empty());
+    // Per interest: began, ended, began, ended... never twice in a row.
+    let mut last: std::collections::HashMap<String, char> = Default::default();
+    let changes = log.take();
+    assert!(!changes.is_empty());
+    for change in changes {
+        let (sign, what) = change.split_at(1);
+        let sign = sign.chars().next().unwrap();
+        let previous = last.insert(what.to_owned(), sign).unwrap_or('-');
+        assert_ne!(previous, sign, "{what} {sign} twice in a row");
+    }
+    assert!(last.values().all(|&s| s == '-'), "everything ended");
+}

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use futures::StreamExt;
 use proptest::prelude::*;
 use sse_codec::Event;
-use sse_core::{ClientId, ClientStream, ConnectRequest, ReplayConfig, Service, Topic};
+use sse_core::{ClientId, ClientStream, ConnectRequest, Interest, ReplayConfig, Service, Topic};
 
 const TOPICS: [&str; 3] = ["a", "b", "c"];
 
@@ -103,11 +103,25 @@ proptest! {
                 }
                 Op::Disconnect(_) => {}
             }
+            // The service's interests are exactly its clients' ids and topics.
+            let mut expected: Vec<Interest> = clients
+                .iter()
+                .flat_map(|(_, id, subscribed, _)| {
+                    list(subscribed)
+                        .into_iter()
+                        .map(Interest::Topic)
+                        .chain([Interest::Client(id.clone())])
+                })
+                .collect();
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(service.interests(), expected);
         }
         prop_assert_eq!(service.active(), clients.len());
         for (mut stream, _, _, expected) in clients {
             prop_assert_eq!(common::datas(&drain(&mut stream)), expected);
         }
         prop_assert_eq!(service.active(), 0);
+        prop_assert!(service.interests().is_empty());
     }
 }

@@ -11,6 +11,7 @@ use sse_codec::Event;
 
 use super::{Inner, Service};
 use crate::{
+    interest,
     metrics::bump,
     notices::{notice, CLIENT_EVENT, INITIAL_COMMENT, REPLACED_EVENT, REPLACED_RETRY},
     queue::Queue,
@@ -104,6 +105,11 @@ impl Service {
             }
             _ => (None, None),
         };
+        // Joined before the connections it replaces leave: their id and topics go on
+        // being of interest without a gap.
+        inner
+            .interest
+            .join(interest::of_client(client.id(), &client.topics()));
         let replaced: Vec<_> = displaced
             .into_iter()
             .filter_map(|old| inner.unregister(&old).map(|count| (old, count)))

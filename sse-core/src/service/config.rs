@@ -12,8 +12,9 @@ use tokio::sync::Notify;
 
 use super::{Inner, Service};
 use crate::{
-    hooks::NoHooks, metrics::Counters, replay::Replay, ClientManager, DuplicatePolicy, EventSeq,
-    Hooks, MemoryManager, ReplayConfig, SlowClientPolicy, TopicGrants,
+    hooks::NoHooks, interest::InterestTracker, metrics::Counters, replay::Replay, ClientManager,
+    DuplicatePolicy, EventSeq, Hooks, InterestListener, MemoryManager, ReplayConfig,
+    SlowClientPolicy, TopicGrants,
 };
 
 /// Every setting of a service, with its default.
@@ -60,12 +61,21 @@ pub struct ServiceBuilder {
     config: Config,
     manager: Option<Arc<dyn ClientManager>>,
     hooks: Option<Arc<dyn Hooks>>,
+    interest: Option<Arc<dyn InterestListener>>,
 }
 
 impl ServiceBuilder {
     /// The client registry (default: [`MemoryManager`]).
     pub fn manager(&mut self, manager: impl ClientManager) -> &mut Self {
         self.manager = Some(Arc::new(manager));
+        self
+    }
+
+    /// Who is told when the service's [`Interest`](crate::Interest)s change: the
+    /// topics and client ids it has local readers for (default: no one). A backplane
+    /// sets it to subscribe to only those.
+    pub fn interest_listener(&mut self, listener: impl InterestListener) -> &mut Self {
+        self.interest = Some(Arc::new(listener));
         self
     }
 
@@ -187,6 +197,7 @@ impl ServiceBuilder {
                     .clone()
                     .unwrap_or_else(|| Arc::new(MemoryManager::new())),
                 hooks: self.hooks.clone().unwrap_or_else(|| Arc::new(NoHooks)),
+                interest: InterestTracker::new(self.interest.clone()),
                 publish: Mutex::new(Replay::new(self.config.replay, origin)),
                 config: self.config.clone(),
                 next_connection: AtomicU64::new(1),

@@ -27,9 +27,10 @@ pub use self::{
 };
 use crate::sync;
 use crate::{
+    interest::{self, InterestTracker},
     metrics::{bump, Counters},
     replay::Replay,
-    Client, ClientId, ClientManager, EventSeq, Hooks, Metrics,
+    Client, ClientId, ClientManager, EventSeq, Hooks, Interest, Metrics,
 };
 
 /// The Server-Sent Events service: keeps the registry of connected clients, publishes
@@ -69,6 +70,8 @@ pub(crate) struct Inner {
     expiring: AtomicBool,
     manager: Arc<dyn ClientManager>,
     pub(crate) hooks: Arc<dyn Hooks>,
+    /// What this service has local readers for, told to the interest listener.
+    interest: InterestTracker,
     /// Held while ids are assigned, history recorded and queues filled, and while a
     /// client is registered with its replay: so a client gets each event exactly once,
     /// either replayed or live, and all clients see one order.
@@ -140,6 +143,12 @@ impl Service {
         self.inner.remove(client)
     }
 
+    /// What this service has local readers for, sorted: every topic at least one
+    /// connection here subscribes to, and every client id connected here.
+    pub fn interests(&self) -> Vec<Interest> {
+        self.inner.interest.snapshot()
+    }
+
     /// Whether the service still accepts connections.
     pub fn is_accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Acquire)
@@ -157,6 +166,10 @@ impl Inner {
             return None;
         }
         let count = self.manager.remove(client);
+        // After the removed flag: a live subscription change either ran before (and
+        // these topics include it) or skips this client.
+        self.interest
+            .leave(interest::of_client(client.id(), &client.topics()));
         Some(count.unwrap_or_else(|| self.manager.active()))
     }
 

@@ -11,7 +11,7 @@ use crate::{
     metrics::bump,
     queue::Pushed,
     replay::{reset_notice, Cursor},
-    Client, ClientId, Error, EventSeq, ResetReason, SlowClientAction, Topic,
+    Client, ClientId, Error, EventSeq, Interest, ResetReason, SlowClientAction, Topic,
 };
 
 /// Most history a resuming client reads at once (one write's worth).
@@ -345,6 +345,13 @@ impl Inner {
                 .filter(|t| current.binary_search(t).is_ok() != add)
                 .cloned()
                 .collect();
+            // Under the client's topics lock, so that a removal's `leave` comes after.
+            let interests = changed.iter().cloned().map(Interest::Topic);
+            if add {
+                self.interest.join(interests);
+            } else {
+                self.interest.leave(interests);
+            }
             let mut next: Vec<Topic> = if add {
                 self.manager.subscribe(client, &changed);
                 current.iter().chain(&changed).cloned().collect()

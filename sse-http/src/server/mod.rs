@@ -22,6 +22,35 @@ use self::{deadline::RequestDeadline, gather::GatherWrites};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// A hyper service the [`Server`] can run on its connections' tasks: one answering
+/// `Request<Incoming>` with a body it can send from another thread. Implemented for
+/// every such service: this crate's endpoints through the adapters, an axum `Router`
+/// or a warp filter made into a hyper service.
+pub trait ServeService:
+    hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+    /// The response body.
+    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> ServeService for S
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+}
+
 /// Serves HTTP/1.1 connections with the settings an event-stream server wants, for
 /// any hyper service: `sse-hyper`'s endpoint, an axum `Router` or a warp filter (their
 /// adapters wrap this in a `serve` function of their own).
@@ -138,17 +167,9 @@ impl Server {
     /// # Errors
     ///
     /// None today; the `Result` leaves room for fatal listener errors.
-    pub async fn serve<S, B>(&self, listener: TcpListener, service: S) -> io::Result<()>
+    pub async fn serve<S>(&self, listener: TcpListener, service: S) -> io::Result<()>
     where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: ServeService + Clone,
     {
         self.serve_until(listener, service, pending()).await
     }
@@ -163,22 +184,14 @@ impl Server {
     /// # Errors
     ///
     /// None today; the `Result` leaves room for fatal listener errors.
-    pub async fn serve_until<S, B>(
+    pub async fn serve_until<S>(
         &self,
         listener: TcpListener,
         service: S,
         stop: impl Future<Output = ()>,
     ) -> io::Result<()>
     where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: ServeService + Clone,
     {
         let mut stop = std::pin::pin!(stop);
         // Tells the connections to close once their response ends.
@@ -221,28 +234,18 @@ impl Server {
     /// The returned [`Connection`] resolves with hyper's error for the connection (the
     /// peer reset it, sent a malformed request, or did not send its request head in
     /// time); [`Connection::graceful_shutdown`] closes it once its response ends.
-    pub fn serve_connection<S, B>(&self, tcp: TcpStream, service: S) -> Connection<S>
+    pub fn serve_connection<S>(&self, tcp: TcpStream, service: S) -> Connection<S>
     where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: ServeService,
     {
         Connection {
             inner: self.connection(tcp, service),
         }
     }
 
-    fn connection<S, B>(&self, tcp: TcpStream, service: S) -> http1::Connection<Io, S>
+    fn connection<S>(&self, tcp: TcpStream, service: S) -> http1::Connection<Io, S>
     where
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: ServeService,
     {
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
@@ -276,13 +279,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, B> Connection<S>
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: ServeService> Connection<S> {
     /// Closes the connection once the response in progress ends (at once if it is
     /// idle) instead of keeping it alive for another request.
     pub fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
@@ -290,13 +287,7 @@ where
     }
 }
 
-impl<S, B> Future for Connection<S>
-where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: ServeService> Future for Connection<S> {
     type Output = Result<(), hyper::Error>;
 
     fn poll(
@@ -340,14 +331,9 @@ fn is_connection_error(error: &io::Error) -> bool {
 /// # Errors
 ///
 /// See [`Server::serve`].
-pub async fn serve<S, B>(listener: TcpListener, service: S) -> io::Result<()>
+pub async fn serve<S>(listener: TcpListener, service: S) -> io::Result<()>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ServeService + Clone,
 {
     Server::new().serve(listener, service).await
 }

@@ -91,7 +91,8 @@ impl SseEndpoint {
         self.endpoint.service()
     }
 
-    /// Connects the client a request with this head asks for.
+    /// Connects the client a request with this head asks for: the stream, its head
+    /// only for `HEAD`, 405 for other methods, or the refusal.
     pub fn respond(&self, head: &RequestHead<'_>) -> SseResponse {
         SseResponse(self.endpoint.respond(head))
     }

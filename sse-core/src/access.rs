@@ -81,7 +81,7 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// The topics a connection may subscribe to: patterns, and exact topics; a topic
-/// allowed by neither is refused with 403, at connect and in a live subscription, and
+/// allowed by neither is refused (`Forbidden`), at connect and in a live subscription, and
 /// is never replayed to it.
 ///
 /// A topic built from a value that is not yours to choose (a user's id, say) belongs
@@ -155,7 +155,7 @@ impl TopicGrants {
         self.topics.contains(topic) || self.patterns.iter().any(|p| p.matches(topic))
     }
 
-    /// Refuses, with 403 naming it, the first of `topics` not allowed.
+    /// Refuses (`Forbidden`, naming it) the first of `topics` not allowed.
     pub(crate) fn check(&self, topics: &[Topic]) -> Result<(), Rejection> {
         match topics.iter().find(|t| !self.allows(t)) {
             Some(topic) => Err(Rejection::forbidden(format!(

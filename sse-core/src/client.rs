@@ -44,7 +44,8 @@ impl ConnectRequest {
         Self::default()
     }
 
-    /// The connection is `principal`: its id, and the topics it may subscribe to.
+    /// The connection is `principal`: its id, and the topics it may subscribe to
+    /// (default: none, an anonymous client).
     #[must_use]
     pub fn principal(mut self, principal: Principal) -> Self {
         self.client_id = Some(principal.id().as_str().to_owned());
@@ -54,14 +55,15 @@ impl ConnectRequest {
 
     /// The connection's client id, with the service's anonymous topics. Use it for an
     /// id the application stands behind: a value the client sent is a claim anyone
-    /// can make (see [`principal`](Self::principal)).
+    /// can make (see [`principal`](Self::principal)). Default: none, the service
+    /// generates one.
     #[must_use]
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.client_id = Some(id.into());
         self
     }
 
-    /// The `Last-Event-ID` the client reconnects with.
+    /// The `Last-Event-ID` the client reconnects with (default: none, a fresh start).
     #[must_use]
     pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
         self.last_event_id = Some(id.into());
@@ -79,7 +81,8 @@ impl ConnectRequest {
         self
     }
 
-    /// Overrides the service's slow-client policy for this client.
+    /// Overrides the service's slow-client policy for this client (default: the
+    /// service's).
     #[must_use]
     pub fn slow_client_policy(mut self, policy: SlowClientPolicy) -> Self {
         self.policy = Some(policy);
@@ -122,8 +125,9 @@ pub struct Client {
     pub(crate) queue: Queue,
     id: ClientId,
     connection: u64,
-    /// Sorted. Changed by live subscriptions; whoever changes the topic index for this
-    /// client holds this lock, so a removal and a subscription cannot interleave.
+    /// Sorted. Changed by live subscriptions, which hold this lock while they tell the
+    /// registry; a removal reads it after marking the client removed, so it sees the
+    /// change in progress, and no change follows it.
     topics: Mutex<Arc<[Topic]>>,
     grants: TopicGrants,
     connected_at: Instant,

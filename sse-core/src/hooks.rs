@@ -66,7 +66,8 @@ pub trait Hooks: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     ///
-    /// A [`Rejection`] refuses the connection; adapters answer with its status.
+    /// A [`Rejection`] refuses the connection; HTTP adapters answer with its kind's
+    /// status.
     fn on_connect(&self, request: &ConnectRequest) -> Result<(), Rejection> {
         let _ = request;
         Ok(())

@@ -1,14 +1,15 @@
 //! The Server-Sent Events service: a registry of connected clients behind a swappable
 //! [`ClientManager`], [`Hooks`] around every client's life, [`Service::broadcast`] to
 //! everyone, topics, send-to-one by [`ClientId`], resume with `Last-Event-ID`, and
-//! graceful shutdown, over any transport. No web framework here: the `sse-axum`,
-//! `sse-warp` and `sse-hyper` crates bind it to HTTP.
+//! graceful shutdown, over any transport. No HTTP and no web framework here: `sse-http`
+//! reads requests and makes responses, and `sse-axum`, `sse-warp` and `sse-hyper`
+//! bind it to each framework.
 //!
 //! Who a client is comes from the application, never from what the client merely
 //! claims: a [`Principal`] (its [`ClientId`] and the [`TopicGrants`] it may read), a
 //! client id the application chose, or else a generated one. Every stream starts with
 //! an event of type [`CLIENT_EVENT`] naming the id, so a page learns it. A topic outside
-//! the grants is refused with 403, at connect, in [`Service::subscribe`] and in replay.
+//! the grants is refused (`Forbidden`), at connect, in [`Service::subscribe`] and in replay.
 //! The `sse-http` crate builds all of this from an HTTP request.
 //!
 //! Each client has a bounded queue. A publish encodes its event once and pushes a clone

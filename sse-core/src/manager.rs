@@ -16,9 +16,21 @@ use crate::{dense::DenseClients, topics::TopicIndex, Client, ClientId, Topic};
 /// ([`Client::topics`]) and removed with them, and live changes come through
 /// [`subscribe`](ClientManager::subscribe) and
 /// [`unsubscribe`](ClientManager::unsubscribe); a topic publish reaches whom
-/// [`for_each_subscriber`](ClientManager::for_each_subscriber) names. The service
-/// makes these calls, and a publish's, under its publish lock, so they never race one
-/// another; it never calls a hook or a transport from inside the `for_each` methods:
+/// [`for_each_subscriber`](ClientManager::for_each_subscriber) names.
+///
+/// What the service holds while it calls:
+///
+/// - `add`, `subscribe`, `unsubscribe` and the `for_each` methods of a publish run
+///   under its publish lock, so they never race one another.
+/// - `subscribe` and `unsubscribe` also run under the connection's own topics lock:
+///   do not call [`Client::topics`] (or format the client with `{:?}`) from them.
+/// - `remove` runs when a connection ends, under no lock of the service's, so it may
+///   meet a `subscribe` or `unsubscribe` of the same connection: read its topics with
+///   [`Client::topics`] there, which waits for a change in progress and so sees it
+///   (the service makes no change to a connection once it is being removed), and do
+///   not call the manager's other methods while holding a lock `subscribe` takes.
+///
+/// The service never calls a hook or a transport from inside the `for_each` methods:
 /// the closure only pushes into in-memory queues, so an implementation may hold its own
 /// lock while running it.
 ///

@@ -48,6 +48,10 @@ pub(crate) struct Counters {
     pub(crate) disconnected_slow: AtomicU64,
     pub(crate) resumed: AtomicU64,
     pub(crate) reset: AtomicU64,
+    /// The history's size as of its last change, so that reading metrics does not
+    /// take the publish lock.
+    pub(crate) history_events: AtomicU64,
+    pub(crate) history_bytes: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
@@ -57,7 +61,13 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self, active: usize, (events, bytes): (usize, usize)) -> Metrics {
+    /// Records the history's size; called under the publish lock after it changes.
+    pub(crate) fn set_history(&self, (events, bytes): (usize, usize)) {
+        self.history_events.store(events as u64, Relaxed);
+        self.history_bytes.store(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, active: usize) -> Metrics {
         Metrics {
             active: active as u64,
             connected: self.connected.load(Relaxed),
@@ -71,8 +81,8 @@ impl Counters {
             disconnected_slow: self.disconnected_slow.load(Relaxed),
             resumed: self.resumed.load(Relaxed),
             reset: self.reset.load(Relaxed),
-            history_events: events as u64,
-            history_bytes: bytes as u64,
+            history_events: self.history_events.load(Relaxed),
+            history_bytes: self.history_bytes.load(Relaxed),
         }
     }
 }

@@ -31,7 +31,7 @@ pub enum SlowClientAction {
 /// | policy | the first | the second |
 /// |---|---|---|
 /// | `Allow` (default) | stays up; gets everything sent to the id | the same |
-/// | `Reject` | stays up | refused with 409 |
+/// | `Reject` | stays up | refused (`Duplicate`) |
 /// | `Replace` | gets an `sse-replaced` event with a one-day `retry`, then its stream ends; an `EventSource` waits that long before it reconnects | takes its place |
 ///
 /// Under `Replace`, a client that ignores the `retry` hint and reconnects at once
@@ -41,7 +41,7 @@ pub enum SlowClientAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum DuplicatePolicy {
-    /// Refuse the new connection with 409 Conflict.
+    /// Refuse the new connection (`Duplicate`; 409 over HTTP).
     Reject,
     /// Tell the old connection it was replaced, end its stream and keep the new one.
     Replace,

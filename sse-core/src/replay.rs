@@ -58,6 +58,7 @@ impl EventSeq {
     }
 
     /// The id that follows this one in the same epoch.
+    #[must_use]
     pub fn next(self) -> Self {
         EventSeq::new(self.epoch, self.seq.saturating_add(1))
     }

@@ -290,3 +290,30 @@ fn a_service_outside_a_runtime_publishes_and_bounds_its_history_by_count() {
     }
     assert_eq!(service.metrics().history_events, 3);
 }
+
+#[test]
+fn expiry_starts_again_on_a_new_runtime_when_the_first_one_ends() {
+    let config = ReplayConfig::new().max_age(Duration::from_secs(8));
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Built inside the first runtime: its expiry task runs there, and ends with it.
+    let service = first.block_on(async { Service::builder().replay(config).build() });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    second.block_on(async {
+        service.broadcast(Event::message("x")).unwrap();
+        assert_eq!(service.metrics().history_events, 1);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(
+            service.metrics().history_events,
+            0,
+            "expired on the new runtime"
+        );
+    });
+}

@@ -122,15 +122,26 @@ impl<'a> RequestHead<'a> {
         Some(String::from_utf8_lossy(value.as_bytes()))
     }
 
-    /// The first value of query parameter `name`, form-decoded (`+` is a space, and
-    /// bytes that are not UTF-8 once decoded become U+FFFD); `None` if absent.
+    /// The first value of query parameter `name` that is UTF-8 once form-decoded
+    /// (`+` is a space); `None` if there is none.
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query_params(name).next()
     }
 
-    /// Every value of query parameter `name`, form-decoded as in
-    /// [`query_param`](Self::query_param).
+    /// Every value of query parameter `name`, form-decoded, skipping any that is not
+    /// UTF-8 once decoded (the decoder makes such bytes U+FFFD, so a value holding
+    /// U+FFFD is skipped too).
     pub fn query_params<'n>(&self, name: &'n str) -> impl Iterator<Item = String> + 'n
+    where
+        'a: 'n,
+    {
+        self.query_params_lossy(name)
+            .filter(|value| !value.contains(char::REPLACEMENT_CHARACTER))
+    }
+
+    /// Every value of query parameter `name`, form-decoded, with bytes that are not
+    /// UTF-8 as U+FFFD: for values the service then refuses, rather than ignores.
+    pub(crate) fn query_params_lossy<'n>(&self, name: &'n str) -> impl Iterator<Item = String> + 'n
     where
         'a: 'n,
     {
@@ -168,11 +179,7 @@ impl<'a> RequestHead<'a> {
     /// characters is treated as absent, so the client starts afresh.
     pub fn last_event_id(&self) -> Option<String> {
         fn valid(id: &str) -> bool {
-            // U+FFFD: what the query's decoding makes of bytes that are not UTF-8.
-            (1..=MAX_LAST_EVENT_ID_LEN).contains(&id.len())
-                && !id
-                    .chars()
-                    .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+            (1..=MAX_LAST_EVENT_ID_LEN).contains(&id.len()) && !id.chars().any(char::is_control)
         }
         match self.headers.get("last-event-id") {
             Some(value) => std::str::from_utf8(value.as_bytes())
@@ -230,7 +237,8 @@ mod tests {
         assert_eq!(q("a=%").as_deref(), Some("%"));
         assert_eq!(q("a=%4").as_deref(), Some("%4"));
         assert_eq!(q("a=%zz+%41").as_deref(), Some("%zz A"));
-        assert_eq!(q("a=%FF").as_deref(), Some("\u{fffd}"));
+        assert_eq!(q("a=%FF"), None, "not UTF-8: skipped");
+        assert_eq!(q("a=%FF&a=ok").as_deref(), Some("ok"));
         assert_eq!(q("b=1&a=2&a=3").as_deref(), Some("2"));
         let p = |path: &str| RequestHead::new(&none, path, None).path_segment(0);
         assert_eq!(p("/a+b").as_deref(), Some("a+b"));

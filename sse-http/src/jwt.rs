@@ -146,7 +146,7 @@ impl JwtAuth {
 
     /// Also reads the token from cookie `name` (after `Authorization: Bearer`). Set
     /// it `HttpOnly` and `SameSite=Lax` or `Strict`, so a page's scripts cannot read
-    /// it and other sites' pages do not send it.
+    /// it and other sites' pages do not send it. Default: the header only.
     #[must_use]
     pub fn cookie(mut self, name: impl Into<String>) -> Self {
         self.config().cookie = Some(name.into());
@@ -156,7 +156,7 @@ impl JwtAuth {
     /// Also reads the token from query parameter `name`, after the header and the
     /// cookie. URLs end up in access logs, proxies' logs and browser history, so a
     /// token there can be replayed by whoever reads them until it expires: prefer a
-    /// cookie, and keep such tokens short-lived.
+    /// cookie, and keep such tokens short-lived. Default: never from the query.
     #[must_use]
     pub fn query_param_despite_logs(mut self, name: impl Into<String>) -> Self {
         self.config().query = Some(name.into());
@@ -171,7 +171,7 @@ impl JwtAuth {
         self
     }
 
-    /// Requires the `aud` claim to be one of `audiences`.
+    /// Requires the `aud` claim to be one of `audiences` (default: not checked).
     #[must_use]
     pub fn audience(mut self, audiences: &[&str]) -> Self {
         let validation = &mut self.config().validation;
@@ -180,7 +180,7 @@ impl JwtAuth {
         self
     }
 
-    /// Requires the `iss` claim to be one of `issuers`.
+    /// Requires the `iss` claim to be one of `issuers` (default: not checked).
     #[must_use]
     pub fn issuer(mut self, issuers: &[&str]) -> Self {
         let validation = &mut self.config().validation;
@@ -197,7 +197,8 @@ impl JwtAuth {
     }
 
     /// A request without any token connects as an anonymous client (a generated id
-    /// and the service's anonymous topics) instead of being refused with 401.
+    /// and the service's anonymous topics) instead of being refused with 401 (the
+    /// default).
     #[must_use]
     pub fn anonymous_without_token(mut self) -> Self {
         self.config().anonymous = true;

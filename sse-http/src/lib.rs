@@ -6,7 +6,7 @@
 //! `sse-axum`, `sse-warp` and `sse-hyper` each turn their framework's request into a
 //! [`RequestHead`] and hand the response back, so the three cannot drift apart.
 //!
-//! With feature `server`, [`Server`] serves any hyper service (an axum `Router`, a warp
+//! With feature `server`, `Server` serves any hyper service (an axum `Router`, a warp
 //! filter, an [`Endpoint`] of your own) over HTTP/1.1 with the settings a server of
 //! many long-lived streams wants; the adapters' `serve` functions use it.
 //!
@@ -17,11 +17,11 @@
 //! ([`CLIENT_EVENT`](sse_core::CLIENT_EVENT)), and the service's anonymous topics. A
 //! connection gets another identity only from the application, in this order:
 //!
-//! 1. a [`Principal`](sse_core::Principal) that the application's own authentication middleware put in
-//!    the request's extensions;
+//! 1. a [`Principal`](sse_core::Principal) that the application's own
+//!    authentication middleware put in the request's extensions;
 //! 2. [`RequestOptions::authenticate`], a function of the request returning the
-//!    principal or a rejection; with feature `jwt`, [`RequestOptions::jwt`] verifies
-//!    a signed token ([`jwt::JwtAuth`]);
+//!    principal or a rejection; with feature `jwt`, `RequestOptions::jwt` verifies
+//!    a signed token (`jwt::JwtAuth`);
 //! 3. [`RequestOptions::trust_client_id`]: an id read from a header, query parameter,
 //!    cookie or path segment, as the client sent it. Anyone can send anyone's id, so
 //!    this hands a client whatever is addressed to the id it names; use it only
@@ -65,4 +65,4 @@ pub use response::{
     SseBody,
 };
 #[cfg(feature = "server")]
-pub use server::{serve, Connection, ServeService, Server};
+pub use server::{serve, serve_with, Connection, ServeService, Server};

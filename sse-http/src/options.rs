@@ -75,7 +75,7 @@ impl TopicSource {
             // becomes an invalid topic the service refuses with 400, rather than
             // silently subscribing the client to nothing.
             TopicSource::Query(name) => head
-                .query_params(name)
+                .query_params_lossy(name)
                 .flat_map(|list| {
                     list.split(',')
                         .filter(|t| !t.is_empty())
@@ -138,16 +138,17 @@ impl RequestOptions {
     /// that is harmless (a public, anonymous feed), or behind a proxy that checked
     /// the value; an authenticated identity comes from
     /// [`authenticate`](Self::authenticate) instead. A principal, when there is one,
-    /// wins over it.
+    /// wins over it. Default: nothing the client sends is its id.
     pub fn trust_client_id(mut self, source: ClaimedId) -> Self {
         self.claimed_id = Some(source);
         self
     }
 
     /// Decides who each request is: `f` returns the [`Principal`] (its id and the
-    /// topics it may read), `Ok(None)` for an anonymous client, or a rejection (401,
-    /// 403...) that refuses the connection. A [`Principal`] already in the request's
+    /// topics it may read), `Ok(None)` for an anonymous client, or a rejection
+    /// (`Unauthenticated`, `Forbidden`...) that refuses the connection. A [`Principal`] already in the request's
     /// extensions (set by the application's middleware) is used without calling `f`.
+    /// Default: none; every client without such a principal is anonymous.
     ///
     /// # Examples
     ///

@@ -82,6 +82,19 @@ impl Endpoint {
     }
 }
 
+/// With feature `server`: an endpoint is a hyper service answering every request,
+/// which [`Server`](crate::Server) can run as it is.
+#[cfg(feature = "server")]
+impl<B> hyper::service::Service<http::Request<B>> for Endpoint {
+    type Response = Response<SseBody>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<SseBody>, Infallible>>;
+
+    fn call(&self, request: http::Request<B>) -> Self::Future {
+        std::future::ready(Ok(self.respond(&RequestHead::from_request(&request))))
+    }
+}
+
 /// The response to a connect's outcome ([`RequestOptions::connect`]): `200` with the
 /// client's event stream, `200` with no body for `HEAD` (`Ok(None)`), or the error's
 /// status and text ([`error_response`]).

@@ -5,8 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use sse_codec::Event;
 use sse_core::Service;
-use sse_http::Server;
-use sse_hyper::SseEndpoint;
+use sse_http::{Endpoint, Server};
 use sse_testkit::{bind_loopback, connect_raw_h1, read_until, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -21,7 +20,7 @@ async fn a_request_head_not_sent_in_time_closes_the_connection() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.header_read_timeout(Some(Duration::from_millis(200)));
-    tokio::spawn(async move { server.serve(listener, SseEndpoint::new(service)).await });
+    tokio::spawn(async move { server.serve(listener, Endpoint::new(service)).await });
 
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     tcp.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n")
@@ -56,11 +55,7 @@ async fn a_request_head_over_the_limit_is_431_at_once() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.max_head_size(16 * 1024);
-    tokio::spawn(async move {
-        server
-            .serve(listener, SseEndpoint::new(service.clone()))
-            .await
-    });
+    tokio::spawn(async move { server.serve(listener, Endpoint::new(service.clone())).await });
 
     // 64 KiB of headers, never finished: refused as soon as the limit is passed, not
     // held until the head timeout.
@@ -92,16 +87,18 @@ async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.request_timeout(Some(Duration::from_millis(300)));
-    let sse = SseEndpoint::new(service.clone());
+    let sse = Endpoint::new(service.clone());
     let app = service_fn(move |request: Request<Incoming>| {
         let sse = sse.clone();
         async move {
             if request.uri().path() == "/events" {
-                return Ok::<_, hyper::Error>(sse.respond(&request));
+                return Ok::<_, hyper::Error>(
+                    sse.respond(&sse_http::RequestHead::from_request(&request)),
+                );
             }
             // A handler that reads the whole body before it answers.
             let body = request.into_body().collect().await?.to_bytes();
-            Ok(Response::new(sse_hyper::SseBody::full(body)))
+            Ok(Response::new(sse_http::SseBody::full(body)))
         }
     });
     tokio::spawn(async move { server.serve(listener, app).await });
@@ -140,7 +137,7 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     let (listener, addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn({
-        let sse = SseEndpoint::new(service.clone());
+        let sse = Endpoint::new(service.clone());
         async move {
             Server::new()
                 .serve_until(listener, sse, async {
@@ -185,7 +182,7 @@ async fn connection_ends_after_drop(server: Server, wait: Duration) -> bool {
         .slow_client_policy(sse_core::SlowClientPolicy::Disconnect)
         .build();
     let (listener, addr) = bind_loopback().await;
-    let sse = SseEndpoint::new(service.clone());
+    let sse = Endpoint::new(service.clone());
     let connection = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         let _ = server.serve_connection(tcp, sse).await;

@@ -7,8 +7,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use sse_codec::Event;
 use sse_core::Service;
-use sse_http::Server;
-use sse_hyper::SseEndpoint;
+use sse_http::{Endpoint, Server};
 use sse_testkit::{bind_loopback, connect_raw_h1, read_until};
 use tokio::net::TcpListener;
 
@@ -24,14 +23,14 @@ fn write_calls() -> u64 {
 /// returns how many `write`/`writev` calls the process made meanwhile.
 async fn write_calls_for_events<F>(
     count: usize,
-    serve: impl FnOnce(TcpListener, SseEndpoint) -> F,
+    serve: impl FnOnce(TcpListener, Endpoint) -> F,
 ) -> u64
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
-    let server = tokio::spawn(serve(listener, SseEndpoint::new(service.clone())));
+    let server = tokio::spawn(serve(listener, Endpoint::new(service.clone())));
     let mut tcp = connect_raw_h1(addr, "/events", &[]).await;
     let before = write_calls();
     for i in 0..count {

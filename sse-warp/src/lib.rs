@@ -91,6 +91,12 @@ impl SseEndpoint {
         self.endpoint.service()
     }
 
+    /// Connects the client a request with this head asks for: the stream, its head
+    /// only for `HEAD`, 405 for other methods, or the refusal.
+    pub fn respond(&self, head: &RequestHead<'_>) -> SseResponse {
+        SseResponse(self.endpoint.respond(head))
+    }
+
     /// A filter that matches any request (it never rejects), connects it and extracts
     /// the reply: the stream for `GET`, its headers only for `HEAD`, 405 for other
     /// methods. Put path filters before it. Path positions
@@ -122,7 +128,7 @@ impl SseEndpoint {
                     let head = RequestHead::new(&headers, path.as_str(), query)
                         .with_method(&method)
                         .with_extensions(&extensions);
-                    SseResponse(self.endpoint.respond(&head))
+                    self.respond(&head)
                 },
             )
     }

@@ -26,9 +26,10 @@ impl Service {
     ///
     /// # Errors
     ///
-    /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics),
-    /// 403 (a topic its principal, or the anonymous topics, do not allow), 409
-    /// (duplicate id under [`DuplicatePolicy::Reject`]), 429 (a client limit), 503
+    /// [`Error::Rejected`], of kind `Invalid` (invalid client id or topics, too many
+    /// topics), `Forbidden` (a topic its principal, or the anonymous topics, do not
+    /// allow), `Duplicate` (under [`DuplicatePolicy::Reject`]), `TooMany` (a client
+    /// limit), `ShuttingDown`
     /// (shutting down), or whatever [`Hooks::on_connect`](crate::Hooks::on_connect) returned.
     pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
         let result = self.admit(request);
@@ -44,8 +45,8 @@ impl Service {
     ///
     /// # Errors
     ///
-    /// [`Error::Rejected`] with 400 (invalid client id or topics, too many topics), 403
-    /// (a topic not granted) or 503 (shutting down).
+    /// [`Error::Rejected`], of kind `Invalid` (invalid client id or topics, too many
+    /// topics), `Forbidden` (a topic not granted) or `ShuttingDown`.
     pub fn check(&self, request: &ConnectRequest) -> Result<(), Error> {
         self.inner.refuse_if_stopped()?;
         self.validate(request).map(|_| ())
@@ -130,7 +131,7 @@ impl Service {
 }
 
 impl Inner {
-    /// 503 once shutdown has begun.
+    /// Refused (`ShuttingDown`) once shutdown has begun.
     fn refuse_if_stopped(&self) -> Result<(), Error> {
         if self.accepting.load(Ordering::Acquire) {
             Ok(())
@@ -140,7 +141,7 @@ impl Inner {
     }
 
     /// The connections a new one with `id` replaces under the duplicate policy, or
-    /// its refusal: 409 under [`DuplicatePolicy::Reject`], 429 past the connections
+    /// its refusal: `Duplicate` under [`DuplicatePolicy::Reject`], `TooMany` past the connections
     /// allowed per id.
     fn displaced_by(&self, id: &ClientId) -> Result<Vec<Arc<Client>>, Error> {
         let mut same_id = Vec::new();
@@ -160,9 +161,10 @@ impl Inner {
         }
     }
 
-    /// 429 when one more connection (with `leaving` about to go) is too many.
+    /// Refused (`TooMany`) when one more connection (with `leaving` about to go) is too many.
     fn check_capacity(&self, leaving: usize) -> Result<(), Error> {
-        if self.manager.active() - leaving >= self.config.max_clients {
+        // Saturating: a displaced connection may have left since it was counted.
+        if self.manager.active().saturating_sub(leaving) >= self.config.max_clients {
             return Err(Rejection::too_many("too many clients", Duration::from_secs(5)).into());
         }
         Ok(())
@@ -191,6 +193,7 @@ impl Inner {
         // Not an id of ours at all: as one from another run, before our origin.
         let last = last.parse::<EventSeq>().unwrap_or_default();
         let resume = history.resume(last, &client.topics());
+        self.counters.set_history(history.held());
         let reset = resume.reset.map(|(reason, id)| {
             prelude.put_slice(&reset_notice(reason, id));
             reason

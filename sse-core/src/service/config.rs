@@ -57,6 +57,7 @@ impl Default for Config {
 
 /// Builds a [`Service`]; every setting has a default.
 #[derive(Debug, Clone, Default)]
+#[must_use]
 pub struct ServiceBuilder {
     config: Config,
     manager: Option<Arc<dyn ClientManager>>,
@@ -137,20 +138,21 @@ impl ServiceBuilder {
         self
     }
 
-    /// Most connections at once (default unlimited); over it, 429.
+    /// Most connections at once (default unlimited); over it, refused (`TooMany`).
     pub fn max_clients(&mut self, n: usize) -> &mut Self {
         self.config.max_clients = n;
         self
     }
 
     /// Most connections per client id when duplicates are allowed (default 8); over
-    /// it, 429.
+    /// it, refused (`TooMany`).
     pub fn max_connections_per_id(&mut self, n: usize) -> &mut Self {
         self.config.max_per_id = n;
         self
     }
 
-    /// Most topics one client may subscribe to (default 64); over it, 400.
+    /// Most topics one client may subscribe to (default 64); over it, refused
+    /// (`Invalid`).
     pub fn max_topics_per_client(&mut self, n: usize) -> &mut Self {
         self.config.max_topics = n;
         self

@@ -66,8 +66,8 @@ pub struct Service {
 pub(crate) struct Inner {
     /// For the history's expiry task, which must not keep the service alive.
     me: Weak<Inner>,
-    /// Whether that task was started.
-    expiring: AtomicBool,
+    /// Whether that task is running.
+    pub(super) expiring: AtomicBool,
     manager: Arc<dyn ClientManager>,
     pub(crate) hooks: Arc<dyn Hooks>,
     /// What this service has local readers for, told to the interest listener.
@@ -132,8 +132,7 @@ impl Service {
 
     /// The service's counters.
     pub fn metrics(&self) -> Metrics {
-        let held = self.inner.lock_publish().held();
-        self.inner.counters.snapshot(self.active(), held)
+        self.inner.counters.snapshot(self.active())
     }
 
     /// Removes a client now, ending its stream without delivering what is queued.

@@ -14,6 +14,17 @@ use crate::{
     Client, ClientId, Error, EventSeq, Interest, ResetReason, SlowClientAction, Topic,
 };
 
+/// Marks the expiry task stopped when it ends, however it ends.
+struct ExpiryStopped(std::sync::Weak<Inner>);
+
+impl Drop for ExpiryStopped {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.expiring.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Most history a resuming client reads at once (one write's worth).
 const MAX_READ: usize = 16 * 1024;
 
@@ -121,7 +132,7 @@ impl Service {
     /// # Errors
     ///
     /// [`Error::NotConnected`] if no connection has that id; [`Error::Rejected`] with
-    /// 403 if a topic is not granted, 400 if a connection would exceed
+    /// of kind `Forbidden` if a topic is not granted, `Invalid` if a connection would exceed
     /// [`max_topics_per_client`](crate::ServiceBuilder::max_topics_per_client).
     pub fn subscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
         self.inner.change_topics(id, topics, true)
@@ -191,13 +202,19 @@ impl Inner {
             return;
         }
         let me = self.me.clone();
+        // Should the runtime end first (even before the task ran), the guard, dropped
+        // with the task, lets the next publish start it again.
+        let stopped = ExpiryStopped(me.clone());
         runtime.spawn(async move {
+            let _stopped = stopped;
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let Some(inner) = me.upgrade() else { return };
-                inner.lock_publish().expire(tokio::time::Instant::now());
+                let mut history = inner.lock_publish();
+                history.expire(tokio::time::Instant::now());
+                inner.counters.set_history(history.held());
             }
         });
     }
@@ -278,6 +295,7 @@ impl Inner {
         let _span = tracing::trace_span!("sse_publish", id = ?seq).entered();
         if let Some(seq) = seq {
             history.record(seq, topics, &frame);
+            self.counters.set_history(history.held());
         }
         let mut tally = Tally {
             delivery: Delivery {
@@ -345,6 +363,9 @@ impl Inner {
                 .filter(|t| current.binary_search(t).is_ok() != add)
                 .cloned()
                 .collect();
+            if changed.is_empty() {
+                continue;
+            }
             // Under the client's topics lock, so that a removal's `leave` comes after.
             let interests = changed.iter().cloned().map(Interest::Topic);
             if add {
@@ -370,8 +391,8 @@ impl Inner {
         Ok(clients.len())
     }
 
-    /// Whether `client` may also subscribe to `topics`: 403 for a topic not granted,
-    /// 400 past the topics allowed per client.
+    /// Whether `client` may also subscribe to `topics`: `Forbidden` for a topic not
+    /// granted, `Invalid` past the topics allowed per client.
     fn check_subscription(&self, client: &Client, topics: &[Topic]) -> Result<(), Error> {
         client.grants().check(topics)?;
         let current = client.lock_topics();

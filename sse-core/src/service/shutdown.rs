@@ -39,7 +39,7 @@ impl Shutdown {
         }
     }
 
-    /// Sends this event to every client before its stream ends.
+    /// Sends this event to every client before its stream ends (default: none).
     #[must_use]
     pub fn final_event(mut self, event: Event) -> Self {
         self.final_event = Some(event);
@@ -47,7 +47,8 @@ impl Shutdown {
     }
 
     /// Sends each client a reconnection hint of `base` plus a per-client share of
-    /// `jitter`, so clients do not all come back at once.
+    /// `jitter`, so clients do not all come back at once (default: none, the
+    /// clients' own delay).
     #[must_use]
     pub fn retry(mut self, base: Duration, jitter: Duration) -> Self {
         self.retry = Some((base, jitter));
@@ -66,7 +67,7 @@ pub struct ShutdownReport {
 }
 
 impl Service {
-    /// Shuts down gracefully: refuses new connections (503), sends each client the
+    /// Shuts down gracefully: refuses new connections (`ShuttingDown`), sends each client the
     /// final event and retry hint if asked, lets every stream deliver what is queued
     /// and end, and resolves when all have ended or at the deadline, when the rest are
     /// cut off and removed.
@@ -74,7 +75,8 @@ impl Service {
     /// Stop the server accepting connections first (close its listener; the adapters'
     /// `serve_with` and `Server::serve_until` do on their stop signal): a browser
     /// whose stream ended reconnects at once, and meets a refused connection, which
-    /// `EventSource` retries, where a 503 would make it give up for good.
+    /// `EventSource` retries, where a refusal (503 over HTTP) would make it give up for
+    /// good.
     pub async fn shutdown(&self, options: Shutdown) -> ShutdownReport {
         let inner = &self.inner;
         let clients = {

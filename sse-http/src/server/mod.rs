@@ -84,19 +84,13 @@ where
 /// For HTTP/2, serve with hyper-util's auto builder instead.
 ///
 /// ```no_run
-/// use std::convert::Infallible;
-/// use hyper::service::service_fn;
-/// use sse_http::{Endpoint, RequestHead, Server};
+/// use sse_http::{Endpoint, Server};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let endpoint = Endpoint::new(sse_core::Service::new());
-/// let service = service_fn(move |request| {
-///     let response = endpoint.respond(&RequestHead::from_request(&request));
-///     async move { Ok::<_, Infallible>(response) }
-/// });
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// Server::new().serve(listener, service).await
+/// Server::new().serve(listener, endpoint).await
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -336,4 +330,22 @@ where
     S: ServeService + Clone,
 {
     Server::new().serve(listener, service).await
+}
+
+/// Serves `service` on `listener` with `server`'s settings until `stop` resolves; then
+/// stops accepting and returns (see [`Server::serve_until`]).
+///
+/// # Errors
+///
+/// See [`Server::serve`].
+pub async fn serve_with<S>(
+    server: &Server,
+    listener: TcpListener,
+    service: S,
+    stop: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    S: ServeService + Clone,
+{
+    server.serve_until(listener, service, stop).await
 }

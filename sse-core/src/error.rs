@@ -2,7 +2,7 @@
 //! a name that cannot be a client id or topic ([`NameError`]), and the service's own
 //! operations ([`Error`]).
 
-use std::{fmt, time::Duration};
+use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
 
 /// Why a connection was refused. An HTTP adapter answers each with its status
 /// (`sse-http` maps them: 400, 401, 403, 409, 429, 503).
@@ -40,12 +40,23 @@ pub enum RejectionKind {
 /// assert_eq!(r.kind(), RejectionKind::Unauthenticated);
 /// assert_eq!(r.reason(), "missing token");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Rejection {
     kind: RejectionKind,
     reason: String,
     retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
 }
+
+/// Equal when the kind, the reason and the retry hint are (sources are not compared).
+impl PartialEq for Rejection {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.reason, self.retry_after)
+            == (other.kind, &other.reason, other.retry_after)
+    }
+}
+
+impl Eq for Rejection {}
 
 impl Rejection {
     /// A rejection of this kind.
@@ -54,6 +65,7 @@ impl Rejection {
             kind,
             reason: reason.into(),
             retry_after: None,
+            source: None,
         }
     }
 
@@ -94,6 +106,14 @@ impl Rejection {
         self
     }
 
+    /// Keeps the error behind this rejection, as its
+    /// [`source`](std::error::Error::source).
+    #[must_use]
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
     /// Why the connection was refused.
     pub fn kind(&self) -> RejectionKind {
         self.kind
@@ -116,7 +136,13 @@ impl fmt::Display for Rejection {
     }
 }
 
-impl std::error::Error for Rejection {}
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
 
 /// A name that cannot be a [`ClientId`](crate::ClientId) or a [`Topic`](crate::Topic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +207,7 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Rejected(r) => Some(r),
             _ => None,

@@ -971,3 +971,28 @@ fn interest_changes_alternate_under_concurrent_churn() {
     }
     assert!(last.values().all(|&s| s == '-'), "everything ended");
 }
+
+#[test]
+fn an_invalid_name_is_kept_as_the_rejection_source() {
+    use std::error::Error as _;
+    let service = Service::new();
+    let err = service.connect(req("two words")).unwrap_err();
+    let rejection = err.rejection().unwrap();
+    assert_eq!(rejection.kind(), RejectionKind::Invalid);
+    let source = err
+        .source()
+        .and_then(|r| r.source())
+        .expect("a source chain");
+    assert_eq!(
+        source.downcast_ref::<sse_core::NameError>(),
+        Some(&sse_core::NameError::ClientId)
+    );
+    let err = service
+        .connect(ConnectRequest::new().topics(["a,b"]))
+        .unwrap_err();
+    let source = err.source().and_then(|r| r.source());
+    assert_eq!(
+        source.and_then(|s| s.downcast_ref::<sse_core::NameError>()),
+        Some(&sse_core::NameError::Topic)
+    );
+}

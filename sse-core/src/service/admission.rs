@@ -16,8 +16,8 @@ use crate::{
     notices::{notice, CLIENT_EVENT, INITIAL_COMMENT, REPLACED_EVENT, REPLACED_RETRY},
     queue::Queue,
     replay::{reset_notice, Cursor, Replay},
-    Client, ClientId, ClientStream, ConnectRequest, DuplicatePolicy, Error, EventSeq, Rejection,
-    ResetReason, Topic, TopicGrants,
+    Client, ClientId, ClientStream, ConnectRequest, DuplicatePolicy, Error, EventSeq, NameError,
+    Rejection, ResetReason, Topic, TopicGrants,
 };
 
 impl Service {
@@ -60,7 +60,7 @@ impl Service {
     ) -> Result<(Option<ClientId>, Vec<Topic>, TopicGrants), Error> {
         let config = &self.inner.config;
         let id = match &request.client_id {
-            Some(id) => Some(ClientId::new(id).map_err(|e| Rejection::invalid(e.to_string()))?),
+            Some(id) => Some(ClientId::new(id).map_err(invalid_name)?),
             None => None,
         };
         if request.topics.len() > config.max_topics {
@@ -71,7 +71,7 @@ impl Service {
             .iter()
             .map(|t| Topic::new(t))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Rejection::invalid(e.to_string()))?;
+            .map_err(invalid_name)?;
         topics.sort();
         topics.dedup();
         let grants = request
@@ -235,6 +235,11 @@ impl Inner {
 }
 
 /// The refusal of a client with more than `max` topics.
+/// The refusal of a request naming an invalid client id or topic, which it keeps.
+fn invalid_name(error: NameError) -> Rejection {
+    Rejection::invalid(error.to_string()).with_source(error)
+}
+
 pub(super) fn too_many_topics(max: usize) -> Error {
     Rejection::invalid(format!("at most {max} topics per client")).into()
 }

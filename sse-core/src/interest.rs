@@ -99,7 +99,18 @@ impl InterestTracker {
 
     /// Every current interest, sorted.
     pub(crate) fn snapshot(&self) -> Vec<Interest> {
-        let mut all: Vec<Interest> = sync::lock(&self.counts).keys().cloned().collect();
+        self.counts()
+            .into_iter()
+            .map(|(interest, _)| interest)
+            .collect()
+    }
+
+    /// Every current interest and its number of local readers, sorted.
+    pub(crate) fn counts(&self) -> Vec<(Interest, usize)> {
+        let mut all: Vec<(Interest, usize)> = sync::lock(&self.counts)
+            .iter()
+            .map(|(interest, n)| (interest.clone(), *n))
+            .collect();
         all.sort();
         all
     }

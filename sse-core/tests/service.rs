@@ -883,6 +883,12 @@ async fn interest_begins_with_the_first_local_reader_and_ends_with_the_last() {
     let b = service.connect(req("b").topics(["t1"])).unwrap();
     let a2 = service.connect(req("a")).unwrap();
     assert_eq!(log.take(), ["+client b"]);
+    let counts = service.interest_counts();
+    assert_eq!(counts[0], (sse_core::Interest::Topic(topic("t1")), 2));
+    assert_eq!(
+        counts[2],
+        (sse_core::Interest::Client(ClientId::new("a").unwrap()), 2)
+    );
     assert_eq!(
         service.interests(),
         [

@@ -12,6 +12,7 @@ use sse_core::{ClientId, EventSeq, Service, ServiceBuilder, Target, Topic};
 use tokio::{sync::watch, time::timeout};
 
 use crate::{
+    counts::{self, ClusterCounts},
     health::{bump, Health},
     wire, Error, RedisOptions, Status,
 };
@@ -90,6 +91,8 @@ struct Shared {
     service: Service,
     publisher: ConnectionManager,
     key: String,
+    /// This instance's id among the instances, for its counts.
+    node: String,
     options: RedisOptions,
     health: Arc<Health>,
     // Dropped with the last handle, which stops the reader.
@@ -212,12 +215,22 @@ impl RedisBackplane {
             stop: stop_rx,
         };
         tokio::spawn(reader.run());
+        let node = counts::node_id();
+        tokio::spawn(counts::heartbeat(
+            publisher.clone(),
+            service.clone(),
+            options.prefix.clone(),
+            node.clone(),
+            options.heartbeat,
+            stop_tx.subscribe(),
+        ));
 
         Ok(RedisBackplane {
             shared: Arc::new(Shared {
                 service,
                 publisher,
                 key,
+                node,
                 options,
                 health,
                 _stop: stop_tx,
@@ -235,6 +248,33 @@ impl RedisBackplane {
     /// The key of the shared stream.
     pub fn stream_key(&self) -> &str {
         &self.shared.key
+    }
+
+    /// Connections and topic subscribers over every live instance of this service
+    /// (see [`ClusterCounts`] for how fresh they are).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] if Redis could not be read (`local` is `None`).
+    pub async fn cluster_counts(&self) -> Result<ClusterCounts, Error> {
+        let shared = &*self.shared;
+        let mut conn = shared.publisher.clone();
+        let read = counts::read(&mut conn, &shared.options.prefix, shared.options.heartbeat);
+        let reason = match timeout(shared.options.publish_timeout, read).await {
+            Ok(Ok(counts)) => return Ok(counts),
+            Ok(Err(reason)) => reason,
+            Err(_) => format!("no answer within {:?}", shared.options.publish_timeout),
+        };
+        Err(Error::Unavailable {
+            reason,
+            local: None,
+        })
+    }
+
+    /// This instance's id in [`cluster_counts`](Self::cluster_counts)' keys
+    /// (`{prefix}:node:{id}`): random, new at each connect.
+    pub fn instance_id(&self) -> &str {
+        &self.shared.node
     }
 
     /// The link's state and counters.

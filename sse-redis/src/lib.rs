@@ -34,12 +34,14 @@
 //! ```
 
 mod backplane;
+mod counts;
 mod error;
 mod health;
 mod options;
 mod wire;
 
 pub use backplane::RedisBackplane;
+pub use counts::ClusterCounts;
 pub use error::Error;
 pub use health::{BackplaneHooks, Status};
 pub use options::RedisOptions;

@@ -35,6 +35,7 @@ pub struct RedisOptions {
     pub(crate) backoff: (Duration, Duration),
     pub(crate) local_fallback: bool,
     pub(crate) hooks: Arc<dyn BackplaneHooks>,
+    pub(crate) heartbeat: Duration,
 }
 
 impl Default for RedisOptions {
@@ -50,6 +51,7 @@ impl Default for RedisOptions {
             backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             local_fallback: true,
             hooks: Arc::new(NoHooks),
+            heartbeat: Duration::from_secs(5),
         }
     }
 }
@@ -67,6 +69,7 @@ impl fmt::Debug for RedisOptions {
             .field("backoff", &self.backoff)
             .field("local_fallback", &self.local_fallback)
             .field("hooks", &self.hooks)
+            .field("heartbeat", &self.heartbeat)
             .finish()
     }
 }
@@ -157,6 +160,15 @@ impl RedisOptions {
         self
     }
 
+    /// How often this instance writes its counts for
+    /// [`cluster_counts`](crate::RedisBackplane::cluster_counts) (default 5 s); they
+    /// expire three heartbeats after the last.
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
     /// The key of the shared stream, `{prefix}:events`.
     pub fn stream_key(&self) -> String {
         format!("{}:events", self.prefix)
@@ -172,6 +184,9 @@ impl RedisOptions {
         if self.block.is_zero() {
             // BLOCK 0 waits forever, which would hide an outage.
             return Err(Error::Config("block must be longer than zero".into()));
+        }
+        if self.heartbeat < Duration::from_millis(10) {
+            return Err(Error::Config("heartbeat must be at least 10 ms".into()));
         }
         if self.backoff.0 > self.backoff.1 {
             return Err(Error::Config("backoff min must not exceed max".into()));

@@ -345,3 +345,71 @@ async fn connect_fails_cleanly_without_redis() {
     let result = RedisBackplane::connect("not a url", &builder(), RedisOptions::new()).await;
     assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn counts_over_every_live_instance() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().heartbeat(Duration::from_millis(100));
+    let a = instance(&server, options.clone()).await;
+    let b = instance(&server, options).await;
+    assert_ne!(a.instance_id(), b.instance_id());
+    let _x = client(a.service(), "x", &["news"]);
+    let _y = client(a.service(), "y", &["news", "sport"]);
+    let z = client(b.service(), "z", &["sport"]);
+    let expect = |instances: usize, active: u64, news: u64, sport: u64| {
+        let mut topics = std::collections::HashMap::new();
+        if news > 0 {
+            topics.insert(topic("news"), news);
+        }
+        if sport > 0 {
+            topics.insert(topic("sport"), sport);
+        }
+        (instances, active, topics)
+    };
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Read from either instance: the same figures.
+    while tokio::time::Instant::now() < deadline {
+        let counts = b.cluster_counts().await.expect("counts");
+        last = Some((counts.instances, counts.active, counts.topics));
+        if last == Some(expect(2, 3, 2, 2)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, Some(expect(2, 3, 2, 2)));
+
+    // A client leaves, then an instance stops: its share goes with it.
+    drop(z);
+    drop(b);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        let counts = a.cluster_counts().await.expect("counts");
+        last = Some((counts.instances, counts.active, counts.topics));
+        if last == Some(expect(1, 2, 2, 1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, Some(expect(1, 2, 2, 1)));
+
+    // An instance that died without cleaning up counts until its key expires.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    redis::pipe()
+        .hset("sse:node:ghost", "active", 5)
+        .pexpire("sse:node:ghost", 300)
+        .zadd("sse:nodes", "ghost", now_ms)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let counts = a.cluster_counts().await.unwrap();
+    assert_eq!((counts.instances, counts.active), (2, 7));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let counts = a.cluster_counts().await.unwrap();
+    assert_eq!((counts.instances, counts.active), (1, 2), "expired");
+}

@@ -148,6 +148,12 @@ impl Service {
         self.inner.interest.snapshot()
     }
 
+    /// [`interests`](Self::interests) with, for each, its number of local readers: the
+    /// connections subscribed to a topic, the connections of a client id.
+    pub fn interest_counts(&self) -> Vec<(Interest, usize)> {
+        self.inner.interest.counts()
+    }
+
     /// Whether the service still accepts connections.
     pub fn is_accepting(&self) -> bool {
         self.inner.accepting.load(Ordering::Acquire)

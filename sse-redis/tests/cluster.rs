@@ -346,6 +346,22 @@ async fn connect_fails_cleanly_without_redis() {
     assert!(matches!(result, Err(Error::Config(_))), "{result:?}");
 }
 
+/// (instances, connections, topic subscribers) as `backplane` reads them.
+type Counted = (usize, u64, std::collections::HashMap<Topic, u64>);
+
+/// Reads the cluster counts until they are `expected`, for at most 5 s; the last read.
+async fn counts_until(backplane: &RedisBackplane, expected: &Counted) -> Counted {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let counts = backplane.cluster_counts().await.expect("counts");
+        let got = (counts.instances, counts.active, counts.topics);
+        if &got == expected || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn counts_over_every_live_instance() {
     let server = RedisServer::start();
@@ -356,42 +372,23 @@ async fn counts_over_every_live_instance() {
     let _x = client(a.service(), "x", &["news"]);
     let _y = client(a.service(), "y", &["news", "sport"]);
     let z = client(b.service(), "z", &["sport"]);
-    let expect = |instances: usize, active: u64, news: u64, sport: u64| {
-        let mut topics = std::collections::HashMap::new();
-        if news > 0 {
-            topics.insert(topic("news"), news);
-        }
-        if sport > 0 {
-            topics.insert(topic("sport"), sport);
-        }
+    let expect = |instances: usize, active: u64, news: u64, sport: u64| -> Counted {
+        let topics = [("news", news), ("sport", sport)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| (topic(t), n))
+            .collect();
         (instances, active, topics)
     };
-    let mut last = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     // Read from either instance: the same figures.
-    while tokio::time::Instant::now() < deadline {
-        let counts = b.cluster_counts().await.expect("counts");
-        last = Some((counts.instances, counts.active, counts.topics));
-        if last == Some(expect(2, 3, 2, 2)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(last, Some(expect(2, 3, 2, 2)));
+    let all = expect(2, 3, 2, 2);
+    assert_eq!(counts_until(&b, &all).await, all);
 
     // A client leaves, then an instance stops: its share goes with it.
     drop(z);
     drop(b);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::time::Instant::now() < deadline {
-        let counts = a.cluster_counts().await.expect("counts");
-        last = Some((counts.instances, counts.active, counts.topics));
-        if last == Some(expect(1, 2, 2, 1)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(last, Some(expect(1, 2, 2, 1)));
+    let left = expect(1, 2, 2, 1);
+    assert_eq!(counts_until(&a, &left).await, left);
 
     // An instance that died without cleaning up counts until its key expires.
     let client = redis::Client::open(server.url()).unwrap();

@@ -48,8 +48,13 @@ use crate::{
 ///   [`local_fallback`](RedisOptions::local_fallback) on (the default) it is still
 ///   delivered at once to this instance's matching clients, **without an id** (it is
 ///   not in the shared history, so it is not replayed and does not move anyone's
-///   `Last-Event-ID`). A timeout is ambiguous: if Redis took the message after all,
-///   it also arrives through the stream, and local clients see it twice.
+///   `Last-Event-ID`).
+/// - **A publish that gets no answer in time** is ambiguous: Redis may have taken it.
+///   Sent with [`send_once`](RedisBackplane::send_once), it fails with
+///   [`Error::UnknownOutcome`], is not delivered locally (every instance delivers it
+///   once if Redis took it), and can be retried with the same key without a second
+///   copy. Sent otherwise, it counts as not taken: [`Error::Unavailable`] and the
+///   local fallback, and if Redis took it after all, local clients see it twice.
 /// - **Local delivery never stops**: connected clients stay connected and get
 ///   keep-alives and fallback messages, new clients connect and resume from the
 ///   local history.
@@ -328,37 +333,91 @@ impl RedisBackplane {
         self.send(Target::Client(id.clone()), event).await
     }
 
+    /// Sends `event` to `target` at most once for `key`: a retry with the same key
+    /// within [`once_ttl`](RedisOptions::once_ttl) (after
+    /// [`Error::UnknownOutcome`], say) returns the id the first send got, and sends
+    /// nothing. Choose the key where the message is made (a request id, an
+    /// idempotency key your own client sent).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] if Redis did not take it; [`Error::UnknownOutcome`] if
+    /// it did not answer in time.
+    pub async fn send_once(
+        &self,
+        target: &Target,
+        event: Event,
+        key: &str,
+    ) -> Result<EventSeq, Error> {
+        self.send_with(target.clone(), event, Some(key)).await
+    }
+
     async fn send(&self, target: Target, event: Event) -> Result<EventSeq, Error> {
+        self.send_with(target, event, None).await
+    }
+
+    async fn send_with(
+        &self,
+        target: Target,
+        event: Event,
+        key: Option<&str>,
+    ) -> Result<EventSeq, Error> {
         let shared = &*self.shared;
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&shared.key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(shared.options.max_len)
-            .arg("*");
-        for (name, value) in wire::encode(&target, &event) {
+        let fields = wire::encode(&target, &event);
+        let mut cmd = match key {
+            None => {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&shared.key)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(shared.options.max_len)
+                    .arg("*");
+                cmd
+            }
+            Some(key) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(SEND_ONCE)
+                    .arg(2)
+                    .arg(&shared.key)
+                    .arg(format!("{}:once:{key}", shared.options.prefix))
+                    .arg(shared.options.max_len)
+                    .arg(shared.options.once_ttl.as_millis() as u64);
+                cmd
+            }
+        };
+        for (name, value) in fields {
             cmd.arg(name).arg(value);
         }
         let mut conn = shared.publisher.clone();
         let added = timeout(
             shared.options.publish_timeout,
-            cmd.query_async::<String>(&mut conn),
+            cmd.query_async::<redis::Value>(&mut conn),
         )
         .await;
         let reason = match added {
-            Ok(Ok(id)) => match id.parse::<EventSeq>() {
-                Ok(seq) => {
-                    bump(&shared.health.published);
-                    return Ok(seq);
+            Ok(Ok(reply)) => {
+                let id = entry_id(reply);
+                match id.as_deref().map(str::parse::<EventSeq>) {
+                    Some(Ok(seq)) => {
+                        bump(&shared.health.published);
+                        return Ok(seq);
+                    }
+                    // Redis took it, but the reader will skip it as malformed too.
+                    _ => {
+                        return Err(Error::Unavailable {
+                            reason: format!("unexpected stream entry id {id:?}"),
+                            local: None,
+                        })
+                    }
                 }
-                // Redis took it, but the reader will skip it as malformed too.
-                Err(_) => {
-                    return Err(Error::Unavailable {
-                        reason: format!("unexpected stream entry id {id:?}"),
-                        local: None,
-                    })
-                }
-            },
+            }
+            // A keyed send that got no answer may have been taken: no local copy,
+            // which could be a second one; its sender retries with the key.
+            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(&e)),
+            Err(_) if key.is_some() => {
+                let why = format!("no answer within {:?}", shared.options.publish_timeout);
+                return Err(self.unknown(&why));
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {:?}", shared.options.publish_timeout),
         };
@@ -369,6 +428,40 @@ impl RedisBackplane {
             deliver_locally(&shared.service, &target, &event)
         });
         Err(Error::Unavailable { reason, local })
+    }
+}
+
+impl RedisBackplane {
+    /// Counts a send whose outcome is unknown, and makes its error.
+    fn unknown(&self, why: &dyn fmt::Display) -> Error {
+        let reason = why.to_string();
+        self.shared.health.down(&reason);
+        bump(&self.shared.health.publish_errors);
+        Error::UnknownOutcome { reason }
+    }
+}
+
+/// Adds an entry unless `KEYS[2]` names one added already: `KEYS[1]` the stream,
+/// `KEYS[2]` the message's key; `ARGV[1]` the stream's bound, `ARGV[2]` how long the
+/// key is kept (ms), then the entry's fields. Returns the entry's id (the first one,
+/// for a key seen before). One script, so no retry can slip between the check and
+/// the add.
+const SEND_ONCE: &str = r"
+local seen = redis.call('GET', KEYS[2])
+if seen then return seen end
+local add = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
+for i = 3, #ARGV do add[#add + 1] = ARGV[i] end
+local id = redis.call(unpack(add))
+redis.call('SET', KEYS[2], id, 'PX', ARGV[2])
+return id
+";
+
+/// The entry id in an `XADD` or script reply.
+fn entry_id(reply: redis::Value) -> Option<String> {
+    match reply {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        redis::Value::SimpleString(text) => Some(text),
+        _ => None,
     }
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 
 /// Everything that can go wrong in this crate.
 ///
-/// Only [`Error::Unavailable`] happens after startup: Redis did not take a message.
+/// After startup: [`Error::Unavailable`] (Redis did not take a message) and
+/// [`Error::UnknownOutcome`] (no answer in time: it may have).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -26,12 +27,27 @@ pub enum Error {
         /// Connections of this instance that took the message anyway.
         local: Option<usize>,
     },
+    /// Redis did not answer a [`send_once`](crate::RedisBackplane::send_once) within
+    /// the publish timeout: it may have taken the message (and every instance, this
+    /// one included, then delivers it once) or not. It is not delivered locally
+    /// meanwhile, which could make a second copy. Retry with the same key to send it
+    /// at most once.
+    UnknownOutcome {
+        /// Why the outcome is unknown.
+        reason: String,
+    },
 }
 
 impl Error {
-    /// Whether this is [`Error::Unavailable`]: Redis is down or too slow right now.
+    /// Whether this is [`Error::Unavailable`]: Redis is down right now.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Unavailable { .. })
+    }
+
+    /// Whether this is [`Error::UnknownOutcome`]: the message may or may not have
+    /// been sent.
+    pub fn is_unknown_outcome(&self) -> bool {
+        matches!(self, Error::UnknownOutcome { .. })
     }
 }
 
@@ -40,6 +56,9 @@ impl fmt::Display for Error {
         match self {
             Error::Config(msg) => write!(f, "redis backplane configuration: {msg}"),
             Error::Connect(msg) => write!(f, "redis backplane could not start: {msg}"),
+            Error::UnknownOutcome { reason } => {
+                write!(f, "redis may or may not have taken the message: {reason}")
+            }
             Error::Unavailable { reason, local } => {
                 write!(
                     f,

@@ -36,6 +36,7 @@ pub struct RedisOptions {
     pub(crate) local_fallback: bool,
     pub(crate) hooks: Arc<dyn BackplaneHooks>,
     pub(crate) heartbeat: Duration,
+    pub(crate) once_ttl: Duration,
 }
 
 impl Default for RedisOptions {
@@ -52,6 +53,7 @@ impl Default for RedisOptions {
             local_fallback: true,
             hooks: Arc::new(NoHooks),
             heartbeat: Duration::from_secs(5),
+            once_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -70,6 +72,7 @@ impl fmt::Debug for RedisOptions {
             .field("local_fallback", &self.local_fallback)
             .field("hooks", &self.hooks)
             .field("heartbeat", &self.heartbeat)
+            .field("once_ttl", &self.once_ttl)
             .finish()
     }
 }
@@ -169,6 +172,15 @@ impl RedisOptions {
         self
     }
 
+    /// How long Redis remembers the key of a message sent with
+    /// [`send_once`](crate::RedisBackplane::send_once) (default 5 minutes): a retry
+    /// with the same key within it returns the first send's id and sends nothing.
+    #[must_use]
+    pub fn once_ttl(mut self, ttl: Duration) -> Self {
+        self.once_ttl = ttl;
+        self
+    }
+
     /// The key of the shared stream, `{prefix}:events`.
     pub fn stream_key(&self) -> String {
         format!("{}:events", self.prefix)
@@ -184,6 +196,9 @@ impl RedisOptions {
         if self.block.is_zero() {
             // BLOCK 0 waits forever, which would hide an outage.
             return Err(Error::Config("block must be longer than zero".into()));
+        }
+        if self.once_ttl < Duration::from_millis(1) {
+            return Err(Error::Config("once_ttl must be at least 1 ms".into()));
         }
         if self.heartbeat < Duration::from_millis(10) {
             return Err(Error::Config("heartbeat must be at least 10 ms".into()));

@@ -410,3 +410,54 @@ async fn counts_over_every_live_instance() {
     let counts = a.cluster_counts().await.unwrap();
     assert_eq!((counts.instances, counts.active), (1, 2), "expired");
 }
+
+#[tokio::test]
+async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sends_nothing_more() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().publish_timeout(Duration::from_millis(200));
+    let a = instance(&server, options.clone()).await;
+    let b = instance(&server, options).await;
+    let mut on_a = client(a.service(), "x", &[]);
+    let mut on_b = client(b.service(), "y", &[]);
+
+    // Redis holds writes for 800 ms: the send is not answered in time, then taken.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(800)
+        .arg("WRITE")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let target = sse_core::Target::All;
+    let first = a
+        .send_once(&target, Event::message("once"), "order-17")
+        .await;
+    assert!(
+        matches!(first, Err(Error::UnknownOutcome { .. })),
+        "{first:?}"
+    );
+    // Not delivered locally meanwhile; once Redis takes it, everyone gets it once.
+    let got_a = on_a.next().await;
+    let got_b = on_b.next().await;
+    assert_eq!((got_a.data.as_str(), got_b.data.as_str()), ("once", "once"));
+    let id = got_a.id.clone().expect("a global id");
+    assert_eq!(got_b.id.as_deref(), Some(id.as_str()));
+
+    // The retry with the same key gets the first send's id and sends nothing.
+    let retry = a
+        .send_once(&target, Event::message("once"), "order-17")
+        .await
+        .expect("answered now");
+    assert_eq!(retry.to_string(), id);
+    on_a.quiet(Duration::from_millis(300)).await;
+    on_b.quiet(Duration::from_millis(300)).await;
+    // Another key is another message.
+    let other = a
+        .send_once(&target, Event::message("twice"), "order-18")
+        .await
+        .unwrap();
+    assert_ne!(other.to_string(), id);
+    assert_eq!(on_b.next().await.data, "twice");
+}

@@ -23,10 +23,11 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
-use crate::{Event, EventId, EventType, Item, MessageEvent};
+use crate::{Event, EventId, EventType, Item, MessageEvent, Parser};
 
 /// Text of arbitrary Unicode with plenty of LF, CR and CRLF, empty included, and now
-/// and then large (up to 64 KiB).
+/// and then large: up to just under [`Parser::DEFAULT_MAX_LINE_LEN`], so that a line
+/// holding it, with its field name, is within the default parser's limit.
 pub fn text() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         4 => any::<char>().prop_map(String::from),
@@ -36,8 +37,9 @@ pub fn text() -> impl Strategy<Value = String> {
         1 => Just("\r\n".to_owned()),
     ];
     let small = vec(piece, 0..24).prop_map(|pieces| pieces.concat());
-    let large =
-        (any::<char>(), 0..65_536usize).prop_map(|(c, n)| c.to_string().repeat(n / c.len_utf8()));
+    // Room for the longest field name before it: `event: `.
+    let most = Parser::DEFAULT_MAX_LINE_LEN - "event: ".len();
+    let large = (any::<char>(), 0..=most).prop_map(|(c, n)| c.to_string().repeat(n / c.len_utf8()));
     prop_oneof![20 => small, 1 => large]
 }
 

@@ -142,6 +142,16 @@ proptest! {
         prop_assert_eq!(parse_ok(&[wire]), expected_items(&events, ""));
     }
 
+    /// The default parser takes every event the strategies make, the largest text
+    /// included (it once made lines one byte past the default line limit).
+    #[test]
+    fn the_default_parser_takes_every_generated_event(event in event()) {
+        let mut parser = Parser::new();
+        parser.feed(&event.encode());
+        let items: Vec<_> = std::iter::from_fn(|| parser.next_item()).collect();
+        prop_assert!(items.iter().all(Result::is_ok), "{:?}", items.iter().find(|i| i.is_err()));
+    }
+
     /// However an encoded stream is chunked, the same items come out.
     #[test]
     fn any_split_of_encoded_stream(

@@ -21,6 +21,9 @@ struct Scale {
     /// The server's `TCP_USER_TIMEOUT`: longer than the policy takes to act, so the
     /// policy, not the kernel, is what handles the stalled client.
     user_timeout: Duration,
+    /// Added to twice the p99 without the stalled client, for scheduler noise: a
+    /// client held up by the stalled one would wait for its removal, over a second.
+    noise: Duration,
 }
 
 #[derive(Debug)]
@@ -185,10 +188,10 @@ async fn run(scale: Scale) {
         closed <= scale.deadline + scale.user_timeout,
         "stalled connection closed after {closed:?}"
     );
-    // Within 2x; the 5 ms floor absorbs scheduler noise on a shared machine when the
-    // baseline p99 is itself a few milliseconds.
+    // Within 2x; the floor absorbs scheduler noise when the baseline p99 is itself a
+    // few milliseconds (the short run is a debug build beside other tests).
     assert!(
-        stalled.p99 <= base.p99 * 2 + Duration::from_millis(5),
+        stalled.p99 <= base.p99 * 2 + scale.noise,
         "p99 {:?} with the stalled client vs {:?} without",
         stalled.p99,
         base.p99
@@ -212,6 +215,7 @@ async fn stalled_reader_short() {
         count: 200,
         deadline: Duration::from_secs(4),
         user_timeout: Duration::from_secs(2),
+        noise: Duration::from_millis(25),
     };
     tokio::time::timeout(Duration::from_secs(60), run(scale))
         .await
@@ -228,6 +232,7 @@ async fn stalled_reader_long() {
         count: 600,
         deadline: Duration::from_secs(10),
         user_timeout: Duration::from_secs(10),
+        noise: Duration::from_millis(5),
     };
     tokio::time::timeout(Duration::from_secs(300), run(scale))
         .await

@@ -1,5 +1,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::replay::HistorySize;
+
 /// A snapshot of a service's counters, from [`Service::metrics`](crate::Service::metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -48,10 +50,6 @@ pub(crate) struct Counters {
     pub(crate) disconnected_slow: AtomicU64,
     pub(crate) resumed: AtomicU64,
     pub(crate) reset: AtomicU64,
-    /// The history's size as of its last change, so that reading metrics does not
-    /// take the publish lock.
-    pub(crate) history_events: AtomicU64,
-    pub(crate) history_bytes: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
@@ -61,13 +59,8 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl Counters {
-    /// Records the history's size; called under the publish lock after it changes.
-    pub(crate) fn set_history(&self, (events, bytes): (usize, usize)) {
-        self.history_events.store(events as u64, Relaxed);
-        self.history_bytes.store(bytes as u64, Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self, active: usize) -> Metrics {
+    pub(crate) fn snapshot(&self, active: usize, history: &HistorySize) -> Metrics {
+        let (history_events, history_bytes) = history.get();
         Metrics {
             active: active as u64,
             connected: self.connected.load(Relaxed),
@@ -81,8 +74,8 @@ impl Counters {
             disconnected_slow: self.disconnected_slow.load(Relaxed),
             resumed: self.resumed.load(Relaxed),
             reset: self.reset.load(Relaxed),
-            history_events: self.history_events.load(Relaxed),
-            history_bytes: self.history_bytes.load(Relaxed),
+            history_events,
+            history_bytes,
         }
     }
 }

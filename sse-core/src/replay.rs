@@ -5,7 +5,10 @@ use std::{
     collections::{HashMap, VecDeque},
     fmt,
     str::FromStr,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -257,6 +260,21 @@ pub(crate) struct Read {
     pub(crate) lost: Option<EventSeq>,
 }
 
+/// The history's size, kept up to date by the history itself, so that metrics read it
+/// without taking the publish lock.
+#[derive(Debug, Default)]
+pub(crate) struct HistorySize {
+    events: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl HistorySize {
+    /// Events held, and their bytes with the overhead.
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (self.events.load(Relaxed), self.bytes.load(Relaxed))
+    }
+}
+
 /// The service's history: where ids start, the latest one, and the log.
 #[derive(Debug)]
 pub(crate) struct Replay {
@@ -273,6 +291,8 @@ pub(crate) struct Replay {
     /// The highest of the floors forgotten to keep `topic_floors` bounded: the floor of
     /// any topic without its own.
     forgotten_floor: EventSeq,
+    /// `log.len()` and `bytes`, for readers without the lock; set wherever they change.
+    size: Arc<HistorySize>,
 }
 
 impl Replay {
@@ -286,7 +306,13 @@ impl Replay {
             broadcast_floor: origin,
             topic_floors: HashMap::new(),
             forgotten_floor: origin,
+            size: Arc::default(),
         }
+    }
+
+    /// The history's size, as it changes.
+    pub(crate) fn size(&self) -> Arc<HistorySize> {
+        Arc::clone(&self.size)
     }
 
     pub(crate) fn enabled(&self) -> bool {
@@ -306,11 +332,6 @@ impl Replay {
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.bytes
-    }
-
-    /// Events held, and their bytes with the overhead.
-    pub(crate) fn held(&self) -> (usize, usize) {
-        (self.log.len(), self.bytes)
     }
 
     /// Drops the events past the age bound.
@@ -359,6 +380,9 @@ impl Replay {
                 }
             }
         }
+        // Every change to the log ends here: `record` adds, then evicts.
+        self.size.events.store(self.log.len() as u64, Relaxed);
+        self.size.bytes.store(self.bytes as u64, Relaxed);
     }
 
     /// Everything at or below this id may be gone for a client of `topics`.

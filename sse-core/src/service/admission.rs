@@ -193,7 +193,6 @@ impl Inner {
         // Not an id of ours at all: as one from another run, before our origin.
         let last = last.parse::<EventSeq>().unwrap_or_default();
         let resume = history.resume(last, &client.topics());
-        self.counters.set_history(history.held());
         let reset = resume.reset.map(|(reason, id)| {
             prelude.put_slice(&reset_notice(reason, id));
             reason

@@ -190,6 +190,7 @@ impl ServiceBuilder {
                 .map_or(0, |d| d.as_millis() as u64);
             EventSeq::new(ms, 0)
         });
+        let history = Replay::new(self.config.replay, origin);
         let service = Service {
             inner: Arc::new_cyclic(|me| Inner {
                 me: me.clone(),
@@ -200,7 +201,8 @@ impl ServiceBuilder {
                     .unwrap_or_else(|| Arc::new(MemoryManager::new())),
                 hooks: self.hooks.clone().unwrap_or_else(|| Arc::new(NoHooks)),
                 interest: InterestTracker::new(self.interest.clone()),
-                publish: Mutex::new(Replay::new(self.config.replay, origin)),
+                history_size: history.size(),
+                publish: Mutex::new(history),
                 config: self.config.clone(),
                 next_connection: AtomicU64::new(1),
                 accepting: AtomicBool::new(true),

@@ -29,7 +29,7 @@ use crate::sync;
 use crate::{
     interest::{self, InterestTracker},
     metrics::{bump, Counters},
-    replay::Replay,
+    replay::{HistorySize, Replay},
     Client, ClientId, ClientManager, EventSeq, Hooks, Interest, Metrics,
 };
 
@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     /// client is registered with its replay: so a client gets each event exactly once,
     /// either replayed or live, and all clients see one order.
     publish: Mutex<Replay>,
+    /// The history's size, which it keeps current, read by metrics without the lock.
+    history_size: Arc<HistorySize>,
     config: Config,
     next_connection: AtomicU64,
     accepting: AtomicBool,
@@ -132,7 +134,9 @@ impl Service {
 
     /// The service's counters.
     pub fn metrics(&self) -> Metrics {
-        self.inner.counters.snapshot(self.active())
+        self.inner
+            .counters
+            .snapshot(self.active(), &self.inner.history_size)
     }
 
     /// Removes a client now, ending its stream without delivering what is queued.

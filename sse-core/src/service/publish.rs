@@ -212,9 +212,7 @@ impl Inner {
             loop {
                 tick.tick().await;
                 let Some(inner) = me.upgrade() else { return };
-                let mut history = inner.lock_publish();
-                history.expire(tokio::time::Instant::now());
-                inner.counters.set_history(history.held());
+                inner.lock_publish().expire(tokio::time::Instant::now());
             }
         });
     }
@@ -295,7 +293,6 @@ impl Inner {
         let _span = tracing::trace_span!("sse_publish", id = ?seq).entered();
         if let Some(seq) = seq {
             history.record(seq, topics, &frame);
-            self.counters.set_history(history.held());
         }
         let mut tally = Tally {
             delivery: Delivery {

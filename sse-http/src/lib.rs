@@ -65,4 +65,4 @@ pub use response::{
     SseBody,
 };
 #[cfg(feature = "server")]
-pub use server::{serve, serve_with, Connection, ServeService, Server};
+pub use server::{serve, Connection, ServeService, Server};

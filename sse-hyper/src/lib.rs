@@ -91,7 +91,7 @@ use sse_http::Endpoint;
 #[cfg(feature = "jwt")]
 pub use sse_http::jwt;
 #[cfg(feature = "server")]
-pub use sse_http::{serve, serve_with, Connection, Server};
+pub use sse_http::{serve, Connection, Server};
 pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
 
 /// The outcome of a connect: `200` with the client's event stream (no body for

@@ -331,21 +331,3 @@ where
 {
     Server::new().serve(listener, service).await
 }
-
-/// Serves `service` on `listener` with `server`'s settings until `stop` resolves; then
-/// stops accepting and returns (see [`Server::serve_until`]).
-///
-/// # Errors
-///
-/// See [`Server::serve`].
-pub async fn serve_with<S>(
-    server: &Server,
-    listener: TcpListener,
-    service: S,
-    stop: impl Future<Output = ()>,
-) -> io::Result<()>
-where
-    S: ServeService + Clone,
-{
-    server.serve_until(listener, service, stop).await
-}

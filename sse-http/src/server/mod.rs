@@ -200,7 +200,7 @@ impl Server {
             };
             match accepted {
                 Ok((tcp, _)) => {
-                    let connection = self.connection(tcp, service.clone());
+                    let connection = self.serve_connection(tcp, service.clone());
                     let mut stopped = stopped.clone();
                     tokio::spawn(async move {
                         let mut connection = std::pin::pin!(connection);
@@ -232,15 +232,6 @@ impl Server {
     where
         S: ServeService,
     {
-        Connection {
-            inner: self.connection(tcp, service),
-        }
-    }
-
-    fn connection<S>(&self, tcp: TcpStream, service: S) -> http1::Connection<Io, S>
-    where
-        S: ServeService,
-    {
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -253,7 +244,9 @@ impl Server {
             .header_read_timeout(self.header_read_timeout)
             .max_buf_size(self.max_head_size);
         let io = RequestDeadline::new(GatherWrites::new(tcp), self.request_timeout);
-        builder.serve_connection(TokioIo::new(io), service)
+        Connection {
+            inner: builder.serve_connection(TokioIo::new(io), service),
+        }
     }
 }
 

@@ -122,6 +122,8 @@ impl ConnectRequest {
 pub struct Client {
     pub(crate) policy: SlowClientPolicy,
     pub(crate) removed: AtomicBool,
+    /// Held by a [`ResumeSource`](crate::ResumeSource): no event with an id yet.
+    pub(crate) held: AtomicBool,
     pub(crate) queue: Queue,
     id: ClientId,
     connection: u64,
@@ -151,6 +153,7 @@ impl Client {
             policy,
             queue,
             removed: AtomicBool::new(false),
+            held: AtomicBool::new(false),
         }
     }
 
@@ -196,6 +199,12 @@ impl Client {
     /// Frames waiting in this client's outbound queue.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Whether a [`ResumeSource`](crate::ResumeSource) holds this client: it takes no
+    /// event with an id until its history is read.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 
     /// Whether the client has been removed from its service.

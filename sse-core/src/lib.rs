@@ -53,6 +53,7 @@ mod notices;
 mod policy;
 mod queue;
 mod replay;
+mod resume;
 mod service;
 mod sync;
 #[cfg(feature = "test-util")]
@@ -70,6 +71,7 @@ pub use name::{ClientId, Topic};
 pub use notices::{CLIENT_EVENT, GAP_EVENT, REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT};
 pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};
 pub use replay::{EventSeq, ParseEventSeqError, ReplayConfig, ENTRY_OVERHEAD};
+pub use resume::{Admission, Hold, ResumeSource, ResumeStream};
 pub use service::{
     ClientStream, Delivery, Service, ServiceBuilder, Shutdown, ShutdownReport, Target,
 };

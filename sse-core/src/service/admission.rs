@@ -16,6 +16,7 @@ use crate::{
     notices::{notice, CLIENT_EVENT, INITIAL_COMMENT, REPLACED_EVENT, REPLACED_RETRY},
     queue::Queue,
     replay::{reset_notice, Cursor, Replay},
+    resume::{Admission, Hold},
     Client, ClientId, ClientStream, ConnectRequest, DuplicatePolicy, Error, EventSeq, NameError,
     Rejection, ResetReason, Topic, TopicGrants,
 };
@@ -100,8 +101,14 @@ impl Service {
         let queue = Queue::new(inner.config.queue_events, inner.config.queue_bytes);
         let client = Arc::new(Client::new(id, connection, topics, grants, policy, queue));
         let mut prelude = inner.prelude(&client);
+        let external = inner.resume.as_ref().and_then(|source| {
+            source.admit(Admission {
+                last_event_id: request.last_event_id.clone(),
+                hold: Hold::new(Arc::clone(&client)),
+            })
+        });
         let (cursor, reset) = match &request.last_event_id {
-            Some(last) if history.enabled() => {
+            Some(last) if history.enabled() && inner.resume.is_none() => {
                 inner.resume(&mut history, &client, last, &mut prelude)
             }
             _ => (None, None),
@@ -124,6 +131,7 @@ impl Service {
             client,
             prelude.freeze(),
             cursor,
+            external,
             inner.config.keep_alive,
             inner.config.write_delay,
         ))

@@ -14,7 +14,7 @@ use super::{Inner, Service};
 use crate::{
     hooks::NoHooks, interest::InterestTracker, metrics::Counters, replay::Replay, ClientManager,
     DuplicatePolicy, EventSeq, Hooks, InterestListener, MemoryManager, ReplayConfig,
-    SlowClientPolicy, TopicGrants,
+    ResumeSource, SlowClientPolicy, TopicGrants,
 };
 
 /// Every setting of a service, with its default.
@@ -63,6 +63,7 @@ pub struct ServiceBuilder {
     manager: Option<Arc<dyn ClientManager>>,
     hooks: Option<Arc<dyn Hooks>>,
     interest: Option<Arc<dyn InterestListener>>,
+    resume: Option<Arc<dyn ResumeSource>>,
 }
 
 impl ServiceBuilder {
@@ -182,6 +183,13 @@ impl ServiceBuilder {
         self
     }
 
+    /// Where connecting clients resume from, when a backplane keeps the history
+    /// (default none: the service's own history). See [`ResumeSource`].
+    pub fn resume_source(&mut self, source: impl ResumeSource) -> &mut Self {
+        self.resume = Some(Arc::new(source));
+        self
+    }
+
     /// Builds the service.
     pub fn build(&self) -> Service {
         let origin = self.config.origin.unwrap_or_else(|| {
@@ -201,6 +209,7 @@ impl ServiceBuilder {
                     .unwrap_or_else(|| Arc::new(MemoryManager::new())),
                 hooks: self.hooks.clone().unwrap_or_else(|| Arc::new(NoHooks)),
                 interest: InterestTracker::new(self.interest.clone()),
+                resume: self.resume.clone(),
                 history_size: history.size(),
                 publish: Mutex::new(history),
                 config: self.config.clone(),

@@ -30,7 +30,7 @@ use crate::{
     interest::{self, InterestTracker},
     metrics::{bump, Counters},
     replay::{HistorySize, Replay},
-    Client, ClientId, ClientManager, EventSeq, Hooks, Interest, Metrics,
+    Client, ClientId, ClientManager, EventSeq, Hooks, Interest, Metrics, ResumeSource,
 };
 
 /// The Server-Sent Events service: keeps the registry of connected clients, publishes
@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) hooks: Arc<dyn Hooks>,
     /// What this service has local readers for, told to the interest listener.
     interest: InterestTracker,
+    /// Where clients resume from instead of the history, if a backplane keeps it.
+    resume: Option<Arc<dyn ResumeSource>>,
     /// Held while ids are assigned, history recorded and queues filled, and while a
     /// client is registered with its replay: so a client gets each event exactly once,
     /// either replayed or live, and all clients see one order.

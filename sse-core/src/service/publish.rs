@@ -120,6 +120,28 @@ impl Service {
         self.inner.publish(target, seq, event)
     }
 
+    /// Delivers `frame`, an event a backplane encoded with an id of its own (or
+    /// none), to `target`'s clients as it is: to everyone, to the subscribers of
+    /// topics except those that also read one of `except` (who get the event another
+    /// way), or to every connection of a client id. It is not recorded in the
+    /// service's history (the backplane keeps it), and clients held by a
+    /// [`ResumeSource`](crate::ResumeSource) do not get it unless it is direct.
+    ///
+    /// `frame` must be one whole event as [`Event::encode`] writes it: the service
+    /// writes it to the wire unchecked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShuttingDown`] once shutdown has begun.
+    pub fn deliver_frame(
+        &self,
+        target: &Target,
+        frame: &Bytes,
+        except: &[Topic],
+    ) -> Result<Delivery, Error> {
+        self.inner.deliver_frame(target, frame, except)
+    }
+
     /// Subscribes every connection of client `id` to `topics` (those it has already
     /// are kept), checked against each connection's grants first: nothing changes
     /// unless every connection may read every topic. Returns the number of
@@ -301,16 +323,64 @@ impl Inner {
             },
             ..Tally::default()
         };
-        let mut push = |c: &Arc<Client>| tally.push(c, &frame);
-        match topics {
-            None => self.manager.for_each(&mut push),
-            Some(topics) => self.manager.for_each_subscriber(topics, &mut push),
-        }
+        self.push_logged(&mut tally, topics, &[], &frame);
         drop(history);
         if seq.is_some() {
             self.start_expiry();
         }
         Ok(Some((tally, frame.len())))
+    }
+
+    /// Pushes an event with an id to everyone (`topics` `None`) or to the subscribers
+    /// of `topics` that read none of `except`, skipping the clients a resume source
+    /// holds. Under the publish lock.
+    fn push_logged(
+        &self,
+        tally: &mut Tally,
+        topics: Option<&[Topic]>,
+        except: &[Topic],
+        frame: &Bytes,
+    ) {
+        let mut push = |c: &Arc<Client>| {
+            if !c.is_held() && !except.iter().any(|t| c.is_subscribed(t)) {
+                tally.push(c, frame);
+            }
+        };
+        match topics {
+            None => self.manager.for_each(&mut push),
+            Some(topics) => self.manager.for_each_subscriber(topics, &mut push),
+        }
+    }
+
+    /// Pushes a frame a backplane encoded, with its own id, to `target`'s clients
+    /// (those of topics: unless they read one of `except`); not recorded.
+    fn deliver_frame(
+        &self,
+        target: &Target,
+        frame: &Bytes,
+        except: &[Topic],
+    ) -> Result<Delivery, Error> {
+        let mut tally = Tally::default();
+        match target {
+            Target::Client(id) => {
+                if !self.accepting.load(Ordering::Acquire) {
+                    return Err(Error::ShuttingDown);
+                }
+                self.manager.for_each_with_id(id, &mut |c| tally.push(c, frame));
+            }
+            _ => {
+                let _history = self.lock_publish();
+                if !self.accepting.load(Ordering::Acquire) {
+                    return Err(Error::ShuttingDown);
+                }
+                let topics = match target {
+                    Target::Topics(topics) => Some(&topics[..]),
+                    _ => None,
+                };
+                self.push_logged(&mut tally, topics, except, frame);
+            }
+        }
+        Ok(self.account(tally, frame.len()))
     }
 
     /// Counts what a publish did and runs the slow-client hooks, outside any lock.

@@ -9,21 +9,22 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use futures_util::SinkExt;
 use tokio::time::{Instant, Sleep};
 
 use super::Inner;
-use crate::{queue::Queue, replay::Cursor, Client, Error, Topic};
+use crate::{queue::Queue, replay::Cursor, Client, Error, ResumeStream, Topic};
 
 /// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
 /// response body.
 ///
 /// The stream starts with the connect prelude (an initial comment, the client's id, the
 /// optional retry hint and any reset notice), then the events a resuming client missed,
-/// read from the service's history as it drains, then queued frames (several at once
+/// read from the service's history as it drains (or given by a
+/// [`ResumeSource`](crate::ResumeSource), whose first frame the prelude waits for), then queued frames (several at once
 /// when the client has fallen behind) and keep-alive comments when the connection is
 /// idle. It
 /// ends when the client is replaced, disconnected by its slow-client policy, or the
@@ -32,6 +33,8 @@ pub struct ClientStream {
     service: Arc<Inner>,
     client: Arc<Client>,
     prelude: Option<Bytes>,
+    /// What a resume source gives the client first; the prelude waits for it.
+    external: Option<ResumeStream>,
     /// What a resuming client still has to read from the history, and its topics.
     resume: Option<(Cursor, Arc<[Topic]>)>,
     keep_alive: Option<KeepAlive>,
@@ -70,6 +73,7 @@ impl ClientStream {
         client: Arc<Client>,
         prelude: Bytes,
         cursor: Option<Cursor>,
+        external: Option<ResumeStream>,
         keep_alive: Option<Duration>,
         write_delay: Duration,
     ) -> Self {
@@ -78,6 +82,7 @@ impl ClientStream {
             service,
             client,
             prelude: (!prelude.is_empty()).then_some(prelude),
+            external,
             resume,
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
@@ -137,6 +142,21 @@ impl ClientStream {
     /// The next frame: the prelude, then history for a resuming client, then queued
     /// frames (held back by a write delay) or, when idle, a keep-alive.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        while let Some(external) = &mut self.external {
+            match external.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.external = None,
+                Poll::Ready(Some(frames)) => match self.prelude.take() {
+                    Some(prelude) => {
+                        let mut write = BytesMut::from(&prelude[..]);
+                        write.put_slice(&frames);
+                        return self.delivered(write.freeze());
+                    }
+                    None if frames.is_empty() => {}
+                    None => return self.delivered(frames),
+                },
+            }
+        }
         if let Some(prelude) = self.prelude.take() {
             return self.delivered(prelude);
         }

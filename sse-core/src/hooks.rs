@@ -12,6 +12,9 @@ pub enum ResetReason {
     TooOld,
     /// The id was never issued by this service (another run, or not an id at all).
     Unknown,
+    /// Where the events are kept could not be read in time (a backplane's store was
+    /// unreachable): what the client missed is not replayed.
+    Unavailable,
 }
 
 impl ResetReason {
@@ -20,6 +23,7 @@ impl ResetReason {
         match self {
             ResetReason::TooOld => "too-old",
             ResetReason::Unknown => "unknown",
+            ResetReason::Unavailable => "unavailable",
         }
     }
 }

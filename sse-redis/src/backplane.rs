@@ -1,72 +1,99 @@
-//! The backplane: publishing into the shared stream, and the reader that delivers it.
+//! The backplane: connecting to the shards, publishing into the partitions' logs and
+//! channels, and the handle users hold.
 
-use std::{fmt, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashSet},
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
+use bytes::Bytes;
+use futures::future::join_all;
 use redis::{
-    aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
-    streams::{StreamId, StreamRangeReply, StreamReadReply},
-    AsyncConnectionConfig, Client,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    Client, Script, Value,
 };
 use sse_codec::Event;
 use sse_core::{ClientId, EventSeq, Service, ServiceBuilder, Target, Topic};
-use tokio::{sync::watch, time::timeout};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::{timeout, Instant},
+};
 
 use crate::{
     counts::{self, ClusterCounts},
+    cut::Cut,
     health::{bump, Health},
-    wire, Error, RedisOptions, Status,
+    message,
+    node::Node,
+    partition::{Layout, Partition},
+    resume::LogSource,
+    shard::{Command, Subscriber},
+    subscriptions::{Listener, Subscriptions},
+    Error, RedisOptions, Status,
 };
 
-/// Many server instances as one [`Service`], over a Redis stream.
+/// Many server instances as one [`Service`], over Redis: interest-routed,
+/// partitioned, with the history in Redis and resume on any instance.
 ///
-/// Every message published through any instance's backplane is appended to one Redis
-/// stream, `{prefix}:events` (`XADD ... MAXLEN ~ max_len`), and the stream entry's id
-/// becomes the event's id. Each instance runs a reader that follows the stream
-/// (`XREAD BLOCK`) and hands each entry, in stream order, to its service with
-/// [`Service::deliver`]. So every instance delivers the same events with the same ids
-/// in the same order, and records them in its history: a client may resume
-/// with `Last-Event-ID` on any instance, with the service's usual exactly-once,
-/// no-gap hand-off. This instance's own messages also reach its clients through the
-/// reader, so the order is one everywhere.
+/// # How it works
 ///
-/// At startup the newest [`history`](RedisOptions::history) entries are loaded into
-/// the service before it serves, and the service's
-/// [`origin`](ServiceBuilder::origin) is set to the entry just before them (or just
-/// below the stream's first entry when it holds no more), so an id from before the
-/// loaded history gets an `sse-reset` instead of a silent gap. Loaded events count
-/// their replay age from startup.
-///
-/// Send-to-one messages go through the same stream (so they keep their order with
-/// the rest); every instance reads them and the ones holding that client id deliver
-/// them. They get no id and are not replayed.
+/// - **Partitions.** Topics and client ids hash onto a fixed number of
+///   [`partitions`](RedisOptions::partitions) (broadcasts have their own). Each
+///   partition has a log, a Redis stream `{prefix:P}:log` capped by
+///   [`max_len`](RedisOptions::max_len) and [`max_age`](RedisOptions::max_age), and
+///   channels under the same hash tag. Partitions spread over the shards given to
+///   [`connect_shards`](Self::connect_shards) (partition `P` on shard `P mod n`).
+/// - **Publishing** runs one script on the partition's shard: it appends the event
+///   to the log and publishes it on each of its topics' channels (`{prefix:P}:t:T`)
+///   or the broadcast channel, with the log entry's id. Concurrent publishes share
+///   one pipelined connection per shard.
+/// - **Interest routing.** An instance subscribes to the channel of a topic while it
+///   has a local reader of it, and to the channel of a client id while that client is
+///   connected here (from the service's
+///   [`InterestListener`](sse_core::InterestListener)), so it receives broadcasts,
+///   its topics and its clients' direct messages, nothing else. A channel stays
+///   subscribed for [`unsubscribe_delay`](RedisOptions::unsubscribe_delay) after
+///   its last reader leaves.
+/// - **Ids.** An instance delivers the events of all its partitions in one order.
+///   Each event's id is the instance's position in every partition's log (its
+///   "cut", `2.BASE;P:MS-SEQ,...`, at most 256 bytes), the same for every recipient,
+///   so each event is still encoded once.
+/// - **Resume on any instance.** A client that sends `Last-Event-ID`, or reads a
+///   channel this instance has not subscribed to yet, is held (it gets no event)
+///   while the instance subscribes and catches up with the logs, then released at
+///   the instance's positions; its stream starts with the events of its topics
+///   between its id and those positions, read from the logs. Every event reaches it
+///   once, in each partition's order, with no gap at the hand-off: also on an
+///   instance that never saw its topics, and on one whose live feed is behind. A
+///   position older than a log still holds gives `sse-reset` `too-old` before what
+///   is held; an id of another format gives `sse-reset` `unknown`.
 ///
 /// # Faults
 ///
-/// - **Publishing while Redis is down** fails with [`Error::Unavailable`] after at
-///   most [`publish_timeout`](RedisOptions::publish_timeout): the message is *not*
-///   queued and no other instance will ever get it. With
-///   [`local_fallback`](RedisOptions::local_fallback) on (the default) it is still
-///   delivered at once to this instance's matching clients, **without an id** (it is
-///   not in the shared history, so it is not replayed and does not move anyone's
-///   `Last-Event-ID`).
-/// - **A publish that gets no answer in time** is ambiguous: Redis may have taken it.
-///   Sent with [`send_once`](RedisBackplane::send_once), it fails with
-///   [`Error::UnknownOutcome`], is not delivered locally (every instance delivers it
-///   once if Redis took it), and can be retried with the same key without a second
-///   copy. Sent otherwise, it counts as not taken: [`Error::Unavailable`] and the
-///   local fallback, and if Redis took it after all, local clients see it twice.
-/// - **Local delivery never stops**: connected clients stay connected and get
-///   keep-alives and fallback messages, new clients connect and resume from the
-///   local history.
-/// - **The reader reconnects** with exponential [`backoff`](RedisOptions::backoff)
-///   and continues from the last entry it handled, so entries that reached Redis
-///   during the outage (from instances that could still reach it) are delivered
-///   after reconnection, in order, unless `MAXLEN` trimmed them meanwhile. A Redis
-///   that comes back empty (no persistence) numbers new entries from its clock, so
-///   they still follow the old ids and the services' histories go on (unless its
-///   clock went back).
+/// - **A shard that goes away** degrades only its partitions. Publishing to them
+///   fails with [`Error::Unavailable`] after at most
+///   [`publish_timeout`](RedisOptions::publish_timeout); with
+///   [`local_fallback`](RedisOptions::local_fallback) on (the default) the event is
+///   still delivered at once to this instance's readers, **without an id** (it is in
+///   no log, so it is not replayed and moves nobody's `Last-Event-ID`).
+/// - **A publish that gets no answer in time** may have been taken. Sent with
+///   [`send_once`](Self::send_once), it fails with [`Error::UnknownOutcome`], is not
+///   delivered locally, and can be retried with the same key without a second copy.
+///   Sent otherwise, it counts as not taken ([`Error::Unavailable`] and the local
+///   fallback), and if Redis took it after all, local readers see it twice.
+/// - **The subscriber of a shard reconnects** with exponential
+///   [`backoff`](RedisOptions::backoff), subscribes again to what is wanted, and
+///   reads from the logs what was published meanwhile before it delivers anything
+///   newer: nothing Redis took is lost to a connected client, unless the logs'
+///   bounds dropped it first. A silent link is found by a `PING` every
+///   [`ping_interval`](RedisOptions::ping_interval).
+/// - **Clients connecting during an outage** are held for at most
+///   [`connect_timeout`](RedisOptions::connect_timeout), then get `sse-reset`
+///   `unavailable` (without an id, so they keep theirs) and live events.
 /// - [`BackplaneHooks`](crate::BackplaneHooks) and [`Status`] report outages;
-///   `tracing` logs them at `warn` and the recovery at `info`. Nothing panics.
+///   `tracing` logs them. Nothing panics.
 ///
 /// # Examples
 ///
@@ -82,8 +109,7 @@ use crate::{
 /// let service = backplane.service().clone(); // hand this to an adapter
 /// let _stream = service.connect(ConnectRequest::new().topics(["news"]))?;
 ///
-/// let id = backplane.publish(&Topic::new("news")?, Event::message("extra!")).await?;
-/// println!("every instance sends it with id {id}");
+/// backplane.publish(&Topic::new("news")?, Event::message("extra!")).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -92,167 +118,187 @@ pub struct RedisBackplane {
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    service: Service,
-    publisher: ConnectionManager,
-    key: String,
+/// What the backplane, its resume source and its clients' streams share.
+pub(crate) struct Shared {
+    pub(crate) node: Arc<Node>,
+    pub(crate) layout: Layout,
+    pub(crate) options: RedisOptions,
+    pub(crate) shards: Vec<ShardLink>,
+    pub(crate) subscriptions: Arc<Subscriptions>,
     /// This instance's id among the instances, for its counts.
-    node: String,
-    options: RedisOptions,
-    health: Arc<Health>,
-    // Dropped with the last handle, which stops the reader.
+    instance: String,
+    // Dropped with the last handle, which stops the tasks.
     _stop: watch::Sender<()>,
+}
+
+/// One shard: its connection for commands, its clock, and its subscriber's queue.
+pub(crate) struct ShardLink {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// Redis's clock minus ours, in ms, less half the round trip it was read in.
+    clock_offset: i64,
 }
 
 impl fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackplane")
-            .field("key", &self.shared.key)
+            .field("instance", &self.shared.instance)
+            .field("shards", &self.shared.shards.len())
             .field("status", &self.status())
-            .field("service", &self.shared.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("instance", &self.instance)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisBackplane {
-    /// Connects to Redis at `url`, loads the shared history, builds the service from
-    /// `builder` (its [`origin`](ServiceBuilder::origin) is replaced by the start of
-    /// that history) and starts the reader. Must run inside a Tokio runtime.
-    ///
-    /// The reader stops when the last clone of the backplane is dropped; the service
-    /// goes on as a local one.
+    /// Connects to one Redis at `url`, which holds every partition; see
+    /// [`connect_shards`](Self::connect_shards).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] if the URL or an option is invalid, [`Error::Connect`] if
-    /// Redis cannot be reached or read within
-    /// [`connect_timeout`](RedisOptions::connect_timeout).
+    /// As [`connect_shards`](Self::connect_shards).
     pub async fn connect(
         url: &str,
         builder: &ServiceBuilder,
         options: RedisOptions,
     ) -> Result<Self, Error> {
+        Self::connect_shards(&[url], builder, options).await
+    }
+
+    /// Connects to independent Redis servers, one per shard (partition `P` lives on
+    /// `urls[P mod n]`; every instance must list them in the same order), builds the
+    /// service from `builder` and starts a subscriber per shard. Returns once every
+    /// shard is subscribed and caught up. Must run inside a Tokio runtime.
+    ///
+    /// The tasks stop when the last clone of the backplane is dropped; the service
+    /// goes on as a local one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if a URL or an option is invalid, [`Error::Connect`] if a
+    /// shard cannot be reached within
+    /// [`connect_timeout`](RedisOptions::connect_timeout).
+    pub async fn connect_shards(
+        urls: &[&str],
+        builder: &ServiceBuilder,
+        options: RedisOptions,
+    ) -> Result<Self, Error> {
         options.validate()?;
-        let client = Client::open(url).map_err(|e| Error::Config(e.to_string()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(options.connect_timeout)
-            .set_response_timeout(options.publish_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(options.backoff.1.as_millis() as u64);
-        let connect = client.get_connection_manager_with_config(manager_config);
-        let mut publisher = timeout(options.connect_timeout, connect)
-            .await
-            .map_err(|_| Error::Connect("timed out".into()))?
-            .map_err(|e| Error::Connect(e.to_string()))?;
-
-        let key = options.stream_key();
-        // One transaction, so no entry can slip between the clock and the history.
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("TIME")
-            .cmd("XREVRANGE")
-            .arg(&key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(options.history.saturating_add(1));
-        let fetch = pipe.query_async::<((u64, u64), StreamRangeReply)>(&mut publisher);
-        let ((secs, micros), range) = timeout(options.connect_timeout, fetch)
-            .await
-            .map_err(|_| Error::Connect("reading the history timed out".into()))?
-            .map_err(|e| Error::Connect(e.to_string()))?;
-
-        let mut entries: Vec<(EventSeq, StreamId)> = range
-            .ids
-            .into_iter()
-            .filter_map(|e| e.id.parse().ok().map(|seq| (seq, e)))
-            .collect();
-        entries.reverse(); // oldest first
-        let newest = entries.last().map(|(seq, _)| *seq);
-        // One entry more than the history was read: a client that saw it has missed
-        // exactly the history, so it is the origin. Without it, the stream is shorter
-        // than the history and whatever came before its first entry is unknown.
-        let origin = if entries.len() > options.history {
-            entries.remove(0).0
-        } else if let Some((oldest, _)) = entries.first() {
-            before(*oldest)
-        } else {
-            // Every later entry id is at or above Redis's clock now.
-            let now_ms = secs.saturating_mul(1000).saturating_add(micros / 1000);
-            EventSeq::new(now_ms.saturating_sub(1), 0)
-        };
-
-        let mut builder = builder.clone();
-        let service = builder.origin(origin).build();
-        let health = Arc::new(Health::new(
-            Arc::clone(&options.hooks),
-            newest.unwrap_or(origin),
-        ));
-        for (seq, entry) in &entries {
-            match wire::decode(&entry.map) {
-                Ok((Target::Client(_), _)) => {}
-                Ok((target, event)) => {
-                    // A new service cannot be shutting down yet.
-                    let _ = service.deliver(&target, Some(*seq), event);
-                }
-                Err(why) => {
-                    bump(&health.malformed);
-                    tracing::warn!(id = %seq, why, "skipping malformed stream entry");
-                }
-            }
+        if urls.is_empty() || urls.len() > 64 {
+            return Err(Error::Config("between 1 and 64 shards".into()));
         }
-        tracing::info!(
-            key,
-            loaded = entries.len(),
-            %origin,
-            "redis backplane connected"
-        );
-
+        let layout = Layout::new(&options.prefix, options.partitions, urls.len());
+        let mut clients = Vec::new();
+        let mut links = Vec::new();
+        let mut receivers = Vec::new();
+        for url in urls {
+            let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
+            let mut conn = connect_manager(&client, &options).await?;
+            let clock_offset = clock_offset(&mut conn, options.connect_timeout).await?;
+            let (commands, rx) = mpsc::unbounded_channel();
+            clients.push(client);
+            receivers.push(rx);
+            links.push(ShardLink {
+                conn,
+                commands,
+                clock_offset,
+            });
+        }
+        // Every partition starts just before now, by its shard's clock: what its log
+        // holds is history.
+        let start = Cut(layout
+            .all()
+            .map(|p| {
+                let now = links[layout.shard(p)].now_ms();
+                EventSeq::new(now.saturating_sub(1), 0)
+            })
+            .collect());
+        let subscriptions = Arc::new(Subscriptions::default());
+        subscriptions.want(&layout.broadcast_channel(), true);
+        let health = Arc::new(Health::new(Arc::clone(&options.hooks)));
         let (stop_tx, stop_rx) = watch::channel(());
-        let reader = Reader {
-            client,
-            publisher: publisher.clone(),
-            key: key.clone(),
-            service: service.clone(),
-            health: Arc::clone(&health),
-            options: options.clone(),
-            last: newest.unwrap_or(origin),
-            stop: stop_rx,
+        let listener = Listener {
+            layout: layout.clone(),
+            subscriptions: Arc::clone(&subscriptions),
+            shards: links.iter().map(|l| l.commands.clone()).collect(),
         };
-        tokio::spawn(reader.run());
-        let node = counts::node_id();
-        tokio::spawn(counts::heartbeat(
-            publisher.clone(),
-            service.clone(),
-            options.prefix.clone(),
-            node.clone(),
-            options.heartbeat,
-            stop_tx.subscribe(),
-        ));
-
-        Ok(RedisBackplane {
-            shared: Arc::new(Shared {
-                service,
-                publisher,
-                key,
-                node,
-                options,
-                health,
+        let shared = Arc::new_cyclic(|me| {
+            let mut builder = builder.clone();
+            let service = builder
+                .interest_listener(listener)
+                .resume_source(LogSource(me.clone()))
+                .build();
+            Shared {
+                node: Arc::new(Node::new(layout.clone(), service, health, start)),
+                layout: layout.clone(),
+                options: options.clone(),
+                shards: links,
+                subscriptions: Arc::clone(&subscriptions),
+                instance: counts::node_id(),
                 _stop: stop_tx,
-            }),
-        })
+            }
+        });
+        for (index, (client, commands)) in clients.into_iter().zip(receivers).enumerate() {
+            let mut wanted = HashSet::new();
+            if layout.shard(layout.broadcast()) == index {
+                wanted.insert(layout.broadcast_channel());
+            }
+            tokio::spawn(
+                Subscriber {
+                    index,
+                    client,
+                    conn: shared.shards[index].conn.clone(),
+                    node: Arc::clone(&shared.node),
+                    subscriptions: Arc::clone(&subscriptions),
+                    options: options.clone(),
+                    commands,
+                    stop: stop_rx.clone(),
+                    wanted,
+                }
+                .run(),
+            );
+        }
+        tokio::spawn(counts::heartbeat(
+            shared.shards[0].conn.clone(),
+            shared.node.service.clone(),
+            options.prefix.clone(),
+            shared.instance.clone(),
+            options.heartbeat,
+            stop_rx,
+        ));
+        let backplane = RedisBackplane { shared };
+        backplane.ready().await?;
+        tracing::info!(shards = urls.len(), "redis backplane connected");
+        Ok(backplane)
+    }
+
+    /// Waits until every shard's subscriber is connected and caught up.
+    async fn ready(&self) -> Result<(), Error> {
+        let layout = &self.shared.layout;
+        let replies = self.shared.shards.iter().enumerate().map(|(index, shard)| {
+            let (tx, rx) = oneshot::channel();
+            let mine = layout.all().filter(|p| layout.shard(*p) == index).collect();
+            let _ = shard.commands.send(Command::Ready(mine, tx));
+            rx
+        });
+        match timeout(self.shared.options.connect_timeout, join_all(replies)).await {
+            Ok(replies) if replies.iter().all(Result::is_ok) => Ok(()),
+            _ => Err(Error::Connect("the subscribers did not start in time".into())),
+        }
     }
 
     /// The service this backplane feeds; give it (or a clone) to an adapter. Publish
-    /// through the backplane, not through the service's own publish methods: their
-    /// local ids would not be global.
+    /// through the backplane, not through the service's own publish methods, which
+    /// reach this instance's clients only.
     pub fn service(&self) -> &Service {
-        &self.shared.service
-    }
-
-    /// The key of the shared stream.
-    pub fn stream_key(&self) -> &str {
-        &self.shared.key
+        &self.shared.node.service
     }
 
     /// Connections and topic subscribers over every live instance of this service
@@ -263,7 +309,7 @@ impl RedisBackplane {
     /// [`Error::Unavailable`] if Redis could not be read (`local` is `None`).
     pub async fn cluster_counts(&self) -> Result<ClusterCounts, Error> {
         let shared = &*self.shared;
-        let mut conn = shared.publisher.clone();
+        let mut conn = shared.shards[0].conn.clone();
         let read = counts::read(&mut conn, &shared.options.prefix, shared.options.heartbeat);
         let reason = match timeout(shared.options.publish_timeout, read).await {
             Ok(Ok(counts)) => return Ok(counts),
@@ -279,65 +325,67 @@ impl RedisBackplane {
     /// This instance's id in [`cluster_counts`](Self::cluster_counts)' keys
     /// (`{prefix}:node:{id}`): random, new at each connect.
     pub fn instance_id(&self) -> &str {
-        &self.shared.node
+        &self.shared.instance
     }
 
-    /// The link's state and counters.
+    /// The links' state and counters.
     pub fn status(&self) -> Status {
-        self.shared.health.snapshot()
+        self.shared.node.health.snapshot()
     }
 
-    /// Sends `event` to every client of every instance. Any id it had is replaced by
-    /// the global one, which is returned.
+    /// Sends `event` to every client of every instance. Any id it had is replaced.
+    /// Returns the event's position in the broadcast log.
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] if Redis did not take it (see the type's "Faults").
     pub async fn broadcast(&self, event: Event) -> Result<EventSeq, Error> {
-        self.send(Target::All, event).await
+        self.logged(None, &event, None).await
     }
 
-    /// Sends `event` to the subscribers of `topic` on every instance.
+    /// Sends `event` to the subscribers of `topic` on every instance. Returns its
+    /// position in the topic's partition's log.
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] if Redis did not take it.
     pub async fn publish(&self, topic: &Topic, event: Event) -> Result<EventSeq, Error> {
-        self.send(Target::Topics(vec![topic.clone()]), event).await
+        self.logged(Some(std::slice::from_ref(topic)), &event, None)
+            .await
     }
 
     /// Sends `event` to the subscribers of any of `topics` on every instance, once
-    /// each.
+    /// each. Topics of several partitions write it to each partition's log; a client
+    /// reading topics of several gets it once, from the first. Returns its position
+    /// in the first topic's partition's log.
     ///
     /// # Errors
     ///
-    /// [`Error::Unavailable`] if Redis did not take it.
+    /// [`Error::Unavailable`] if Redis did not take it (in any of the partitions:
+    /// those that did deliver it).
     pub async fn publish_many(&self, topics: &[Topic], event: Event) -> Result<EventSeq, Error> {
-        self.send(Target::Topics(topics.to_vec()), event).await
+        self.logged(Some(topics), &event, None).await
     }
 
     /// Sends `event` to every connection of client `id`, on whichever instances hold
-    /// it. The event keeps its own id (if any) and is not replayed, as with
-    /// [`Service::send_to`].
-    ///
-    /// Returns the stream entry's id once Redis has the message. Redis does not know
-    /// which instance holds which client, so a message for a client connected nowhere
-    /// is accepted too and then dropped by every instance: `Ok` means "sent", not
-    /// "received". Use [`Service::client`] to check this instance alone.
+    /// it, through its channel: only those instances receive it. The event keeps its
+    /// own id (if any) and is not logged, as with [`Service::send_to`]. Returns the
+    /// number of instances that received it (0: the client is connected nowhere).
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] if Redis did not take it; the local fallback then
     /// reaches the client only if it is connected here.
-    pub async fn send_to(&self, id: &ClientId, event: Event) -> Result<EventSeq, Error> {
-        self.send(Target::Client(id.clone()), event).await
+    pub async fn send_to(&self, id: &ClientId, event: Event) -> Result<usize, Error> {
+        self.direct(id, &event, None).await
     }
 
     /// Sends `event` to `target` at most once for `key`: a retry with the same key
     /// within [`once_ttl`](RedisOptions::once_ttl) (after
-    /// [`Error::UnknownOutcome`], say) returns the id the first send got, and sends
-    /// nothing. Choose the key where the message is made (a request id, an
-    /// idempotency key your own client sent).
+    /// [`Error::UnknownOutcome`], say) sends nothing more. Returns the position the
+    /// first send got in its log (`None` for a direct message, which is not logged).
+    /// Choose the key where the message is made (a request id, an idempotency key your
+    /// own client sent).
     ///
     /// # Errors
     ///
@@ -348,280 +396,357 @@ impl RedisBackplane {
         target: &Target,
         event: Event,
         key: &str,
-    ) -> Result<EventSeq, Error> {
-        self.send_with(target.clone(), event, Some(key)).await
+    ) -> Result<Option<EventSeq>, Error> {
+        match target {
+            Target::Client(id) => self.direct(id, &event, Some(key)).await.map(|_| None),
+            Target::Topics(topics) => self.logged(Some(topics), &event, Some(key)).await.map(Some),
+            _ => self.logged(None, &event, Some(key)).await.map(Some),
+        }
     }
 
-    async fn send(&self, target: Target, event: Event) -> Result<EventSeq, Error> {
-        self.send_with(target, event, None).await
-    }
-
-    async fn send_with(
+    /// Appends `event` to the logs of its partitions (the broadcast one for `None`)
+    /// and publishes it on its channels.
+    async fn logged(
         &self,
-        target: Target,
-        event: Event,
+        topics: Option<&[Topic]>,
+        event: &Event,
         key: Option<&str>,
     ) -> Result<EventSeq, Error> {
         let shared = &*self.shared;
-        let fields = wire::encode(&target, &event);
-        let mut cmd = match key {
+        let layout = &shared.layout;
+        let target = topics.map_or(Target::All, |t| Target::Topics(t.to_vec()));
+        let frame = message::frame(&target, event);
+        let mut parts: BTreeMap<Partition, Vec<Topic>> = BTreeMap::new();
+        let all = match topics {
             None => {
-                let mut cmd = redis::cmd("XADD");
-                cmd.arg(&shared.key)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(shared.options.max_len)
-                    .arg("*");
-                cmd
+                parts.insert(layout.broadcast(), Vec::new());
+                String::new()
             }
-            Some(key) => {
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(SEND_ONCE)
-                    .arg(2)
-                    .arg(&shared.key)
-                    .arg(format!("{}:once:{key}", shared.options.prefix))
-                    .arg(shared.options.max_len)
-                    .arg(shared.options.once_ttl.as_millis() as u64);
-                cmd
-            }
-        };
-        for (name, value) in fields {
-            cmd.arg(name).arg(value);
-        }
-        let mut conn = shared.publisher.clone();
-        let added = timeout(
-            shared.options.publish_timeout,
-            cmd.query_async::<redis::Value>(&mut conn),
-        )
-        .await;
-        let reason = match added {
-            Ok(Ok(reply)) => {
-                let id = entry_id(reply);
-                match id.as_deref().map(str::parse::<EventSeq>) {
-                    Some(Ok(seq)) => {
-                        bump(&shared.health.published);
-                        return Ok(seq);
-                    }
-                    // Redis took it, but the reader will skip it as malformed too.
-                    _ => {
-                        return Err(Error::Unavailable {
-                            reason: format!("unexpected stream entry id {id:?}"),
-                            local: None,
-                        })
+            Some(topics) => {
+                for topic in topics {
+                    let topics = parts.entry(layout.of_topic(topic)).or_default();
+                    if !topics.contains(topic) {
+                        topics.push(topic.clone());
                     }
                 }
+                message::join_topics(topics)
             }
-            // A keyed send that got no answer may have been taken: no local copy,
-            // which could be a second one; its sender retries with the key.
-            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(&e)),
-            Err(_) if key.is_some() => {
-                let why = format!("no answer within {:?}", shared.options.publish_timeout);
-                return Err(self.unknown(&why));
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {:?}", shared.options.publish_timeout),
         };
-        shared.health.down(&reason);
-        bump(&shared.health.publish_errors);
+        let first = topics
+            .and_then(|t| t.first())
+            .map_or(layout.broadcast(), |t| layout.of_topic(t));
+        let sends = parts.iter().map(|(&p, topics)| {
+            let channels: Vec<String> = if topics.is_empty() {
+                vec![layout.broadcast_channel()]
+            } else {
+                topics.iter().map(|t| layout.topic_channel(t)).collect()
+            };
+            self.append(p, &all, &frame, channels, key)
+        });
+        let results = join_all(sends).await;
+        let mut failed = Vec::new();
+        let mut position = None;
+        let mut error = None;
+        for ((&p, topics), result) in parts.iter().zip(results) {
+            match result {
+                Ok(pos) => {
+                    bump(&shared.node.health.published);
+                    if p == first {
+                        position = Some(pos);
+                    }
+                }
+                Err(e) => {
+                    failed.push((p, topics));
+                    error = Some(e);
+                }
+            }
+        }
+        let Some(error) = error else {
+            return position.ok_or_else(|| Error::Unavailable {
+                reason: "no partition answered".into(),
+                local: None,
+            });
+        };
+        if key.is_some() && matches!(error, Error::UnknownOutcome { .. }) {
+            return Err(error);
+        }
+        let Error::Unavailable { reason, .. } = error else {
+            return Err(error);
+        };
         let local = shared.options.local_fallback.then(|| {
-            bump(&shared.health.local_fallbacks);
-            deliver_locally(&shared.service, &target, &event)
+            bump(&shared.node.health.local_fallbacks);
+            failed
+                .iter()
+                .map(|(_, topics)| {
+                    let target = if topics.is_empty() {
+                        Target::All
+                    } else {
+                        Target::Topics(topics.to_vec())
+                    };
+                    shared.node.deliver_locally(&target, &frame)
+                })
+                .sum()
         });
         Err(Error::Unavailable { reason, local })
     }
-}
 
-impl RedisBackplane {
+    /// Runs the publish script on partition `p`'s shard; the entry's id.
+    async fn append(
+        &self,
+        p: Partition,
+        topics: &str,
+        frame: &Bytes,
+        channels: Vec<String>,
+        key: Option<&str>,
+    ) -> Result<EventSeq, Error> {
+        let shared = &*self.shared;
+        let layout = &shared.layout;
+        let options = &shared.options;
+        let log = layout.log(p);
+        let mut invocation = PUBLISH.key(&log);
+        invocation
+            .key(key.map_or_else(|| log.clone(), |k| layout.once(p, k)))
+            .arg(options.max_len)
+            .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
+            .arg(options.max_age.as_millis() as u64)
+            .arg(topics)
+            .arg(frame.as_ref());
+        for channel in &channels {
+            invocation.arg(channel);
+        }
+        let mut conn = shared.shards[layout.shard(p)].conn.clone();
+        let reply = timeout(
+            options.publish_timeout,
+            invocation.invoke_async::<Value>(&mut conn),
+        )
+        .await;
+        let reason = match reply {
+            Ok(Ok(reply)) => {
+                return match entry_id(reply).and_then(|id| id.parse().ok()) {
+                    Some(pos) => Ok(pos),
+                    None => Err(Error::Unavailable {
+                        reason: "unexpected reply from the publish script".into(),
+                        local: None,
+                    }),
+                };
+            }
+            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(p, &e)),
+            Err(_) if key.is_some() => {
+                let why = format!("no answer within {:?}", options.publish_timeout);
+                return Err(self.unknown(p, &why));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {:?}", options.publish_timeout),
+        };
+        shared.node.health.down(layout.shard(p), &reason);
+        bump(&shared.node.health.publish_errors);
+        Err(Error::Unavailable {
+            reason,
+            local: None,
+        })
+    }
+
+    /// Publishes a direct message on the client's channel (at most once for `key`).
+    async fn direct(&self, id: &ClientId, event: &Event, key: Option<&str>) -> Result<usize, Error> {
+        let shared = &*self.shared;
+        let layout = &shared.layout;
+        let options = &shared.options;
+        let p = layout.of_client(id);
+        let frame = message::frame(&Target::Client(id.clone()), event);
+        let mut conn = shared.shards[layout.shard(p)].conn.clone();
+        let channel = layout.client_channel(id);
+        let sent = match key {
+            None => {
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(&channel).arg(frame.as_ref());
+                timeout(options.publish_timeout, cmd.query_async::<i64>(&mut conn)).await
+            }
+            Some(k) => {
+                let mut invocation = DIRECT_ONCE.key(layout.once(p, k));
+                invocation
+                    .arg(options.once_ttl.as_millis().max(1) as u64)
+                    .arg(&channel)
+                    .arg(frame.as_ref());
+                timeout(
+                    options.publish_timeout,
+                    invocation.invoke_async::<i64>(&mut conn),
+                )
+                .await
+            }
+        };
+        let reason = match sent {
+            Ok(Ok(receivers)) => {
+                bump(&shared.node.health.published);
+                return Ok(usize::try_from(receivers).unwrap_or(0));
+            }
+            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(p, &e)),
+            Err(_) if key.is_some() => {
+                let why = format!("no answer within {:?}", options.publish_timeout);
+                return Err(self.unknown(p, &why));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {:?}", options.publish_timeout),
+        };
+        shared.node.health.down(layout.shard(p), &reason);
+        bump(&shared.node.health.publish_errors);
+        let local = options.local_fallback.then(|| {
+            bump(&shared.node.health.local_fallbacks);
+            shared
+                .node
+                .deliver_locally(&Target::Client(id.clone()), &frame)
+        });
+        Err(Error::Unavailable { reason, local })
+    }
+
     /// Counts a send whose outcome is unknown, and makes its error.
-    fn unknown(&self, why: &dyn fmt::Display) -> Error {
+    fn unknown(&self, p: Partition, why: &dyn fmt::Display) -> Error {
         let reason = why.to_string();
-        self.shared.health.down(&reason);
-        bump(&self.shared.health.publish_errors);
+        let health = &self.shared.node.health;
+        health.down(self.shared.layout.shard(p), &reason);
+        bump(&health.publish_errors);
         Error::UnknownOutcome { reason }
     }
 }
 
-/// Adds an entry unless `KEYS[2]` names one added already: `KEYS[1]` the stream,
-/// `KEYS[2]` the message's key; `ARGV[1]` the stream's bound, `ARGV[2]` how long the
-/// key is kept (ms), then the entry's fields. Returns the entry's id (the first one,
-/// for a key seen before). One script, so no retry can slip between the check and
-/// the add.
-const SEND_ONCE: &str = r"
-local seen = redis.call('GET', KEYS[2])
-if seen then return seen end
-local add = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*'}
-for i = 3, #ARGV do add[#add + 1] = ARGV[i] end
-local id = redis.call(unpack(add))
-redis.call('SET', KEYS[2], id, 'PX', ARGV[2])
-return id
-";
-
-/// The entry id in an `XADD` or script reply.
-fn entry_id(reply: redis::Value) -> Option<String> {
-    match reply {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-        redis::Value::SimpleString(text) => Some(text),
-        _ => None,
+impl Shared {
+    /// Partition `p`'s position just before now, by its shard's clock, less a margin
+    /// for the clock's error: a client admitted now starts there.
+    pub(crate) fn clock_of(&self, p: Partition) -> EventSeq {
+        let now = self.shards[self.layout.shard(p)].now_ms();
+        EventSeq::new(now.saturating_sub(CLOCK_MARGIN_MS), 0)
     }
-}
 
-/// Delivers an event to this instance's matching clients without an id, through
-/// the service's send-to-one path (the only one that neither numbers nor records).
-/// A client id with several connections gets it on each, once.
-fn deliver_locally(service: &Service, target: &Target, event: &Event) -> usize {
-    let event = match target {
-        Target::Client(_) => event.clone(),
-        _ => wire::without_id(event),
-    };
-    let mut ids: Vec<ClientId> = match target {
-        Target::Client(id) => vec![id.clone()],
-        Target::Topics(topics) => service
-            .clients()
-            .iter()
-            .filter(|c| topics.iter().any(|t| c.is_subscribed(t)))
-            .map(|c| c.id().clone())
-            .collect(),
-        _ => service.clients().iter().map(|c| c.id().clone()).collect(),
-    };
-    ids.sort();
-    ids.dedup();
-    ids.iter()
-        .filter_map(|id| service.send_to(id, event.clone()).ok())
-        .map(|d| d.queued)
-        .sum()
-}
-
-/// The id just below `seq`: every id above it is at or above `seq`.
-fn before(seq: EventSeq) -> EventSeq {
-    match seq.seq() {
-        0 => EventSeq::new(seq.epoch().saturating_sub(1), u64::MAX),
-        n => EventSeq::new(seq.epoch(), n - 1),
-    }
-}
-
-/// Follows the stream and delivers each entry to the service, in order.
-struct Reader {
-    client: Client,
-    /// The publishers' connection, checked before the link is reported up again.
-    publisher: ConnectionManager,
-    key: String,
-    service: Service,
-    health: Arc<Health>,
-    options: RedisOptions,
-    last: EventSeq,
-    stop: watch::Receiver<()>,
-}
-
-impl Reader {
-    async fn run(mut self) {
-        let (min, max) = self.options.backoff;
-        let mut delay = min;
-        let mut failed = false;
-        let mut conn: Option<MultiplexedConnection> = None;
-        let block_ms = self.options.block.as_millis().max(1) as u64;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.options.connect_timeout)
-            .set_response_timeout(self.options.block + self.options.connect_timeout);
-        loop {
-            let result = match conn.as_mut() {
-                Some(c) => {
-                    let mut cmd = redis::cmd("XREAD");
-                    cmd.arg("COUNT")
-                        .arg(self.options.read_batch)
-                        .arg("BLOCK")
-                        .arg(block_ms)
-                        .arg("STREAMS")
-                        .arg(&self.key)
-                        .arg(self.last.to_string());
-                    tokio::select! {
-                        r = cmd.query_async::<Option<StreamReadReply>>(c) => {
-                            r.map(Some).map_err(|e| e.to_string())
-                        }
-                        _ = self.stop.changed() => return,
-                    }
-                }
-                None => {
-                    let attempt = self
-                        .client
-                        .get_multiplexed_async_connection_with_config(&config);
-                    tokio::select! {
-                        r = timeout(self.options.connect_timeout, attempt) => match r {
-                            Ok(Ok(c)) => {
-                                if failed {
-                                    bump(&self.health.reconnects);
-                                }
-                                conn = Some(c);
-                                Ok(None)
-                            }
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(_) => Err("connect timed out".to_owned()),
-                        },
-                        _ = self.stop.changed() => return,
-                    }
-                }
+    /// Whether any of these logs dropped entries after the reader's start (its
+    /// `max-deleted-entry-id` is past it).
+    pub(crate) async fn trimmed_past(
+        &self,
+        starts: &[(Partition, EventSeq)],
+    ) -> Result<bool, ()> {
+        for &(partition, after) in starts {
+            let shard = &self.shards[self.layout.shard(partition)];
+            let mut conn = shard.conn.clone();
+            let mut cmd = redis::cmd("XINFO");
+            cmd.arg("STREAM").arg(self.layout.log(partition));
+            let info = timeout(self.options.publish_timeout, cmd.query_async::<Value>(&mut conn));
+            let deleted = match info.await {
+                Ok(Ok(info)) => max_deleted(&info),
+                // No such key: nothing was ever trimmed from it.
+                Ok(Err(e)) if e.kind() == redis::ErrorKind::ResponseError => None,
+                _ => return Err(()),
             };
-            match result {
-                Ok(None) => {}
-                Ok(Some(reply)) => {
-                    failed = false;
-                    delay = min;
-                    for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-                        self.handle(entry);
-                    }
-                    if !self.health.is_up() && self.publisher_works().await {
-                        self.health.up();
-                    }
-                }
-                Err(reason) => {
-                    conn = None;
-                    failed = true;
-                    self.health.down(&reason);
-                    tracing::debug!(%reason, ?delay, "redis backplane reader retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        _ = self.stop.changed() => return,
-                    }
-                    delay = (delay * 2).min(max);
-                }
+            if deleted.is_some_and(|d| after < d) {
+                return Ok(true);
             }
         }
+        Ok(false)
     }
+}
 
-    /// Whether the publishers' connection answers. The connection manager reconnects
-    /// only when a command finds its connection broken, so this also makes it
-    /// reconnect now rather than on the next publish, which would then fail.
-    async fn publisher_works(&mut self) -> bool {
-        let cmd = redis::cmd("PING");
-        for _ in 0..3 {
-            let ping = cmd.query_async::<String>(&mut self.publisher);
-            if let Ok(Ok(_)) = timeout(self.options.publish_timeout, ping).await {
-                return true;
-            }
-        }
-        false
+/// Margin for a shard clock's error when a fresh client's start is set by it.
+const CLOCK_MARGIN_MS: u64 = 20;
+
+impl ShardLink {
+    /// Now by this shard's clock, in unix ms.
+    fn now_ms(&self) -> u64 {
+        (now_ms() as i64).saturating_add(self.clock_offset).max(0) as u64
     }
+}
 
-    fn handle(&mut self, entry: StreamId) {
-        let Ok(seq) = entry.id.parse::<EventSeq>() else {
-            bump(&self.health.malformed);
-            tracing::warn!(id = entry.id, "skipping stream entry with a foreign id");
-            return;
-        };
-        match wire::decode(&entry.map) {
-            // Refused only while this instance shuts down: its clients are leaving.
-            Ok((target @ Target::Client(_), event)) => {
-                let _ = self.service.deliver(&target, None, event);
-            }
-            Ok((target, event)) => {
-                let _ = self.service.deliver(&target, Some(seq), event);
-            }
-            Err(why) => {
-                bump(&self.health.malformed);
-                tracing::warn!(id = %seq, why, "skipping malformed stream entry");
-            }
-        }
-        self.last = self.last.max(seq);
-        self.health.set_last_id(self.last);
-        bump(&self.health.received);
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn connect_manager(client: &Client, options: &RedisOptions) -> Result<ConnectionManager, Error> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(options.connect_timeout)
+        .set_response_timeout(options.publish_timeout)
+        .set_number_of_retries(2)
+        .set_max_delay(options.backoff.1.as_millis() as u64);
+    let connect = client.get_connection_manager_with_config(config);
+    timeout(options.connect_timeout, connect)
+        .await
+        .map_err(|_| Error::Connect("timed out".into()))?
+        .map_err(|e| Error::Connect(e.to_string()))
+}
+
+/// How far Redis's clock is ahead of ours (ms), read with `TIME`.
+async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<i64, Error> {
+    let asked = Instant::now();
+    let before = now_ms();
+    let cmd = redis::cmd("TIME");
+    let time = cmd.query_async::<(u64, u64)>(conn);
+    let (secs, micros) = timeout(within, time)
+        .await
+        .map_err(|_| Error::Connect("reading the clock timed out".into()))?
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    let half_trip = asked.elapsed().as_millis() as u64 / 2;
+    let theirs = secs * 1000 + micros / 1000;
+    Ok(theirs as i64 - (before + half_trip) as i64)
+}
+
+/// The `max-deleted-entry-id` of an `XINFO STREAM` reply.
+fn max_deleted(info: &Value) -> Option<EventSeq> {
+    let pairs: Vec<(&Value, &Value)> = match info {
+        Value::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
+        Value::Array(items) => items.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect(),
+        _ => return None,
+    };
+    pairs.into_iter().find_map(|(k, v)| {
+        let key: String = redis::from_redis_value(k).ok()?;
+        (key == "max-deleted-entry-id")
+            .then(|| redis::from_redis_value::<String>(v).ok()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Appends to a partition's log and publishes on its channels, at most once for a
+/// key: `KEYS[1]` the log, `KEYS[2]` the key's record (the log itself when unkeyed);
+/// `ARGV`: the log's length bound, the key's time to live in ms (0: unkeyed), the
+/// log's age bound in ms, the message's topics, its frame, then the channels.
+/// Returns the entry's id (the first send's, for a key seen before). One script, so
+/// no retry slips between the check and the append, and every reader sees the
+/// channels in the log's order.
+static PUBLISH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+local keyed = ARGV[2] ~= '0'
+if keyed then
+  local seen = redis.call('GET', KEYS[2])
+  if seen then return seen end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[4], 'f', ARGV[5])
+local now = redis.call('TIME')
+local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
+if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', oldest) end
+local payload = id .. ' ' .. ARGV[4] .. '\n' .. ARGV[5]
+for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], payload) end
+if keyed then redis.call('SET', KEYS[2], id, 'PX', ARGV[2]) end
+return id
+",
+    )
+});
+
+/// Publishes a direct message at most once for a key: `KEYS[1]` the key's record;
+/// `ARGV`: its time to live in ms, the channel, the frame. Returns the receivers, or
+/// 0 for a key seen before.
+static DIRECT_ONCE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return 0
+",
+    )
+});
+
+/// The entry id in a script's reply.
+fn entry_id(reply: Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
     }
 }

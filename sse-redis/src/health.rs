@@ -9,7 +9,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sse_core::EventSeq;
 
 /// Callbacks on the backplane's link to Redis. Both do nothing by default.
 ///
@@ -67,8 +66,8 @@ pub struct Status {
     pub received: u64,
     /// Stream entries skipped because they could not be decoded.
     pub malformed: u64,
-    /// The id of the last stream entry the reader handled.
-    pub last_id: EventSeq,
+    /// Bytes of messages received from Redis (channels and logs).
+    pub received_bytes: u64,
 }
 
 pub(crate) struct Health {
@@ -81,7 +80,9 @@ pub(crate) struct Health {
     pub(crate) local_fallbacks: AtomicU64,
     pub(crate) received: AtomicU64,
     pub(crate) malformed: AtomicU64,
-    pub(crate) last_id: Mutex<EventSeq>,
+    pub(crate) received_bytes: AtomicU64,
+    /// The shards that are down, a bit each.
+    shards_down: Mutex<u64>,
     hooks: std::sync::Arc<dyn BackplaneHooks>,
 }
 
@@ -96,7 +97,7 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 impl Health {
-    pub(crate) fn new(hooks: std::sync::Arc<dyn BackplaneHooks>, last_id: EventSeq) -> Self {
+    pub(crate) fn new(hooks: std::sync::Arc<dyn BackplaneHooks>) -> Self {
         Health {
             up: AtomicBool::new(true),
             down_since: Mutex::new(None),
@@ -107,7 +108,8 @@ impl Health {
             local_fallbacks: AtomicU64::new(0),
             received: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
-            last_id: Mutex::new(last_id),
+            received_bytes: AtomicU64::new(0),
+            shards_down: Mutex::new(0),
             hooks,
         }
     }
@@ -116,37 +118,35 @@ impl Health {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Marks the link down; the first caller of an outage logs it and runs the hook.
-    pub(crate) fn down(&self, reason: &str) {
-        let mut since = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+    /// Marks `shard` down; the first shard down of an outage logs it and runs the
+    /// hook.
+    pub(crate) fn down(&self, shard: usize, reason: &str) {
+        let mut down = self.shards_down.lock().unwrap_or_else(|e| e.into_inner());
+        *down |= 1 << shard;
         if self.up.swap(false, Ordering::AcqRel) {
-            *since = Some(Instant::now());
-            drop(since);
+            *self.down_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            drop(down);
             bump(&self.outages);
-            tracing::warn!(%reason, "redis backplane down: cross-instance delivery paused");
+            tracing::warn!(shard, %reason, "redis backplane down: cross-instance delivery paused");
             self.hooks.on_down(reason);
         }
     }
 
-    /// Marks the link up; the first caller after an outage logs it and runs the hook.
-    pub(crate) fn up(&self) {
-        if self.up.load(Ordering::Acquire) {
-            return;
-        }
-        let mut since = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.up.swap(true, Ordering::AcqRel) {
-            let down_for = since.take().map_or(Duration::ZERO, |t| t.elapsed());
-            drop(since);
+    /// Marks `shard` up; when it was the last one down, logs the recovery and runs the
+    /// hook.
+    pub(crate) fn up(&self, shard: usize) {
+        let mut down = self.shards_down.lock().unwrap_or_else(|e| e.into_inner());
+        *down &= !(1 << shard);
+        if *down == 0 && !self.up.swap(true, Ordering::AcqRel) {
+            drop(down);
+            let since = self.down_since.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let down_for = since.map_or(Duration::ZERO, |t| t.elapsed());
             tracing::info!(
                 ?down_for,
                 "redis backplane up: cross-instance delivery resumed"
             );
             self.hooks.on_up(down_for);
         }
-    }
-
-    pub(crate) fn set_last_id(&self, id: EventSeq) {
-        *self.last_id.lock().unwrap_or_else(|e| e.into_inner()) = id;
     }
 
     pub(crate) fn snapshot(&self) -> Status {
@@ -160,7 +160,7 @@ impl Health {
             local_fallbacks: get(&self.local_fallbacks),
             received: get(&self.received),
             malformed: get(&self.malformed),
-            last_id: *self.last_id.lock().unwrap_or_else(|e| e.into_inner()),
+            received_bytes: get(&self.received_bytes),
         }
     }
 }

@@ -2,11 +2,14 @@
 //! balancer act as one Server-Sent Events service.
 //!
 //! A broadcast, topic message or send-to-one published through any instance's
-//! [`RedisBackplane`] reaches the right clients on every instance, and a client that
-//! reconnects to another instance resumes with `Last-Event-ID`, exactly once and in
-//! order. All messages go through one Redis stream, whose entry ids (`ms-seq`) are the
-//! events' ids: the same shape as [`EventSeq`](sse_core::EventSeq). See
-//! [`RedisBackplane`] for the design and what happens when Redis goes away.
+//! [`RedisBackplane`] reaches the right clients on every instance, and only the
+//! instances that have readers for it receive it: each subscribes to the Redis
+//! channels of its own topics and clients. Every topic and broadcast event is also
+//! written to a log in Redis (one stream per partition of the topics), so a client
+//! that reconnects to any instance resumes with `Last-Event-ID` from Redis, exactly
+//! once and in order. Partitions can spread over several independent Redis servers.
+//! See [`RedisBackplane`] for the design and what happens when Redis goes away, and
+//! `docs/redis.md` in the repository for the reasoning behind it.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -25,7 +28,7 @@
 //!
 //! // Publish through the backplane, on any instance.
 //! match backplane.broadcast(Event::message("hello")).await {
-//!     Ok(id) => println!("sent everywhere as {id}"),
+//!     Ok(position) => println!("sent everywhere; in the broadcast log at {position}"),
 //!     Err(e) if e.is_unavailable() => eprintln!("only local clients got it: {e}"),
 //!     Err(e) => return Err(e.into()),
 //! }
@@ -35,10 +38,16 @@
 
 mod backplane;
 mod counts;
+mod cut;
 mod error;
 mod health;
+mod message;
+mod node;
 mod options;
-mod wire;
+mod partition;
+mod resume;
+mod shard;
+mod subscriptions;
 
 pub use backplane::RedisBackplane;
 pub use counts::ClusterCounts;

@@ -21,16 +21,17 @@ impl BackplaneHooks for NoHooks {}
 ///     .prefix("chat")
 ///     .max_len(50_000)
 ///     .publish_timeout(Duration::from_millis(500));
-/// assert_eq!(options.stream_key(), "chat:events");
 /// ```
 #[derive(Clone)]
 pub struct RedisOptions {
     pub(crate) prefix: String,
     pub(crate) max_len: usize,
-    pub(crate) history: usize,
+    pub(crate) max_age: Duration,
+    pub(crate) partitions: u16,
+    pub(crate) unsubscribe_delay: Duration,
     pub(crate) publish_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    pub(crate) block: Duration,
+    pub(crate) ping_interval: Duration,
     pub(crate) read_batch: usize,
     pub(crate) backoff: (Duration, Duration),
     pub(crate) local_fallback: bool,
@@ -44,10 +45,12 @@ impl Default for RedisOptions {
         RedisOptions {
             prefix: "sse".to_owned(),
             max_len: 10_000,
-            history: 10_000,
+            max_age: Duration::from_secs(300),
+            partitions: 16,
+            unsubscribe_delay: Duration::from_secs(1),
             publish_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(2),
-            block: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
             read_batch: 512,
             backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             local_fallback: true,
@@ -63,10 +66,12 @@ impl fmt::Debug for RedisOptions {
         f.debug_struct("RedisOptions")
             .field("prefix", &self.prefix)
             .field("max_len", &self.max_len)
-            .field("history", &self.history)
+            .field("max_age", &self.max_age)
+            .field("partitions", &self.partitions)
+            .field("unsubscribe_delay", &self.unsubscribe_delay)
             .field("publish_timeout", &self.publish_timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("block", &self.block)
+            .field("ping_interval", &self.ping_interval)
             .field("read_batch", &self.read_batch)
             .field("backoff", &self.backoff)
             .field("local_fallback", &self.local_fallback)
@@ -83,29 +88,50 @@ impl RedisOptions {
         Self::default()
     }
 
-    /// Prefix of the Redis keys (default `sse`): the shared stream is `{prefix}:events`.
-    /// Instances that should form one service use the same prefix.
+    /// Prefix of the Redis keys and channels (default `sse`): a partition's are
+    /// `{prefix:P}:log`, `{prefix:P}:t:TOPIC`, `{prefix:P}:c:CLIENT-ID`, and
+    /// `{prefix:b}:...` for broadcasts. Instances that should form one service use
+    /// the same prefix.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
 
-    /// Approximate bound of the shared stream (default 10,000 entries; `XADD MAXLEN ~`).
-    /// Redis trims whole nodes, so it may hold somewhat more.
+    /// Approximate bound of each partition's log (default 10,000 entries;
+    /// `XADD MAXLEN ~`). Redis trims whole nodes, so a log may hold somewhat more.
     #[must_use]
     pub fn max_len(mut self, entries: usize) -> Self {
         self.max_len = entries;
         self
     }
 
-    /// How many of the newest stream entries are loaded into the service's replay
-    /// buffers at startup (default 10,000), so clients can resume on a fresh instance.
-    /// The service's own [`ReplayConfig`](sse_core::ReplayConfig) still bounds what it
-    /// keeps.
+    /// Oldest entry each partition's log keeps (default 5 minutes; trimmed with
+    /// `XTRIM MINID ~` at each publish). A client that resumes from further back gets
+    /// an `sse-reset` (`too-old`) and what the log still holds.
     #[must_use]
-    pub fn history(mut self, entries: usize) -> Self {
-        self.history = entries;
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// Topic partitions (default 16, at most 16): topics and client ids hash onto them,
+    /// and each has its own log. Part of the deployment's format, like the prefix:
+    /// every instance must use the same number. An event id holds a position for
+    /// each partition, so more partitions make longer ids; 16 keep them within the
+    /// 256 bytes a `Last-Event-ID` may have.
+    #[must_use]
+    pub fn partitions(mut self, partitions: u16) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
+    /// How long a channel stays subscribed after its last local reader left (default
+    /// 1 s), so readers that come and go do not make Redis subscribe and unsubscribe
+    /// each time.
+    #[must_use]
+    pub fn unsubscribe_delay(mut self, delay: Duration) -> Self {
+        self.unsubscribe_delay = delay;
         self
     }
 
@@ -124,15 +150,15 @@ impl RedisOptions {
         self
     }
 
-    /// How long one `XREAD BLOCK` waits for new entries before asking again (default
-    /// 1 s). It does not add latency: entries are returned as soon as they arrive.
+    /// How often a quiet subscriber connection is checked with a `PING` (default
+    /// 1 s): a link cut without a word is noticed within about twice this.
     #[must_use]
-    pub fn block(mut self, block: Duration) -> Self {
-        self.block = block;
+    pub fn ping_interval(mut self, every: Duration) -> Self {
+        self.ping_interval = every;
         self
     }
 
-    /// Most entries taken by one read (default 512).
+    /// Most log entries taken by one read (default 512).
     #[must_use]
     pub fn read_batch(mut self, entries: usize) -> Self {
         self.read_batch = entries;
@@ -181,11 +207,6 @@ impl RedisOptions {
         self
     }
 
-    /// The key of the shared stream, `{prefix}:events`.
-    pub fn stream_key(&self) -> String {
-        format!("{}:events", self.prefix)
-    }
-
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.max_len == 0 {
             return Err(Error::Config("max_len must be at least 1".into()));
@@ -193,9 +214,17 @@ impl RedisOptions {
         if self.read_batch == 0 {
             return Err(Error::Config("read_batch must be at least 1".into()));
         }
-        if self.block.is_zero() {
-            // BLOCK 0 waits forever, which would hide an outage.
-            return Err(Error::Config("block must be longer than zero".into()));
+        if self.ping_interval.is_zero() {
+            return Err(Error::Config("ping_interval must be longer than zero".into()));
+        }
+        let most = crate::cut::MAX_PARTITIONS - 1;
+        if self.partitions == 0 || usize::from(self.partitions) > most {
+            return Err(Error::Config(format!(
+                "partitions must be between 1 and {most}, so that an event id fits in a Last-Event-ID"
+            )));
+        }
+        if self.prefix.contains(['{', '}']) {
+            return Err(Error::Config("the prefix must not hold braces".into()));
         }
         if self.once_ttl < Duration::from_millis(1) {
             return Err(Error::Config("once_ttl must be at least 1 ms".into()));

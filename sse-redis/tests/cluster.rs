@@ -12,7 +12,7 @@ use std::{
 
 use common::{eventually, Frame, RedisServer, Sse};
 use sse_codec::{Event, EventType};
-use sse_core::{ClientId, ConnectRequest, EventSeq, Service, ServiceBuilder, Topic};
+use sse_core::{ClientId, ConnectRequest, Service, ServiceBuilder, Topic};
 use sse_redis::{BackplaneHooks, Error, RedisBackplane, RedisOptions};
 
 fn builder() -> ServiceBuilder {
@@ -51,149 +51,165 @@ fn datas(frames: &[Frame]) -> Vec<&str> {
     frames.iter().map(|f| f.data.as_str()).collect()
 }
 
-#[tokio::test]
-async fn every_kind_of_message_reaches_the_right_clients_once() {
-    let server = RedisServer::start();
-    let a = instance(&server, RedisOptions::new()).await;
-    let b = instance(&server, RedisOptions::new()).await;
+/// The shards' URLs, for `connect_shards`.
+fn urls(servers: &[RedisServer]) -> Vec<String> {
+    servers.iter().map(RedisServer::url).collect()
+}
+
+async fn instance_on(servers: &[RedisServer], options: RedisOptions) -> RedisBackplane {
+    let urls = urls(servers);
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        RedisBackplane::connect_shards(&urls, &builder(), options),
+    )
+    .await
+    .expect("connect within 10 s")
+    .expect("connect")
+}
+
+/// Every kind of message, between two instances over `servers` (one or more shards).
+async fn every_kind_of_message(servers: &[RedisServer]) {
+    let a = instance_on(servers, RedisOptions::new()).await;
+    let b = instance_on(servers, RedisOptions::new()).await;
     let mut a_news = client(a.service(), "a-news", &["news"]);
     let mut b_sport = client(b.service(), "b-sport", &["sport"]);
     let mut b_news = client(b.service(), "b-news", &["news"]);
+    // Once a client has its `sse-client` event, its channels are in place.
+    for sse in [&mut a_news, &mut b_sport, &mut b_news] {
+        sse.connected().await;
+    }
 
-    let hello = a.broadcast(Event::message("hello")).await.unwrap();
-    let n1 = b
-        .publish(&topic("news"), Event::message("n1"))
-        .await
-        .unwrap();
-    let s1 = a
-        .publish(&topic("sport"), Event::message("s1"))
-        .await
-        .unwrap();
-    let both = b
-        .publish_many(&[topic("news"), topic("sport")], Event::message("both"))
+    a.broadcast(Event::message("hello")).await.unwrap();
+    b.publish(&topic("news"), Event::message("n1")).await.unwrap();
+    a.publish(&topic("sport"), Event::message("s1")).await.unwrap();
+    b.publish_many(&[topic("news"), topic("sport")], Event::message("both"))
         .await
         .unwrap();
     let typed = Event::message("typed").with_event(EventType::new("chat").unwrap());
-    let t = a.broadcast(typed).await.unwrap();
-    b.send_to(&ClientId::new("a-news").unwrap(), Event::message("to-a"))
-        .await
-        .unwrap();
-    a.send_to(&ClientId::new("b-sport").unwrap(), Event::message("to-b"))
-        .await
-        .unwrap();
-    // A client connected nowhere: accepted by Redis, dropped everywhere.
-    a.send_to(&ClientId::new("nobody").unwrap(), Event::message("lost"))
-        .await
-        .unwrap();
-    let end = b.broadcast(Event::message("end")).await.unwrap();
-    assert!(hello < n1 && n1 < s1 && s1 < both && both < t && t < end);
+    a.broadcast(typed).await.unwrap();
+    // Direct messages reach only the instances holding the id.
+    let id = |s: &str| ClientId::new(s).unwrap();
+    let to_a = b.send_to(&id("a-news"), Event::message("to-a")).await;
+    assert_eq!(to_a.unwrap(), 1);
+    let to_b = a.send_to(&id("b-sport"), Event::message("to-b")).await;
+    assert_eq!(to_b.unwrap(), 1);
+    let lost = a.send_to(&id("nobody"), Event::message("lost")).await;
+    assert_eq!(lost.unwrap(), 0, "connected nowhere");
+    b.broadcast(Event::message("end")).await.unwrap();
 
-    let id = |s: EventSeq| Some(s.to_string());
     let got = a_news.until("end").await;
     assert_eq!(datas(&got), ["hello", "n1", "both", "typed", "to-a", "end"]);
-    assert_eq!(got[0].id, id(hello));
-    assert_eq!(got[1].id, id(n1));
-    assert_eq!(got[2].id, id(both));
     assert_eq!(got[3].event.as_deref(), Some("chat"));
     assert_eq!(got[4].id, None, "direct messages carry no id");
+    assert!(got.iter().filter(|f| f.data != "to-a").all(|f| f.id.as_deref().is_some_and(|id| id.starts_with("2."))));
     let got = b_sport.until("end").await;
     assert_eq!(datas(&got), ["hello", "s1", "both", "typed", "to-b", "end"]);
-    assert_eq!(got[1].id, id(s1));
-    let got = b_news.until("end").await;
-    assert_eq!(datas(&got), ["hello", "n1", "both", "typed", "end"]);
-    assert_eq!(got[5 - 1].id, id(end));
+    let on_b = b_news.until("end").await;
+    assert_eq!(datas(&on_b), ["hello", "n1", "both", "typed", "end"]);
+    // One id per event on an instance, shared by its recipients.
+    assert_eq!(on_b.last().unwrap().id, got.last().unwrap().id);
     for sse in [&mut a_news, &mut b_sport, &mut b_news] {
         sse.quiet(Duration::from_millis(200)).await;
     }
-    // Both services numbered the events the same way.
-    assert_eq!(a.service().latest_id(), end);
-    assert_eq!(b.service().latest_id(), end);
-    assert_eq!(a.status().published + b.status().published, 9);
+    assert_eq!(a.status().published + b.status().published, 10);
 }
 
 #[tokio::test]
-async fn a_client_resumes_on_another_instance() {
+async fn every_kind_of_message_reaches_the_right_clients_once() {
+    every_kind_of_message(&[RedisServer::start()]).await;
+}
+
+#[tokio::test]
+async fn partitions_spread_over_independent_servers() {
+    every_kind_of_message(&[RedisServer::start(), RedisServer::start(), RedisServer::start()]).await;
+}
+
+/// A client of `topics` resuming after `last` on `service`.
+fn resume(service: &Service, id: &str, topics: &[&str], last: &str) -> Sse {
+    Sse::new(
+        service
+            .connect(
+                ConnectRequest::new()
+                    .client_id(id)
+                    .topics(topics.iter().copied())
+                    .last_event_id(last),
+            )
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_an_instance_that_never_saw_its_topic() {
     let server = RedisServer::start();
     let a = instance(&server, RedisOptions::new()).await;
     let b = instance(&server, RedisOptions::new()).await;
 
     let mut first = client(a.service(), "c", &["news"]);
+    first.connected().await;
     a.broadcast(Event::message("e1")).await.unwrap();
-    b.publish(&topic("news"), Event::message("e2"))
-        .await
-        .unwrap();
+    b.publish(&topic("news"), Event::message("e2")).await.unwrap();
     let seen = first.until("e2").await;
     let last = seen[1].id.clone().unwrap();
     drop(first);
 
-    // Missed while away: two for this client, one not.
-    b.publish(&topic("news"), Event::message("e3"))
-        .await
-        .unwrap();
-    b.publish(&topic("sport"), Event::message("other"))
-        .await
-        .unwrap();
-    let e4 = a.broadcast(Event::message("e4")).await.unwrap();
-    eventually(Duration::from_secs(5), "b to read e4", || {
-        b.service().latest_id() >= e4
-    })
-    .await;
+    // Missed while away: two for this client, one not. b has no reader of news.
+    b.publish(&topic("news"), Event::message("e3")).await.unwrap();
+    b.publish(&topic("sport"), Event::message("other")).await.unwrap();
+    a.broadcast(Event::message("e4")).await.unwrap();
 
-    let resume = |service: &Service| {
-        Sse::new(
-            service
-                .connect(
-                    ConnectRequest::new()
-                        .client_id("c")
-                        .topics(["news"])
-                        .last_event_id(last.clone()),
-                )
-                .unwrap(),
-        )
-    };
-    let mut again = resume(b.service());
-    a.broadcast(Event::message("live")).await.unwrap();
+    let mut again = resume(b.service(), "c", &["news"], &last);
+    again.connected().await;
+    a.publish(&topic("news"), Event::message("live")).await.unwrap();
     assert_eq!(datas(&again.until("live").await), ["e3", "e4", "live"]);
     again.quiet(Duration::from_millis(200)).await;
 
-    // An instance started later loads the history from Redis and resumes too.
+    // An instance started later resumes from Redis too.
     let c = instance(&server, RedisOptions::new()).await;
-    let mut late = resume(c.service());
+    let mut late = resume(c.service(), "c", &["news"], &last);
     assert_eq!(datas(&late.until("live").await), ["e3", "e4", "live"]);
+    late.quiet(Duration::from_millis(100)).await;
 
-    // An id from before the retained history, or unknown, is reset, not skipped.
-    let mut old = Sse::new(
-        c.service()
-            .connect(ConnectRequest::new().last_event_id("1-0"))
-            .unwrap(),
-    );
+    // An id of another format is reset, not skipped, and nothing old is replayed.
+    let mut old = resume(c.service(), "d", &["news"], "1-0");
     let reset = old.next().await;
     assert_eq!(reset.event.as_deref(), Some("sse-reset"));
+    assert_eq!(reset.data, "unknown");
+    assert!(reset.id.is_some(), "an id to resume from next time");
+    old.quiet(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
-async fn history_before_the_loaded_window_is_too_old() {
+async fn an_id_older_than_the_logs_hold_is_too_old() {
     let server = RedisServer::start();
-    let a = instance(&server, RedisOptions::new()).await;
+    // Small stream nodes, so that trimming is exact enough to test.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(2)
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let a = instance(&server, RedisOptions::new().max_len(4)).await;
+    let mut reader = client(a.service(), "r", &[]);
+    reader.connected().await;
     let mut ids = Vec::new();
-    for n in 0..5 {
-        ids.push(a.broadcast(Event::message(n.to_string())).await.unwrap());
+    for n in 0..12 {
+        a.broadcast(Event::message(n.to_string())).await.unwrap();
+        ids.push(reader.next().await.id.unwrap());
     }
-    let b = instance(&server, RedisOptions::new().history(2)).await;
-    let resume = |last: EventSeq| {
-        Sse::new(
-            b.service()
-                .connect(ConnectRequest::new().last_event_id(last.to_string()))
-                .unwrap(),
-        )
-    };
-    // Just before the two loaded entries: exactly them.
-    let mut ok = resume(ids[2]);
-    assert_eq!(ok.next().await.data, "3");
-    assert_eq!(ok.next().await.data, "4");
+    // Just before the last three: exactly them.
+    let mut ok = resume(a.service(), "r2", &[], &ids[8]);
+    assert_eq!(datas(&ok.until("11").await), ["9", "10", "11"]);
     ok.quiet(Duration::from_millis(100)).await;
-    let mut reset = resume(ids[1]);
-    assert_eq!(reset.next().await.event.as_deref(), Some("sse-reset"));
+    // From the start: told, then what is held, ending with the newest.
+    let mut reset = resume(a.service(), "r3", &[], &ids[0]);
+    let first = reset.next().await;
+    assert_eq!((first.event.as_deref(), first.data.as_str()), (Some("sse-reset"), "too-old"));
+    let held = reset.until("11").await;
+    assert!(held.len() >= 4 && held.len() < 11, "{held:?}");
 }
 
 #[derive(Debug, Default)]
@@ -221,7 +237,7 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     let options = RedisOptions::new()
         .publish_timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(1))
-        .block(Duration::from_millis(200))
+        .ping_interval(Duration::from_millis(200))
         .backoff(Duration::from_millis(20), Duration::from_millis(200));
     let slow_reader = options
         .clone()
@@ -231,6 +247,8 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     let b = instance(&server, options).await;
     let mut on_a = client(a.service(), "x", &["news"]);
     let mut on_b = client(b.service(), "y", &["news"]);
+    on_a.connected().await;
+    on_b.connected().await;
 
     a.broadcast(Event::message("before")).await.unwrap();
     assert_eq!(on_a.next().await.data, "before");
@@ -238,27 +256,17 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
 
     server.kill();
     // Publishing fails clearly; this instance's clients still get it, without an id.
-    for (event, publish) in [
-        (
-            "during-all",
-            a.broadcast(Event::message("during-all")).await,
-        ),
-        (
-            "during-topic",
-            a.publish(&topic("news"), Event::message("during-topic"))
-                .await,
-        ),
-        (
-            "during-direct",
-            a.send_to(
-                &ClientId::new("x").unwrap(),
-                Event::message("during-direct"),
-            )
-            .await,
-        ),
+    let all = a.broadcast(Event::message("during-all")).await;
+    let news = a.publish(&topic("news"), Event::message("during-topic")).await;
+    let x = ClientId::new("x").unwrap();
+    let direct = a.send_to(&x, Event::message("during-direct")).await;
+    for (event, error) in [
+        ("during-all", all.err()),
+        ("during-topic", news.err()),
+        ("during-direct", direct.err()),
     ] {
-        match publish {
-            Err(Error::Unavailable { local: Some(1), .. }) => {}
+        match error {
+            Some(Error::Unavailable { local: Some(1), .. }) => {}
             other => panic!("{event}: expected Unavailable with local delivery, got {other:?}"),
         }
         let got = on_a.next().await;
@@ -266,11 +274,13 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     }
     // A direct message keeps its own id, as with `Service::send_to`.
     let own = Event::message("own").with_id(sse_codec::EventId::new("own-7").unwrap());
-    let x = ClientId::new("x").unwrap();
     assert!(a.send_to(&x, own).await.unwrap_err().is_unavailable());
     assert_eq!(on_a.next().await.id.as_deref(), Some("own-7"));
-    // A client connecting during the outage is served locally.
+    // A client connecting during the outage is told it may have missed something,
+    // then served locally.
     let mut newcomer = client(a.service(), "z", &[]);
+    let told = newcomer.next().await;
+    assert_eq!((told.event.as_deref(), told.data.as_str(), told.id), (Some("sse-reset"), "unavailable", None));
     assert!(b
         .broadcast(Event::message("b-during"))
         .await
@@ -296,19 +306,13 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let after = b.broadcast(Event::message("after")).await.unwrap();
+    b.broadcast(Event::message("after")).await.unwrap();
     // Nothing published during the outage shows up again; 'after' arrives once, with
-    // its global id, on both instances (on a after its reader reconnects).
+    // an id, on both instances (on a once its subscriber reconnects).
     for sse in [&mut on_a, &mut on_b, &mut newcomer] {
         let got = sse.until("after").await;
-        assert_eq!(
-            got,
-            [Frame {
-                id: Some(after.to_string()),
-                event: None,
-                data: "after".into()
-            }]
-        );
+        assert_eq!(datas(&got), ["after"]);
+        assert!(got[0].id.is_some());
     }
     eventually(Duration::from_secs(5), "both readers to recover", || {
         a.status().up && b.status().up
@@ -317,12 +321,9 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     assert_eq!(hooks.0.up.load(Ordering::SeqCst), 1);
     assert_eq!(hooks.0.down.load(Ordering::SeqCst), 1);
     // Cross-instance delivery is back both ways.
-    let back = a
-        .publish(&topic("news"), Event::message("back"))
-        .await
-        .unwrap();
-    assert_eq!(on_b.next().await.id, Some(back.to_string()));
-    assert_eq!(on_a.next().await.id, Some(back.to_string()));
+    a.publish(&topic("news"), Event::message("back")).await.unwrap();
+    assert_eq!(on_b.next().await.data, "back");
+    assert_eq!(on_a.next().await.data, "back");
     for sse in [&mut on_a, &mut on_b, &mut newcomer] {
         sse.quiet(Duration::from_millis(200)).await;
     }
@@ -419,6 +420,8 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
     let b = instance(&server, options).await;
     let mut on_a = client(a.service(), "x", &[]);
     let mut on_b = client(b.service(), "y", &[]);
+    on_a.connected().await;
+    on_b.connected().await;
 
     // Redis holds writes for 800 ms: the send is not answered in time, then taken.
     let admin = redis::Client::open(server.url()).unwrap();
@@ -445,12 +448,12 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
     let id = got_a.id.clone().expect("a global id");
     assert_eq!(got_b.id.as_deref(), Some(id.as_str()));
 
-    // The retry with the same key gets the first send's id and sends nothing.
+    // The retry with the same key gets the first send's position and sends nothing.
     let retry = a
         .send_once(&target, Event::message("once"), "order-17")
         .await
-        .expect("answered now");
-    assert_eq!(retry.to_string(), id);
+        .expect("answered now")
+        .expect("a position in the log");
     on_a.quiet(Duration::from_millis(300)).await;
     on_b.quiet(Duration::from_millis(300)).await;
     // Another key is another message.
@@ -458,6 +461,14 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
         .send_once(&target, Event::message("twice"), "order-18")
         .await
         .unwrap();
-    assert_ne!(other.to_string(), id);
+    assert!(other.expect("a position") > retry);
     assert_eq!(on_b.next().await.data, "twice");
+    // A keyed direct message, likewise.
+    let y = sse_core::Target::Client(ClientId::new("y").unwrap());
+    for _ in 0..2 {
+        let sent = a.send_once(&y, Event::message("dm"), "dm-1").await.unwrap();
+        assert_eq!(sent, None, "direct messages are not logged");
+    }
+    assert_eq!(on_b.next().await.data, "dm");
+    on_b.quiet(Duration::from_millis(200)).await;
 }

@@ -4,7 +4,7 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Duration,
 };
@@ -33,8 +33,10 @@ pub struct ClientStream {
     service: Arc<Inner>,
     client: Arc<Client>,
     prelude: Option<Bytes>,
-    /// What a resume source gives the client first; the prelude waits for it.
-    external: Option<ResumeStream>,
+    /// What a resume source gives the client first; the prelude waits for it. In a
+    /// mutex, never locked (only `get_mut`), so that the stream stays `Sync` as some
+    /// frameworks require of a body.
+    external: Option<Mutex<ResumeStream>>,
     /// What a resuming client still has to read from the history, and its topics.
     resume: Option<(Cursor, Arc<[Topic]>)>,
     keep_alive: Option<KeepAlive>,
@@ -82,7 +84,7 @@ impl ClientStream {
             service,
             client,
             prelude: (!prelude.is_empty()).then_some(prelude),
-            external,
+            external: external.map(Mutex::new),
             resume,
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
@@ -143,6 +145,7 @@ impl ClientStream {
     /// frames (held back by a write delay) or, when idle, a keep-alive.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
         while let Some(external) = &mut self.external {
+            let external = external.get_mut().unwrap_or_else(|e| e.into_inner());
             match external.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => self.external = None,

@@ -25,6 +25,7 @@ pub struct Sse {
     stream: ClientStream,
     text: String,
     ready: VecDeque<Frame>,
+    connected: bool,
 }
 
 impl Sse {
@@ -33,6 +34,7 @@ impl Sse {
             stream,
             text: String::new(),
             ready: VecDeque::new(),
+            connected: false,
         }
     }
 
@@ -48,32 +50,54 @@ impl Sse {
                 .ok()??;
             self.text
                 .push_str(std::str::from_utf8(&chunk).expect("utf-8 frames"));
-            while let Some(end) = self.text.find("\n\n") {
-                let block: String = self.text.drain(..end + 2).collect();
-                let mut frame = Frame {
-                    id: None,
-                    event: None,
-                    data: String::new(),
-                };
-                let mut has_data = false;
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id: ") {
-                        frame.id = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("event: ") {
-                        frame.event = Some(v.to_owned());
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        if has_data {
-                            frame.data.push('\n');
-                        }
-                        frame.data.push_str(v);
-                        has_data = true;
+            self.split();
+        }
+    }
+
+    /// Moves the whole events of the text read so far to `ready`.
+    fn split(&mut self) {
+        while let Some(end) = self.text.find("\n\n") {
+            let block: String = self.text.drain(..end + 2).collect();
+            let mut frame = Frame {
+                id: None,
+                event: None,
+                data: String::new(),
+            };
+            let mut has_data = false;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    frame.id = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("event: ") {
+                    frame.event = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    if has_data {
+                        frame.data.push('\n');
                     }
-                }
-                // The connection's id, first on every stream, is not one of the events.
-                if has_data && frame.event.as_deref() != Some(sse_core::CLIENT_EVENT) {
-                    self.ready.push_back(frame);
+                    frame.data.push_str(v);
+                    has_data = true;
                 }
             }
+            // The connection's id, first on every stream, is not one of the events.
+            if frame.event.as_deref() == Some(sse_core::CLIENT_EVENT) {
+                self.connected = true;
+            } else if has_data {
+                self.ready.push_back(frame);
+            }
+        }
+    }
+
+    /// Waits for the stream's `sse-client` event (with a backplane: the client's
+    /// channels are in place); fails the test if it does not come within 5 s.
+    pub async fn connected(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.connected {
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("connected within 5 s")
+                .expect("the stream goes on");
+            self.text
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8 frames"));
+            self.split();
         }
     }
 

@@ -1,0 +1,169 @@
+//! The event id: a node's cut, the position it has reached in every partition's log.
+//!
+//! A node delivers the events of all its partitions in one merged order; when it
+//! delivers an event, it has delivered everything of its interest it read before, so
+//! a client holding that event has every event of its topics up to the node's
+//! position in each partition. That vector is the same for every recipient, so it is
+//! the event's id, encoded once:
+//!
+//! ```text
+//! 2.k2x9a1;0:4f-2,1:51-0,g:0-0
+//! ```
+//!
+//! `2` is the format; `k2x9a1` a base time (unix ms); each `P:MS-SEQ` a partition and
+//! its position, a stream entry id whose milliseconds are relative to the base. Every
+//! number is base 36. The broadcast partition is the last one.
+
+use std::fmt::Write;
+
+use sse_core::EventSeq;
+
+use crate::partition::Partition;
+
+const FORMAT: &str = "2";
+
+/// The longest id the format writes: what `sse-http` accepts as `Last-Event-ID`.
+pub(crate) const MAX_LEN: usize = 256;
+
+/// Most partitions (broadcast included) whose cut always fits in [`MAX_LEN`]: 13
+/// bytes an entry for positions up to about 2.5 years apart.
+pub(crate) const MAX_PARTITIONS: usize = 17;
+
+/// A position in every partition, the broadcast one last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cut(pub(crate) Vec<EventSeq>);
+
+impl Cut {
+    /// The id for the wire.
+    pub(crate) fn encode(&self) -> String {
+        let base = self.0.iter().map(|p| p.epoch()).min().unwrap_or(0);
+        let mut out = String::with_capacity(16 + 10 * self.0.len());
+        out.push_str(FORMAT);
+        out.push('.');
+        push36(&mut out, base);
+        for (p, pos) in self.0.iter().enumerate() {
+            out.push(if p == 0 { ';' } else { ',' });
+            push36(&mut out, p as u64);
+            out.push(':');
+            push36(&mut out, pos.epoch() - base);
+            out.push('-');
+            push36(&mut out, pos.seq());
+        }
+        out
+    }
+
+    /// The positions of an id written by [`encode`](Self::encode) for `partitions`
+    /// partitions (broadcast included); `None` for any other text.
+    pub(crate) fn parse(id: &str, partitions: usize) -> Option<Cut> {
+        if id.len() > MAX_LEN {
+            return None;
+        }
+        let rest = id.strip_prefix(FORMAT)?.strip_prefix('.')?;
+        let (base, entries) = rest.split_once(';')?;
+        let base = parse36(base)?;
+        let mut positions = vec![None; partitions];
+        for entry in entries.split(',') {
+            let (p, pos) = entry.split_once(':')?;
+            let (ms, seq) = pos.split_once('-')?;
+            let slot = positions.get_mut(usize::try_from(parse36(p)?).ok()?)?;
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(EventSeq::new(base.checked_add(parse36(ms)?)?, parse36(seq)?));
+        }
+        positions.into_iter().collect::<Option<Vec<_>>>().map(Cut)
+    }
+
+    pub(crate) fn get(&self, partition: Partition) -> EventSeq {
+        self.0[usize::from(partition)]
+    }
+
+    pub(crate) fn set(&mut self, partition: Partition, pos: EventSeq) {
+        self.0[usize::from(partition)] = pos;
+    }
+}
+
+fn push36(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 13];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    let _ = out.write_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
+}
+
+fn parse36(s: &str) -> Option<u64> {
+    // No sign, no leading zeros but "0", no upper case: one spelling per number.
+    let canonical = !s.is_empty()
+        && s.len() <= 13
+        && (s == "0" || !s.starts_with('0'))
+        && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    canonical.then(|| u64::from_str_radix(s, 36).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_known_cut() {
+        let cut = Cut(vec![
+            EventSeq::new(1_700_000_000_151, 2),
+            EventSeq::new(1_700_000_000_000, 0),
+            EventSeq::new(1_700_000_000_037, 35),
+        ]);
+        let id = cut.encode();
+        assert_eq!(id, "2.loyw3v28;0:47-2,1:0-0,2:11-z");
+        assert_eq!(Cut::parse(&id, 3), Some(cut));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for bad in [
+            "",
+            "1700000000000-1",
+            "2.0;0:0-0",            // too few partitions
+            "2.0;0:0-0,1:0-0,2:0-0,3:0-0",
+            "2.0;0:0-0,0:0-0,1:0-0", // a partition twice
+            "3.0;0:0-0,1:0-0,2:0-0",
+            "2.0;0:00-0,1:0-0,2:0-0",
+            "2.0;0:A-0,1:0-0,2:0-0",
+            "2.0;0:-1-0,1:0-0,2:0-0",
+            "2.zzzzzzzzzzzzz;0:zzzzzzzzzzzzz-0,1:0-0,2:0-0",
+            "2.0;0:0-0,1:0-0,2:0-0,",
+        ] {
+            assert_eq!(Cut::parse(bad, 3), None, "{bad:?}");
+        }
+        assert!(Cut::parse("2.0;0:0-0,1:0-0,2:0-0", 3).is_some());
+    }
+
+    #[test]
+    fn the_widest_cut_fits() {
+        // 2.5 years between the oldest and the newest position, the highest sequences
+        // Redis gives within one millisecond in practice.
+        let now = 1_800_000_000_000;
+        let mut positions = vec![EventSeq::new(now, 1_295); MAX_PARTITIONS];
+        positions[0] = EventSeq::new(now - 78_000_000_000, 0);
+        let id = Cut(positions).encode();
+        assert!(id.len() <= MAX_LEN, "{} bytes: {id}", id.len());
+    }
+
+    proptest! {
+        #[test]
+        fn every_cut_reads_back(
+            base in 0u64..4_000_000_000_000,
+            positions in proptest::collection::vec((0u64..100_000_000, any::<u64>()), 1..18),
+        ) {
+            let cut = Cut(positions.iter().map(|&(ms, seq)| EventSeq::new(base + ms, seq)).collect());
+            let id = cut.encode();
+            prop_assert_eq!(Cut::parse(&id, cut.0.len()), (id.len() <= MAX_LEN).then_some(cut));
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! How a message travels: its event, encoded once as the Server-Sent Events frame it
+//! becomes (without an id), and the topics it is for.
+//!
+//! - A log entry (stream `{ns:P}:log`) has two fields: `t`, the message's topics
+//!   joined by `,` (all of them, also those of other partitions; empty for a
+//!   broadcast), and `f`, the frame.
+//! - On a topic or broadcast channel the payload is `ENTRY-ID TOPICS\nFRAME`.
+//! - On a client channel (direct messages, not logged) the payload is the frame,
+//!   which may carry the event's own id.
+//!
+//! Anyone who can write to Redis can write these, so every frame read back is checked
+//! to be one whole event before it reaches a client.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use sse_codec::Event;
+use sse_core::{EventSeq, Target, Topic};
+
+/// Why a message could not be read back.
+pub(crate) type Malformed = &'static str;
+
+/// A logged message as read from a channel or the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Logged {
+    pub(crate) pos: EventSeq,
+    /// Empty for a broadcast.
+    pub(crate) topics: Vec<Topic>,
+    pub(crate) frame: Bytes,
+}
+
+/// The frame of `event` for a topic or broadcast: without its id, which the node
+/// gives it.
+pub(crate) fn frame(target: &Target, event: &Event) -> Bytes {
+    match target {
+        Target::Client(_) => event.encode(),
+        _ => without_id(event).encode(),
+    }
+}
+
+fn without_id(event: &Event) -> Event {
+    let mut out = Event::new();
+    for c in event.comments() {
+        out = out.with_comment(c.clone());
+    }
+    if let Some(t) = event.event_type() {
+        out = out.with_event(t.clone());
+    }
+    if let Some(d) = event.data() {
+        out = out.with_data(d);
+    }
+    if let Some(r) = event.retry() {
+        out = out.with_retry(r);
+    }
+    out
+}
+
+/// The `t` field: topics joined by `,` (topics cannot hold commas).
+pub(crate) fn join_topics(topics: &[Topic]) -> String {
+    topics
+        .iter()
+        .map(Topic::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A channel payload of a logged message.
+pub(crate) fn parse_payload(payload: &[u8]) -> Result<Logged, Malformed> {
+    let space = memchr::memchr(b' ', payload).ok_or("no entry id")?;
+    let newline = memchr::memchr(b'\n', payload).ok_or("no topics line")?;
+    if newline < space {
+        return Err("no entry id");
+    }
+    let pos = std::str::from_utf8(&payload[..space])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or("invalid entry id")?;
+    let topics = std::str::from_utf8(&payload[space + 1..newline]).map_err(|_| "topics")?;
+    logged(pos, topics, Bytes::copy_from_slice(&payload[newline + 1..]))
+}
+
+/// A logged message from its parts, checked.
+pub(crate) fn logged(pos: EventSeq, topics: &str, frame: Bytes) -> Result<Logged, Malformed> {
+    let topics = if topics.is_empty() {
+        Vec::new()
+    } else {
+        Topic::parse_list(topics).map_err(|_| "invalid topic")?
+    };
+    check(&frame, false)?;
+    Ok(Logged { pos, topics, frame })
+}
+
+/// A direct message's frame, checked.
+pub(crate) fn direct(payload: &[u8]) -> Result<Bytes, Malformed> {
+    check(payload, true)?;
+    Ok(Bytes::copy_from_slice(payload))
+}
+
+/// `frame` with `id` added: the id line goes before the blank line that ends it.
+pub(crate) fn with_id(frame: &[u8], id: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(frame.len() + id.len() + 5);
+    out.put_slice(&frame[..frame.len() - 1]);
+    out.put_slice(b"id: ");
+    out.put_slice(id.as_bytes());
+    out.put_slice(b"\n\n");
+    out.freeze()
+}
+
+/// Most bytes a frame read back may have.
+const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Whether `frame` is one whole event as [`Event::encode`] writes it: lines of known
+/// fields (an `id` only where allowed) or comments, ended by one blank line.
+fn check(frame: &[u8], id_allowed: bool) -> Result<(), Malformed> {
+    if frame.len() > MAX_FRAME {
+        return Err("frame too large");
+    }
+    let body = frame.strip_suffix(b"\n\n").ok_or("frame not ended")?;
+    if body.is_empty() {
+        return Err("empty frame");
+    }
+    if memchr::memchr(b'\r', body).is_some() || memchr::memchr(0, body).is_some() {
+        return Err("frame has a CR or NUL");
+    }
+    for line in body.split(|&b| b == b'\n') {
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        let known = match name {
+            b"" => !line.is_empty(),
+            b"data" | b"event" | b"retry" => true,
+            b"id" => id_allowed,
+            _ => false,
+        };
+        if !known {
+            return Err("frame has an unknown line");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sse_codec::{EventId, EventType};
+    use std::time::Duration;
+
+    #[test]
+    fn a_payload_reads_back() {
+        let event = Event::message("a\nb")
+            .with_event(EventType::new("chat").unwrap())
+            .with_retry(Duration::from_millis(1500))
+            .with_comment("x")
+            .with_id(EventId::new("7").unwrap());
+        let f = frame(&Target::All, &event);
+        assert!(!f.windows(3).any(|w| w == b"id:"));
+        let payload = [&b"17-3 a,b:c\n"[..], &f].concat();
+        let read = parse_payload(&payload).unwrap();
+        assert_eq!(read.pos, EventSeq::new(17, 3));
+        assert_eq!(read.topics.len(), 2);
+        let framed = with_id(&read.frame, "2.0;0:0-0");
+        assert!(framed.ends_with(b"data: b\nid: 2.0;0:0-0\n\n"), "{framed:?}");
+        assert_eq!(parse_payload(&[&b"17-3 \n"[..], &f].concat()).unwrap().topics, []);
+        // A direct message keeps its id.
+        let alice = Target::Client(sse_core::ClientId::new("alice").unwrap());
+        assert_eq!(direct(&frame(&alice, &event)).unwrap(), event.encode());
+    }
+
+    #[test]
+    fn bad_messages_are_refused() {
+        for bad in [
+            &b""[..],
+            b"17-3 a\n",
+            b"17-3 a\ndata: x\n",
+            b"17-3 a\ndata: x\n\ndata: y\n\n",
+            b"17-3 a\nid: 1\ndata: x\n\n",
+            b"17-3 a\nfoo: x\n\n",
+            b"17-3 a\ndata: x\r\n\n",
+            b"x a\ndata: x\n\n",
+            b"17-3 a b\ndata: x\n\n",
+            b"17-3\ndata: x\n\n",
+            b"17-3 a\n\n",
+        ] {
+            assert!(parse_payload(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse_payload(b"17-3 a\ndata: x\n\n").is_ok());
+        assert!(direct(b"id: 1\ndata: x\n\n").is_ok());
+        assert!(direct(b"data: x\n\nevent: y\n\n").is_err());
+    }
+}

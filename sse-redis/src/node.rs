@@ -1,0 +1,115 @@
+//! This node's side of delivery: its position in every partition, and the one lock
+//! under which it delivers, raises positions and releases held clients.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use sse_core::{EventSeq, Hold, Service, Target, Topic};
+
+use crate::{
+    cut::Cut,
+    health::{bump, Health},
+    message::{self, Logged},
+    partition::{Layout, Partition},
+};
+
+/// Delivers what the shards read, in one order, each logged message once.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) layout: Layout,
+    pub(crate) service: Service,
+    pub(crate) health: Arc<Health>,
+    /// The positions, held while delivering: everything at or before a position has
+    /// been delivered, so a message read again (twice on channels, or from the log)
+    /// is dropped, and a client released here has every earlier event.
+    cut: Mutex<Cut>,
+    /// A copy of the positions for readers that may not take `cut` (admission runs
+    /// under the service's lock, which a delivery takes inside `cut`).
+    seen: Mutex<Cut>,
+}
+
+impl Node {
+    pub(crate) fn new(layout: Layout, service: Service, health: Arc<Health>, start: Cut) -> Self {
+        Node {
+            layout,
+            service,
+            health,
+            seen: Mutex::new(start.clone()),
+            cut: Mutex::new(start),
+        }
+    }
+
+    /// Delivers `message`, read from `partition`'s channel or log, unless the node is
+    /// already past it. Returns whether it was new.
+    pub(crate) fn deliver(&self, partition: Partition, message: &Logged) -> bool {
+        let mut cut = lock(&self.cut);
+        if message.pos <= cut.get(partition) {
+            return false;
+        }
+        cut.set(partition, message.pos);
+        let frame = message::with_id(&message.frame, &cut.encode());
+        let (target, except) = self.recipients(partition, &message.topics);
+        // Refused only while the service shuts down: its clients are leaving.
+        let _ = self.service.deliver_frame(&target, &frame, &except);
+        lock(&self.seen).clone_from(&cut);
+        bump(&self.health.received);
+        true
+    }
+
+    /// Who gets a message of `topics` read from `partition`: the readers of its topics
+    /// there, except those who read one of its topics of an earlier partition and get
+    /// it there. A broadcast (no topics) goes to everyone.
+    fn recipients(&self, partition: Partition, topics: &[Topic]) -> (Target, Vec<Topic>) {
+        if topics.is_empty() {
+            return (Target::All, Vec::new());
+        }
+        let (mut here, mut earlier) = (Vec::new(), Vec::new());
+        for topic in topics {
+            match self.layout.of_topic(topic) {
+                p if p == partition => here.push(topic.clone()),
+                p if p < partition => earlier.push(topic.clone()),
+                _ => {}
+            }
+        }
+        (Target::Topics(here), earlier)
+    }
+
+    /// Moves the node's position in `partition` to `pos` when it is behind: nothing
+    /// of its interest lies between (the caller has read it).
+    pub(crate) fn raise(&self, partition: Partition, pos: EventSeq) {
+        let mut cut = lock(&self.cut);
+        if cut.get(partition) < pos {
+            cut.set(partition, pos);
+            lock(&self.seen).clone_from(&cut);
+        }
+    }
+
+    /// The node's position in `partition`.
+    pub(crate) fn position(&self, partition: Partition) -> EventSeq {
+        lock(&self.seen).get(partition)
+    }
+
+    /// The positions, from a copy: for admission.
+    pub(crate) fn seen(&self) -> Cut {
+        lock(&self.seen).clone()
+    }
+
+    /// Lets a held client take live events from now on, and returns the positions up
+    /// to which it must read the logs instead.
+    pub(crate) fn release(&self, hold: Hold) -> Cut {
+        let cut = lock(&self.cut);
+        hold.release();
+        cut.clone()
+    }
+
+    /// Delivers `frame` (no id: not in any log) to this node's clients of `target`.
+    pub(crate) fn deliver_locally(&self, target: &Target, frame: &Bytes) -> usize {
+        self.service
+            .deliver_frame(target, frame, &[])
+            .map_or(0, |d| d.queued)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,466 @@
+//! One shard's subscriber: a PUB/SUB connection subscribed to exactly the channels
+//! this node has readers for, the reader of the shard's logs when the node must
+//! catch up, and the reconnection after a fault.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::{future::join_all, StreamExt};
+use redis::{
+    aio::{ConnectionManager, PubSubSink, PubSubStream},
+    streams::{StreamId, StreamRangeReply},
+    Client, Msg, Value,
+};
+use sse_core::{ClientId, EventSeq, Target};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::{sleep_until, timeout, Instant},
+};
+
+use crate::{
+    health::bump,
+    message,
+    node::Node,
+    partition::Partition,
+    subscriptions::Subscriptions,
+    RedisOptions,
+};
+
+/// What a shard's subscriber is asked to do, in order.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A channel gained its first local reader.
+    Subscribe(String),
+    /// A channel lost its last local reader: unsubscribe after the delay, unless it
+    /// is wanted again by then.
+    Unsubscribe(String),
+    /// Catch these partitions up to their logs' ends (everything the commands before
+    /// asked for subscribed), then answer.
+    Ready(Vec<Partition>, oneshot::Sender<()>),
+}
+
+/// Channels subscribed at once, at most, when (re)subscribing.
+const SUBSCRIBE_BATCH: usize = 512;
+/// Commands handled together, at most.
+const COMMAND_BATCH: usize = 4096;
+
+/// The subscriber task of one shard.
+pub(crate) struct Subscriber {
+    pub(crate) index: usize,
+    pub(crate) client: Client,
+    /// For reading the logs.
+    pub(crate) conn: ConnectionManager,
+    pub(crate) node: Arc<Node>,
+    pub(crate) subscriptions: Arc<Subscriptions>,
+    pub(crate) options: RedisOptions,
+    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
+    pub(crate) stop: watch::Receiver<()>,
+    /// Channels some local reader wants (or did, within the unsubscribe delay).
+    pub(crate) wanted: HashSet<String>,
+}
+
+/// What the subscriber keeps per connection.
+#[derive(Default)]
+struct Link {
+    subscribed: HashSet<String>,
+    /// Channels to unsubscribe once their delay is over.
+    leaving: HashMap<String, Instant>,
+}
+
+/// Why a connection ended: a fault (to reconnect after), or the backplane stopped.
+type Ended = Option<String>;
+
+impl Subscriber {
+    pub(crate) async fn run(mut self) {
+        let (min, max) = self.options.backoff;
+        let mut delay = min;
+        let mut waiting = Vec::new();
+        let mut first = true;
+        loop {
+            let attempt = timeout(self.options.connect_timeout, self.client.get_async_pubsub());
+            let reason = match attempt.await {
+                Ok(Ok(pubsub)) => {
+                    if !first {
+                        bump(&self.node.health.reconnects);
+                    }
+                    let (sink, stream) = pubsub.split();
+                    let mut link = Link::default();
+                    let ended = self.serve(&mut link, sink, stream, &mut waiting).await;
+                    self.subscriptions.unconfirm(&link.subscribed);
+                    match ended {
+                        Some(reason) => {
+                            delay = min;
+                            reason
+                        }
+                        None => return,
+                    }
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "connect timed out".to_owned(),
+            };
+            first = false;
+            self.node.health.down(self.index, &reason);
+            tracing::debug!(shard = self.index, %reason, ?delay, "redis subscriber retrying");
+            // Wait out the delay, keeping track of what is wanted meanwhile.
+            let until = Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    () = sleep_until(until) => break,
+                    command = self.commands.recv() => match command {
+                        Some(command) => self.offline(command, &mut waiting),
+                        None => return,
+                    },
+                    _ = self.stop.changed() => return,
+                }
+            }
+            delay = (delay * 2).min(max);
+        }
+    }
+
+    /// A command while there is no connection: it is remembered for the next one.
+    fn offline(&mut self, command: Command, waiting: &mut Vec<oneshot::Sender<()>>) {
+        match command {
+            Command::Subscribe(channel) => {
+                self.wanted.insert(channel);
+            }
+            Command::Unsubscribe(channel) => {
+                if self.subscriptions.forget_if_unwanted(&channel) {
+                    self.wanted.remove(&channel);
+                }
+            }
+            Command::Ready(_, reply) => waiting.push(reply),
+        }
+    }
+
+    /// Subscribes to what is wanted, catches the shard's partitions up (what was
+    /// published while the node was not listening), then delivers what arrives.
+    async fn serve(
+        &mut self,
+        link: &mut Link,
+        mut sink: PubSubSink,
+        mut stream: PubSubStream,
+        waiting: &mut Vec<oneshot::Sender<()>>,
+    ) -> Ended {
+        let wanted: Vec<String> = self.wanted.iter().cloned().collect();
+        if let Err(e) = self.subscribe(link, &mut sink, &wanted).await {
+            return Some(e);
+        }
+        let mine: Vec<Partition> = self
+            .node
+            .layout
+            .all()
+            .filter(|p| self.node.layout.shard(*p) == self.index)
+            .collect();
+        if let Err(e) = self.catch_up(&mine).await {
+            return Some(e);
+        }
+        self.subscriptions.confirm(&link.subscribed);
+        self.node.health.up(self.index);
+        for reply in waiting.drain(..) {
+            let _ = reply.send(());
+        }
+        let mut ping = tokio::time::interval(self.options.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let next_leave = link.leaving.values().min().copied();
+            tokio::select! {
+                message = stream.next() => match message {
+                    Some(message) => self.handle(&message),
+                    None => return Some("subscriber connection closed".to_owned()),
+                },
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return None };
+                    let mut batch = vec![command];
+                    while batch.len() < COMMAND_BATCH {
+                        match self.commands.try_recv() {
+                            Ok(command) => batch.push(command),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = self.apply(link, &mut sink, batch).await {
+                        return Some(e);
+                    }
+                }
+                () = sleep_until(next_leave.unwrap_or_else(Instant::now)), if next_leave.is_some() => {
+                    if let Err(e) = self.leave_due(link, &mut sink).await {
+                        return Some(e);
+                    }
+                }
+                _ = ping.tick() => {
+                    let answer = timeout(self.options.publish_timeout, sink.ping::<Value>()).await;
+                    if !matches!(answer, Ok(Ok(_))) {
+                        return Some("subscriber connection did not answer a ping".to_owned());
+                    }
+                }
+                _ = self.stop.changed() => return None,
+            }
+        }
+    }
+
+    /// Handles a batch of commands: subscribes first, so that a catch-up asked for
+    /// after a subscription covers it.
+    async fn apply(
+        &mut self,
+        link: &mut Link,
+        sink: &mut PubSubSink,
+        batch: Vec<Command>,
+    ) -> Result<(), String> {
+        let mut subscribe = Vec::new();
+        let mut ready: Vec<(Vec<Partition>, oneshot::Sender<()>)> = Vec::new();
+        for command in batch {
+            match command {
+                Command::Subscribe(channel) => {
+                    link.leaving.remove(&channel);
+                    if self.wanted.insert(channel.clone()) || !link.subscribed.contains(&channel) {
+                        subscribe.push(channel);
+                    }
+                }
+                Command::Unsubscribe(channel) => {
+                    if link.subscribed.contains(&channel) {
+                        let at = Instant::now() + self.options.unsubscribe_delay;
+                        link.leaving.insert(channel, at);
+                    } else if self.subscriptions.forget_if_unwanted(&channel) {
+                        subscribe.retain(|c| *c != channel);
+                        self.wanted.remove(&channel);
+                    }
+                }
+                Command::Ready(partitions, reply) => ready.push((partitions, reply)),
+            }
+        }
+        subscribe.sort();
+        subscribe.dedup();
+        self.subscribe(link, sink, &subscribe).await?;
+        self.subscriptions.confirm(&subscribe);
+        if !ready.is_empty() {
+            let mut partitions: Vec<Partition> =
+                ready.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+            partitions.sort_unstable();
+            partitions.dedup();
+            self.catch_up(&partitions).await?;
+            for (_, reply) in ready {
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Unsubscribes the channels whose delay is over and that no reader wants again.
+    async fn leave_due(&mut self, link: &mut Link, sink: &mut PubSubSink) -> Result<(), String> {
+        let now = Instant::now();
+        let due: Vec<String> = link
+            .leaving
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let mut leave = Vec::new();
+        for channel in due {
+            link.leaving.remove(&channel);
+            if self.subscriptions.forget_if_unwanted(&channel) {
+                self.wanted.remove(&channel);
+                link.subscribed.remove(&channel);
+                leave.push(channel);
+            }
+        }
+        for batch in leave.chunks(SUBSCRIBE_BATCH) {
+            // One command a channel: redis-rs matches one reply to each command.
+            let sent = join_all(batch.iter().map(|c| {
+                let mut sink = sink.clone();
+                async move { sink.unsubscribe(c).await }
+            }));
+            match timeout(self.options.connect_timeout, sent).await {
+                Ok(results) if results.iter().all(Result::is_ok) => {}
+                _ => return Err("unsubscribing failed".to_owned()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &mut self,
+        link: &mut Link,
+        sink: &mut PubSubSink,
+        channels: &[String],
+    ) -> Result<(), String> {
+        for batch in channels.chunks(SUBSCRIBE_BATCH) {
+            let sent = join_all(batch.iter().map(|c| {
+                let mut sink = sink.clone();
+                async move { sink.subscribe(c).await }
+            }));
+            match timeout(self.options.connect_timeout, sent).await {
+                Ok(results) if results.iter().all(Result::is_ok) => {
+                    link.subscribed.extend(batch.iter().cloned());
+                }
+                Ok(_) => return Err("subscribing failed".to_owned()),
+                Err(_) => return Err("subscribing timed out".to_owned()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers a message from a channel.
+    fn handle(&self, message: &Msg) {
+        let payload = message.get_payload_bytes();
+        let health = &self.node.health;
+        health
+            .received_bytes
+            .fetch_add(payload.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let channel = message.get_channel_name();
+        let layout = &self.node.layout;
+        let result = match channel_kind(channel) {
+            Some(Kind::Client(id)) => message::direct(payload).map(|frame| {
+                let target = Target::Client(id);
+                // Refused only while shutting down, or when the client just left.
+                let _ = self.node.service.deliver_frame(&target, &frame, &[]);
+                bump(&health.received);
+            }),
+            Some(Kind::Broadcast) => message::parse_payload(payload).map(|logged| {
+                self.node.deliver(layout.broadcast(), &logged);
+            }),
+            Some(Kind::Topic(partition)) if partition < layout.partitions() => {
+                message::parse_payload(payload).map(|logged| {
+                    self.node.deliver(partition, &logged);
+                })
+            }
+            _ => Err("unknown channel"),
+        };
+        if let Err(why) = result {
+            bump(&health.malformed);
+            tracing::warn!(channel, why, "skipping malformed message");
+        }
+    }
+
+    /// Reads the ends of `partitions`' logs, then delivers every entry the node has
+    /// not delivered, so that its positions reach the ends: what it missed while not
+    /// subscribed, or while its connection was down.
+    async fn catch_up(&mut self, partitions: &[Partition]) -> Result<(), String> {
+        let layout = self.node.layout.clone();
+        let mut pipe = redis::pipe();
+        // One transaction: nothing is added between the clock and the ends.
+        pipe.atomic().cmd("TIME");
+        for &p in partitions {
+            pipe.cmd("XREVRANGE")
+                .arg(layout.log(p))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1);
+        }
+        let read = pipe.query_async::<Vec<Value>>(&mut self.conn);
+        let mut replies = match timeout(self.options.publish_timeout, read).await {
+            Ok(Ok(replies)) => replies.into_iter(),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("reading the logs' ends timed out".to_owned()),
+        };
+        let (secs, micros): (u64, u64) = replies
+            .next()
+            .and_then(|v| redis::from_redis_value(&v).ok())
+            .ok_or("no time in the reply")?;
+        // Every entry added later has an id of this millisecond or later.
+        let floor = EventSeq::new((secs * 1000 + micros / 1000).saturating_sub(1), 0);
+        for (&p, reply) in partitions.iter().zip(replies) {
+            let end: Option<EventSeq> = redis::from_redis_value::<StreamRangeReply>(&reply)
+                .ok()
+                .and_then(|r| r.ids.first().and_then(|e| e.id.parse().ok()));
+            if let Some(end) = end {
+                self.read_log(p, end).await?;
+            }
+            self.node.raise(p, end.unwrap_or_default().max(floor));
+        }
+        Ok(())
+    }
+
+    /// Delivers `partition`'s log entries after the node's position, up to `end`.
+    async fn read_log(&mut self, partition: Partition, end: EventSeq) -> Result<(), String> {
+        let mut after = self.node.position(partition);
+        let key = self.node.layout.log(partition);
+        while after < end {
+            let entries = read_range(
+                &mut self.conn,
+                &key,
+                after,
+                end,
+                self.options.read_batch,
+                self.options.publish_timeout,
+            )
+            .await?;
+            let full = entries.len() >= self.options.read_batch;
+            for entry in entries {
+                let Some(pos) = entry.id.parse::<EventSeq>().ok() else {
+                    continue;
+                };
+                after = after.max(pos);
+                match entry_message(pos, &entry) {
+                    Ok(logged) => {
+                        self.node.deliver(partition, &logged);
+                    }
+                    Err(why) => {
+                        bump(&self.node.health.malformed);
+                        tracing::warn!(%pos, why, "skipping malformed log entry");
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Up to `count` entries of the log `key` after `after`, up to `end`.
+pub(crate) async fn read_range(
+    conn: &mut ConnectionManager,
+    key: &str,
+    after: EventSeq,
+    end: EventSeq,
+    count: usize,
+    deadline: Duration,
+) -> Result<Vec<StreamId>, String> {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(key)
+        .arg(format!("({after}"))
+        .arg(end.to_string())
+        .arg("COUNT")
+        .arg(count);
+    match timeout(deadline, cmd.query_async::<StreamRangeReply>(conn)).await {
+        Ok(Ok(reply)) => Ok(reply.ids),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("reading a log timed out".to_owned()),
+    }
+}
+
+/// The message of a log entry.
+pub(crate) fn entry_message(pos: EventSeq, entry: &StreamId) -> Result<message::Logged, &'static str> {
+    let field = |name: &str| match entry.map.get(name) {
+        Some(Value::BulkString(b)) => Ok(b.as_slice()),
+        _ => Err("missing field"),
+    };
+    let topics = std::str::from_utf8(field("t")?).map_err(|_| "topics")?;
+    message::logged(pos, topics, bytes::Bytes::copy_from_slice(field("f")?))
+}
+
+enum Kind {
+    Topic(Partition),
+    Broadcast,
+    Client(ClientId),
+}
+
+/// What a channel carries, from its name: `{prefix:P}:t:TOPIC` and `{prefix:b}:all`
+/// carry logged messages of partition P (or the broadcast one, numbered after the
+/// last), `{prefix:P}:c:ID` direct messages to ID.
+fn channel_kind(channel: &str) -> Option<Kind> {
+    let (tag, rest) = channel.strip_prefix('{')?.split_once("}:")?;
+    let (_, partition) = tag.rsplit_once(':')?;
+    if let Some(id) = rest.strip_prefix("c:") {
+        return ClientId::new(id).ok().map(Kind::Client);
+    }
+    match (partition, rest) {
+        ("b", "all") => Some(Kind::Broadcast),
+        (p, rest) if rest.starts_with("t:") => p.parse().ok().map(Kind::Topic),
+        _ => None,
+    }
+}

@@ -131,9 +131,13 @@ pub(crate) struct Shared {
     _stop: watch::Sender<()>,
 }
 
-/// One shard: its connection for commands, its clock, and its subscriber's queue.
+/// One shard: its connections, its clock, and its subscriber's queue.
 pub(crate) struct ShardLink {
+    /// For publishing.
     pub(crate) conn: ConnectionManager,
+    /// For reading the logs: apart, so that a publish Redis holds back (a pause, a
+    /// slow script) does not hold a resuming client's reads behind it.
+    pub(crate) reader: ConnectionManager,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     /// Redis's clock minus ours, in ms, less half the round trip it was read in.
     clock_offset: i64,
@@ -202,11 +206,14 @@ impl RedisBackplane {
             let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
             let mut conn = connect_manager(&client, &options).await?;
             let clock_offset = clock_offset(&mut conn, options.connect_timeout).await?;
+            load_scripts(&mut conn, options.connect_timeout).await?;
+            let reader = connect_manager(&client, &options).await?;
             let (commands, rx) = mpsc::unbounded_channel();
             clients.push(client);
             receivers.push(rx);
             links.push(ShardLink {
                 conn,
+                reader,
                 commands,
                 clock_offset,
             });
@@ -254,7 +261,7 @@ impl RedisBackplane {
                 Subscriber {
                     index,
                     client,
-                    conn: shared.shards[index].conn.clone(),
+                    conn: shared.shards[index].reader.clone(),
                     node: Arc::clone(&shared.node),
                     subscriptions: Arc::clone(&subscriptions),
                     options: options.clone(),
@@ -506,7 +513,9 @@ impl RedisBackplane {
         let mut invocation = PUBLISH.key(&log);
         invocation
             .key(key.map_or_else(|| log.clone(), |k| layout.once(p, k)))
+            .key(layout.meta(p))
             .arg(options.max_len)
+            .arg((options.max_len / 16).max(1))
             .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
             .arg(options.max_age.as_millis() as u64)
             .arg(topics)
@@ -514,10 +523,14 @@ impl RedisBackplane {
         for channel in &channels {
             invocation.arg(channel);
         }
-        let mut conn = shared.shards[layout.shard(p)].conn.clone();
+        let conn = &shared.shards[layout.shard(p)].conn;
         let reply = timeout(
             options.publish_timeout,
-            invocation.invoke_async::<Value>(&mut conn),
+            unsent_retried(|| {
+                let mut conn = conn.clone();
+                let invocation = &invocation;
+                async move { invocation.invoke_async::<Value>(&mut conn).await }
+            }),
         )
         .await;
         let reason = match reply {
@@ -553,13 +566,17 @@ impl RedisBackplane {
         let options = &shared.options;
         let p = layout.of_client(id);
         let frame = message::frame(&Target::Client(id.clone()), event);
-        let mut conn = shared.shards[layout.shard(p)].conn.clone();
+        let conn = &shared.shards[layout.shard(p)].conn;
         let channel = layout.client_channel(id);
         let sent = match key {
             None => {
                 let mut cmd = redis::cmd("PUBLISH");
                 cmd.arg(&channel).arg(frame.as_ref());
-                timeout(options.publish_timeout, cmd.query_async::<i64>(&mut conn)).await
+                let send = unsent_retried(|| {
+                    let (mut conn, cmd) = (conn.clone(), &cmd);
+                    async move { cmd.query_async::<i64>(&mut conn).await }
+                });
+                timeout(options.publish_timeout, send).await
             }
             Some(k) => {
                 let mut invocation = DIRECT_ONCE.key(layout.once(p, k));
@@ -567,11 +584,11 @@ impl RedisBackplane {
                     .arg(options.once_ttl.as_millis().max(1) as u64)
                     .arg(&channel)
                     .arg(frame.as_ref());
-                timeout(
-                    options.publish_timeout,
-                    invocation.invoke_async::<i64>(&mut conn),
-                )
-                .await
+                let send = unsent_retried(|| {
+                    let (mut conn, invocation) = (conn.clone(), &invocation);
+                    async move { invocation.invoke_async::<i64>(&mut conn).await }
+                });
+                timeout(options.publish_timeout, send).await
             }
         };
         let reason = match sent {
@@ -616,26 +633,29 @@ impl Shared {
         EventSeq::new(now.saturating_sub(CLOCK_MARGIN_MS), 0)
     }
 
-    /// Whether any of these logs dropped entries after the reader's start (its
-    /// `max-deleted-entry-id` is past it).
+    /// Whether any of these logs dropped entries after the given positions: a
+    /// position below its log's `floor`.
     pub(crate) async fn trimmed_past(
         &self,
         starts: &[(Partition, EventSeq)],
     ) -> Result<bool, ()> {
         for &(partition, after) in starts {
             let shard = &self.shards[self.layout.shard(partition)];
-            let mut conn = shard.conn.clone();
-            let mut cmd = redis::cmd("XINFO");
-            cmd.arg("STREAM").arg(self.layout.log(partition));
-            let info = timeout(self.options.publish_timeout, cmd.query_async::<Value>(&mut conn));
-            let deleted = match info.await {
-                Ok(Ok(info)) => max_deleted(&info),
-                // No such key: nothing was ever trimmed from it.
-                Ok(Err(e)) if e.kind() == redis::ErrorKind::ResponseError => None,
+            let mut conn = shard.reader.clone();
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(self.layout.meta(partition)).arg("floor");
+            let floor = timeout(
+                self.options.publish_timeout,
+                cmd.query_async::<Option<String>>(&mut conn),
+            );
+            match floor.await {
+                Ok(Ok(floor)) => {
+                    let floor = floor.and_then(|f| f.parse::<EventSeq>().ok());
+                    if floor.is_some_and(|f| after < f) {
+                        return Ok(true);
+                    }
+                }
                 _ => return Err(()),
-            };
-            if deleted.is_some_and(|d| after < d) {
-                return Ok(true);
             }
         }
         Ok(false)
@@ -671,6 +691,21 @@ async fn connect_manager(client: &Client, options: &RedisOptions) -> Result<Conn
         .map_err(|e| Error::Connect(e.to_string()))
 }
 
+/// Runs `send`, once more if the first try found no connection (refused: nothing
+/// was sent, so the retry cannot make a second copy). Just after Redis comes back,
+/// the connection manager may still hold the failure of a reconnection begun while
+/// it was down.
+async fn unsent_retried<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match send().await {
+        Err(e) if e.is_connection_refusal() => send().await,
+        other => other,
+    }
+}
+
 /// How far Redis's clock is ahead of ours (ms), read with `TIME`.
 async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<i64, Error> {
     let asked = Instant::now();
@@ -686,61 +721,75 @@ async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<
     Ok(theirs as i64 - (before + half_trip) as i64)
 }
 
-/// The `max-deleted-entry-id` of an `XINFO STREAM` reply.
-fn max_deleted(info: &Value) -> Option<EventSeq> {
-    let pairs: Vec<(&Value, &Value)> = match info {
-        Value::Map(pairs) => pairs.iter().map(|(k, v)| (k, v)).collect(),
-        Value::Array(items) => items.chunks(2).filter_map(|c| Some((c.first()?, c.get(1)?))).collect(),
-        _ => return None,
-    };
-    pairs.into_iter().find_map(|(k, v)| {
-        let key: String = redis::from_redis_value(k).ok()?;
-        (key == "max-deleted-entry-id")
-            .then(|| redis::from_redis_value::<String>(v).ok()?.parse().ok())
-            .flatten()
-    })
-}
-
 /// Appends to a partition's log and publishes on its channels, at most once for a
-/// key: `KEYS[1]` the log, `KEYS[2]` the key's record (the log itself when unkeyed);
-/// `ARGV`: the log's length bound, the key's time to live in ms (0: unkeyed), the
-/// log's age bound in ms, the message's topics, its frame, then the channels.
-/// Returns the entry's id (the first send's, for a key seen before). One script, so
-/// no retry slips between the check and the append, and every reader sees the
-/// channels in the log's order.
-static PUBLISH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        r"
-local keyed = ARGV[2] ~= '0'
+/// key: `KEYS` the log, the key's record (the log itself when unkeyed), the
+/// partition's meta hash; `ARGV` the log's length bound, how far past it the log may
+/// grow before it is trimmed, the key's time to live in ms (0: unkeyed), the log's
+/// age bound in ms, the message's topics, its frame, then the channels. Returns the
+/// entry's id (the first send's, for a key seen before).
+///
+/// One script, so no retry slips between the check and the append, and every reader
+/// sees the channels in the log's order. It trims the log itself, exactly, and
+/// records the newest entry it removed as the meta hash's `floor`: a client whose
+/// position is below it has lost events.
+const PUBLISH_LUA: &str = r"
+local keyed = ARGV[3] ~= '0'
 if keyed then
   local seen = redis.call('GET', KEYS[2])
   if seen then return seen end
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[4], 'f', ARGV[5])
+local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[5], 'f', ARGV[6])
+local floor = false
 local now = redis.call('TIME')
-local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
-if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', oldest) end
-local payload = id .. ' ' .. ARGV[4] .. '\n' .. ARGV[5]
-for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], payload) end
-if keyed then redis.call('SET', KEYS[2], id, 'PX', ARGV[2]) end
+local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])
+if oldest > 0 then
+  local gone = redis.call('XREVRANGE', KEYS[1], '(' .. oldest .. '-0', '-', 'COUNT', 1)
+  if #gone > 0 then
+    floor = gone[1][1]
+    redis.call('XTRIM', KEYS[1], 'MINID', oldest .. '-0')
+  end
+end
+local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if over >= tonumber(ARGV[2]) then
+  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over + 1)
+  floor = gone[over][1]
+  redis.call('XTRIM', KEYS[1], 'MINID', gone[over + 1][1])
+end
+if floor then redis.call('HSET', KEYS[3], 'floor', floor) end
+local payload = id .. ' ' .. ARGV[5] .. '\n' .. ARGV[6]
+for i = 7, #ARGV do redis.call('PUBLISH', ARGV[i], payload) end
+if keyed then redis.call('SET', KEYS[2], id, 'PX', ARGV[3]) end
 return id
-",
-    )
-});
+";
+
+static PUBLISH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(PUBLISH_LUA));
 
 /// Publishes a direct message at most once for a key: `KEYS[1]` the key's record;
 /// `ARGV`: its time to live in ms, the channel, the frame. Returns the receivers, or
 /// 0 for a key seen before.
-static DIRECT_ONCE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        r"
+const DIRECT_ONCE_LUA: &str = r"
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   return redis.call('PUBLISH', ARGV[2], ARGV[3])
 end
 return 0
-",
-    )
-});
+";
+
+static DIRECT_ONCE: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(DIRECT_ONCE_LUA));
+
+/// Loads the scripts into a shard, so that their first use runs at once: a call
+/// that finds its script missing is sent again in full, which a publish whose wait
+/// ran out would never do.
+async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<(), Error> {
+    let mut pipe = redis::pipe();
+    for code in [PUBLISH_LUA, DIRECT_ONCE_LUA] {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
+    }
+    timeout(within, pipe.query_async::<()>(conn))
+        .await
+        .map_err(|_| Error::Connect("loading the scripts timed out".into()))?
+        .map_err(|e| Error::Connect(e.to_string()))
+}
 
 /// The entry id in a script's reply.
 fn entry_id(reply: Value) -> Option<String> {

@@ -98,16 +98,16 @@ impl RedisOptions {
         self
     }
 
-    /// Approximate bound of each partition's log (default 10,000 entries;
-    /// `XADD MAXLEN ~`). Redis trims whole nodes, so a log may hold somewhat more.
+    /// Bound of each partition's log (default 10,000 entries). The log is trimmed
+    /// back to it once it is a sixteenth over, so it may hold up to that much more.
     #[must_use]
     pub fn max_len(mut self, entries: usize) -> Self {
         self.max_len = entries;
         self
     }
 
-    /// Oldest entry each partition's log keeps (default 5 minutes; trimmed with
-    /// `XTRIM MINID ~` at each publish). A client that resumes from further back gets
+    /// Oldest entry each partition's log keeps (default 5 minutes; trimmed at each
+    /// publish to the partition). A client that resumes from further back gets
     /// an `sse-reset` (`too-old`) and what the log still holds.
     #[must_use]
     pub fn max_age(mut self, age: Duration) -> Self {

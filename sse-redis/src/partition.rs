@@ -67,6 +67,11 @@ impl Layout {
         format!("{}:log", self.tag(partition))
     }
 
+    /// The partition's meta hash: `floor`, the newest entry trimmed from its log.
+    pub(crate) fn meta(&self, partition: Partition) -> String {
+        format!("{}:meta", self.tag(partition))
+    }
+
     /// Where a keyed send's outcome is kept.
     pub(crate) fn once(&self, partition: Partition, key: &str) -> String {
         format!("{}:once:{key}", self.tag(partition))

@@ -266,7 +266,7 @@ impl Reading {
         for reader in self.readers.iter_mut() {
             while reader.buf.is_empty() && !reader.done {
                 let shard = self.shared.layout.shard(reader.partition);
-                let mut conn = self.shared.shards[shard].conn.clone();
+                let mut conn = self.shared.shards[shard].reader.clone();
                 let log = self.shared.layout.log(reader.partition);
                 let page = read_range(
                     &mut conn,

@@ -62,10 +62,16 @@ async fn a_held_client_gets_its_history_then_live_events_from_the_release_on() {
     // Before the source's first frame, not even the prelude is written.
     assert_eq!(text_within(&mut resuming).await, None);
     // Held: an event with an id does not reach it; a direct one does.
-    service.deliver_frame(&target, &frame("during", "b:2"), &[]).unwrap();
+    service
+        .deliver_frame(&target, &frame("during", "b:2"), &[])
+        .unwrap();
     let direct = Event::message("direct").encode();
     service
-        .deliver_frame(&Target::Client(resuming.client().id().clone()), &direct, &[])
+        .deliver_frame(
+            &Target::Client(resuming.client().id().clone()),
+            &direct,
+            &[],
+        )
         .unwrap();
 
     let (hold, tx) = source.0.lock().unwrap().pop().unwrap();
@@ -78,7 +84,9 @@ async fn a_held_client_gets_its_history_then_live_events_from_the_release_on() {
     // Released: live events reach it, after what the source still gives.
     hold.release();
     assert!(!resuming.client().is_held());
-    service.deliver_frame(&target, &frame("after", "b:3"), &[]).unwrap();
+    service
+        .deliver_frame(&target, &frame("after", "b:3"), &[])
+        .unwrap();
     tx.unbounded_send(Bytes::new()).unwrap(); // empty: nothing written
     drop(tx);
     // Queued while it was held, so written together.
@@ -93,7 +101,10 @@ async fn a_held_client_gets_its_history_then_live_events_from_the_release_on() {
     while let Some(t) = text_within(&mut fresh).await {
         seen.push_str(&t);
     }
-    assert!(seen.contains("data: during") && seen.contains("data: after"), "{seen}");
+    assert!(
+        seen.contains("data: during") && seen.contains("data: after"),
+        "{seen}"
+    );
 }
 
 #[tokio::test]
@@ -105,7 +116,10 @@ async fn a_dropped_hold_releases_and_except_skips_readers_of_other_topics() {
         .unwrap();
     // The source ends without a frame: the prelude alone, and the hold is gone.
     source.0.lock().unwrap().clear();
-    assert!(text_within(&mut held).await.unwrap().starts_with(": connected"));
+    assert!(text_within(&mut held)
+        .await
+        .unwrap()
+        .starts_with(": connected"));
     assert!(!held.client().is_held());
 
     let mut both = service

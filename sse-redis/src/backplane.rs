@@ -139,8 +139,8 @@ pub(crate) struct ShardLink {
     /// slow script) does not hold a resuming client's reads behind it.
     pub(crate) reader: ConnectionManager,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
-    /// Redis's clock minus ours, in ms, less half the round trip it was read in.
-    clock_offset: i64,
+    /// Redis's clock minus ours, in ms, and how far off that may be.
+    clock: (i64, u64),
 }
 
 impl fmt::Debug for RedisBackplane {
@@ -205,7 +205,7 @@ impl RedisBackplane {
         for url in urls {
             let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
             let mut conn = connect_manager(&client, &options).await?;
-            let clock_offset = clock_offset(&mut conn, options.connect_timeout).await?;
+            let clock = clock_offset(&mut conn, options.connect_timeout).await?;
             load_scripts(&mut conn, options.connect_timeout).await?;
             let reader = connect_manager(&client, &options).await?;
             let (commands, rx) = mpsc::unbounded_channel();
@@ -215,7 +215,7 @@ impl RedisBackplane {
                 conn,
                 reader,
                 commands,
-                clock_offset,
+                clock,
             });
         }
         // Every partition starts just before now, by its shard's clock: what its log
@@ -297,7 +297,9 @@ impl RedisBackplane {
         });
         match timeout(self.shared.options.connect_timeout, join_all(replies)).await {
             Ok(replies) if replies.iter().all(Result::is_ok) => Ok(()),
-            _ => Err(Error::Connect("the subscribers did not start in time".into())),
+            _ => Err(Error::Connect(
+                "the subscribers did not start in time".into(),
+            )),
         }
     }
 
@@ -560,7 +562,12 @@ impl RedisBackplane {
     }
 
     /// Publishes a direct message on the client's channel (at most once for `key`).
-    async fn direct(&self, id: &ClientId, event: &Event, key: Option<&str>) -> Result<usize, Error> {
+    async fn direct(
+        &self,
+        id: &ClientId,
+        event: &Event,
+        key: Option<&str>,
+    ) -> Result<usize, Error> {
         let shared = &*self.shared;
         let layout = &shared.layout;
         let options = &shared.options;
@@ -626,19 +633,17 @@ impl RedisBackplane {
 }
 
 impl Shared {
-    /// Partition `p`'s position just before now, by its shard's clock, less a margin
-    /// for the clock's error: a client admitted now starts there.
+    /// Partition `p`'s position just before now, by its shard's clock, less the
+    /// clock's error: a client admitted now starts there.
     pub(crate) fn clock_of(&self, p: Partition) -> EventSeq {
-        let now = self.shards[self.layout.shard(p)].now_ms();
-        EventSeq::new(now.saturating_sub(CLOCK_MARGIN_MS), 0)
+        let shard = &self.shards[self.layout.shard(p)];
+        let margin = shard.clock.1 + CLOCK_MARGIN_MS;
+        EventSeq::new(shard.now_ms().saturating_sub(margin), 0)
     }
 
     /// Whether any of these logs dropped entries after the given positions: a
     /// position below its log's `floor`.
-    pub(crate) async fn trimmed_past(
-        &self,
-        starts: &[(Partition, EventSeq)],
-    ) -> Result<bool, ()> {
+    pub(crate) async fn trimmed_past(&self, starts: &[(Partition, EventSeq)]) -> Result<bool, ()> {
         for &(partition, after) in starts {
             let shard = &self.shards[self.layout.shard(partition)];
             let mut conn = shard.reader.clone();
@@ -662,13 +667,14 @@ impl Shared {
     }
 }
 
-/// Margin for a shard clock's error when a fresh client's start is set by it.
-const CLOCK_MARGIN_MS: u64 = 20;
+/// Margin, beside the round trip, for a shard clock's error (drift since it was
+/// read, jitter) when a fresh client's start is set by it.
+const CLOCK_MARGIN_MS: u64 = 2;
 
 impl ShardLink {
     /// Now by this shard's clock, in unix ms.
     fn now_ms(&self) -> u64 {
-        (now_ms() as i64).saturating_add(self.clock_offset).max(0) as u64
+        (now_ms() as i64).saturating_add(self.clock.0).max(0) as u64
     }
 }
 
@@ -678,7 +684,10 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn connect_manager(client: &Client, options: &RedisOptions) -> Result<ConnectionManager, Error> {
+async fn connect_manager(
+    client: &Client,
+    options: &RedisOptions,
+) -> Result<ConnectionManager, Error> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(options.connect_timeout)
         .set_response_timeout(options.publish_timeout)
@@ -706,8 +715,9 @@ where
     }
 }
 
-/// How far Redis's clock is ahead of ours (ms), read with `TIME`.
-async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<i64, Error> {
+/// How far Redis's clock is ahead of ours (ms), read with `TIME`, and the most that
+/// may be off by: half the round trip, rounded up.
+async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<(i64, u64), Error> {
     let asked = Instant::now();
     let before = now_ms();
     let cmd = redis::cmd("TIME");
@@ -716,9 +726,9 @@ async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<
         .await
         .map_err(|_| Error::Connect("reading the clock timed out".into()))?
         .map_err(|e| Error::Connect(e.to_string()))?;
-    let half_trip = asked.elapsed().as_millis() as u64 / 2;
+    let half_trip = (asked.elapsed().as_millis() as u64).div_ceil(2);
     let theirs = secs * 1000 + micros / 1000;
-    Ok(theirs as i64 - (before + half_trip) as i64)
+    Ok((theirs as i64 - (before + half_trip) as i64, half_trip + 1))
 }
 
 /// Appends to a partition's log and publishes on its channels, at most once for a

@@ -69,7 +69,10 @@ impl Cut {
             if slot.is_some() {
                 return None;
             }
-            *slot = Some(EventSeq::new(base.checked_add(parse36(ms)?)?, parse36(seq)?));
+            *slot = Some(EventSeq::new(
+                base.checked_add(parse36(ms)?)?,
+                parse36(seq)?,
+            ));
         }
         positions.into_iter().collect::<Option<Vec<_>>>().map(Cut)
     }
@@ -103,7 +106,8 @@ fn parse36(s: &str) -> Option<u64> {
     let canonical = !s.is_empty()
         && s.len() <= 13
         && (s == "0" || !s.starts_with('0'))
-        && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
     canonical.then(|| u64::from_str_radix(s, 36).ok()).flatten()
 }
 
@@ -129,7 +133,7 @@ mod tests {
         for bad in [
             "",
             "1700000000000-1",
-            "2.0;0:0-0",            // too few partitions
+            "2.0;0:0-0", // too few partitions
             "2.0;0:0-0,1:0-0,2:0-0,3:0-0",
             "2.0;0:0-0,0:0-0,1:0-0", // a partition twice
             "3.0;0:0-0,1:0-0,2:0-0",

@@ -9,7 +9,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-
 /// Callbacks on the backplane's link to Redis. Both do nothing by default.
 ///
 /// They run inline on the task that noticed the change (the reader, or a publish),
@@ -139,7 +138,11 @@ impl Health {
         *down &= !(1 << shard);
         if *down == 0 && !self.up.swap(true, Ordering::AcqRel) {
             drop(down);
-            let since = self.down_since.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let since = self
+                .down_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             let down_for = since.map_or(Duration::ZERO, |t| t.elapsed());
             tracing::info!(
                 ?down_for,

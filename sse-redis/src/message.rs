@@ -155,8 +155,16 @@ mod tests {
         assert_eq!(read.pos, EventSeq::new(17, 3));
         assert_eq!(read.topics.len(), 2);
         let framed = with_id(&read.frame, "2.0;0:0-0");
-        assert!(framed.ends_with(b"data: b\nid: 2.0;0:0-0\n\n"), "{framed:?}");
-        assert_eq!(parse_payload(&[&b"17-3 \n"[..], &f].concat()).unwrap().topics, []);
+        assert!(
+            framed.ends_with(b"data: b\nid: 2.0;0:0-0\n\n"),
+            "{framed:?}"
+        );
+        assert_eq!(
+            parse_payload(&[&b"17-3 \n"[..], &f].concat())
+                .unwrap()
+                .topics,
+            []
+        );
         // A direct message keeps its id.
         let alice = Target::Client(sse_core::ClientId::new("alice").unwrap());
         assert_eq!(direct(&frame(&alice, &event)).unwrap(), event.encode());
@@ -177,7 +185,11 @@ mod tests {
             b"17-3\ndata: x\n\n",
             b"17-3 a\n\n",
         ] {
-            assert!(parse_payload(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_payload(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(parse_payload(b"17-3 a\ndata: x\n\n").is_ok());
         assert!(direct(b"id: 1\ndata: x\n\n").is_ok());

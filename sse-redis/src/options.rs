@@ -215,7 +215,9 @@ impl RedisOptions {
             return Err(Error::Config("read_batch must be at least 1".into()));
         }
         if self.ping_interval.is_zero() {
-            return Err(Error::Config("ping_interval must be longer than zero".into()));
+            return Err(Error::Config(
+                "ping_interval must be longer than zero".into(),
+            ));
         }
         let most = crate::cut::MAX_PARTITIONS - 1;
         if self.partitions == 0 || usize::from(self.partitions) > most {

@@ -131,7 +131,9 @@ async fn gate(
     }
     let replies = by_shard.into_iter().map(|(shard, parts)| {
         let (tx, rx) = oneshot::channel();
-        let _ = shared.shards[shard].commands.send(Command::Ready(parts, tx));
+        let _ = shared.shards[shard]
+            .commands
+            .send(Command::Ready(parts, tx));
         rx
     });
     let ready = timeout(shared.options.connect_timeout, join_all(replies)).await;
@@ -302,12 +304,21 @@ impl Reading {
 /// Whether a client of `topics` gets `message` from `partition`'s log: a broadcast,
 /// or a message of one of its topics there and of none of its topics in an earlier
 /// partition (it gets the message there), as a live delivery decides.
-fn is_for_client(layout: &Layout, topics: &[Topic], partition: Partition, message: &Logged) -> bool {
+fn is_for_client(
+    layout: &Layout,
+    topics: &[Topic],
+    partition: Partition,
+    message: &Logged,
+) -> bool {
     if message.topics.is_empty() {
         return true;
     }
     let mut here = false;
-    for topic in message.topics.iter().filter(|t| topics.binary_search(t).is_ok()) {
+    for topic in message
+        .topics
+        .iter()
+        .filter(|t| topics.binary_search(t).is_ok())
+    {
         match layout.of_topic(topic) {
             p if p < partition => return false,
             p if p == partition => here = true,

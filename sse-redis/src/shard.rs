@@ -21,11 +21,7 @@ use tokio::{
 };
 
 use crate::{
-    health::bump,
-    message,
-    node::Node,
-    partition::Partition,
-    subscriptions::Subscriptions,
+    health::bump, message, node::Node, partition::Partition, subscriptions::Subscriptions,
     RedisOptions,
 };
 
@@ -434,7 +430,10 @@ pub(crate) async fn read_range(
 }
 
 /// The message of a log entry.
-pub(crate) fn entry_message(pos: EventSeq, entry: &StreamId) -> Result<message::Logged, &'static str> {
+pub(crate) fn entry_message(
+    pos: EventSeq,
+    entry: &StreamId,
+) -> Result<message::Logged, &'static str> {
     let field = |name: &str| match entry.map.get(name) {
         Some(Value::BulkString(b)) => Ok(b.as_slice()),
         _ => Err("missing field"),

@@ -81,8 +81,12 @@ async fn every_kind_of_message(servers: &[RedisServer]) {
     }
 
     a.broadcast(Event::message("hello")).await.unwrap();
-    b.publish(&topic("news"), Event::message("n1")).await.unwrap();
-    a.publish(&topic("sport"), Event::message("s1")).await.unwrap();
+    b.publish(&topic("news"), Event::message("n1"))
+        .await
+        .unwrap();
+    a.publish(&topic("sport"), Event::message("s1"))
+        .await
+        .unwrap();
     b.publish_many(&[topic("news"), topic("sport")], Event::message("both"))
         .await
         .unwrap();
@@ -102,7 +106,10 @@ async fn every_kind_of_message(servers: &[RedisServer]) {
     assert_eq!(datas(&got), ["hello", "n1", "both", "typed", "to-a", "end"]);
     assert_eq!(got[3].event.as_deref(), Some("chat"));
     assert_eq!(got[4].id, None, "direct messages carry no id");
-    assert!(got.iter().filter(|f| f.data != "to-a").all(|f| f.id.as_deref().is_some_and(|id| id.starts_with("2."))));
+    assert!(got
+        .iter()
+        .filter(|f| f.data != "to-a")
+        .all(|f| f.id.as_deref().is_some_and(|id| id.starts_with("2."))));
     let got = b_sport.until("end").await;
     assert_eq!(datas(&got), ["hello", "s1", "both", "typed", "to-b", "end"]);
     let on_b = b_news.until("end").await;
@@ -122,7 +129,12 @@ async fn every_kind_of_message_reaches_the_right_clients_once() {
 
 #[tokio::test]
 async fn partitions_spread_over_independent_servers() {
-    every_kind_of_message(&[RedisServer::start(), RedisServer::start(), RedisServer::start()]).await;
+    every_kind_of_message(&[
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    ])
+    .await;
 }
 
 /// A client of `topics` resuming after `last` on `service`.
@@ -148,19 +160,27 @@ async fn a_client_resumes_on_an_instance_that_never_saw_its_topic() {
     let mut first = client(a.service(), "c", &["news"]);
     first.connected().await;
     a.broadcast(Event::message("e1")).await.unwrap();
-    b.publish(&topic("news"), Event::message("e2")).await.unwrap();
+    b.publish(&topic("news"), Event::message("e2"))
+        .await
+        .unwrap();
     let seen = first.until("e2").await;
     let last = seen[1].id.clone().unwrap();
     drop(first);
 
     // Missed while away: two for this client, one not. b has no reader of news.
-    b.publish(&topic("news"), Event::message("e3")).await.unwrap();
-    b.publish(&topic("sport"), Event::message("other")).await.unwrap();
+    b.publish(&topic("news"), Event::message("e3"))
+        .await
+        .unwrap();
+    b.publish(&topic("sport"), Event::message("other"))
+        .await
+        .unwrap();
     a.broadcast(Event::message("e4")).await.unwrap();
 
     let mut again = resume(b.service(), "c", &["news"], &last);
     again.connected().await;
-    a.publish(&topic("news"), Event::message("live")).await.unwrap();
+    a.publish(&topic("news"), Event::message("live"))
+        .await
+        .unwrap();
     assert_eq!(datas(&again.until("live").await), ["e3", "e4", "live"]);
     again.quiet(Duration::from_millis(200)).await;
 
@@ -197,7 +217,10 @@ async fn an_id_older_than_the_logs_hold_is_too_old() {
     // From the start: told, then what is held, ending with the newest.
     let mut reset = resume(a.service(), "r3", &[], &ids[0]);
     let first = reset.next().await;
-    assert_eq!((first.event.as_deref(), first.data.as_str()), (Some("sse-reset"), "too-old"));
+    assert_eq!(
+        (first.event.as_deref(), first.data.as_str()),
+        (Some("sse-reset"), "too-old")
+    );
     assert_eq!(datas(&reset.until("11").await), ["8", "9", "10", "11"]);
     reset.quiet(Duration::from_millis(100)).await;
 }
@@ -247,7 +270,9 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     server.kill();
     // Publishing fails clearly; this instance's clients still get it, without an id.
     let all = a.broadcast(Event::message("during-all")).await;
-    let news = a.publish(&topic("news"), Event::message("during-topic")).await;
+    let news = a
+        .publish(&topic("news"), Event::message("during-topic"))
+        .await;
     let x = ClientId::new("x").unwrap();
     let direct = a.send_to(&x, Event::message("during-direct")).await;
     for (event, error) in [
@@ -270,7 +295,10 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     // then served locally.
     let mut newcomer = client(a.service(), "z", &[]);
     let told = newcomer.next().await;
-    assert_eq!((told.event.as_deref(), told.data.as_str(), told.id), (Some("sse-reset"), "unavailable", None));
+    assert_eq!(
+        (told.event.as_deref(), told.data.as_str(), told.id),
+        (Some("sse-reset"), "unavailable", None)
+    );
     assert!(b
         .broadcast(Event::message("b-during"))
         .await
@@ -311,7 +339,9 @@ async fn an_outage_keeps_local_delivery_and_recovers() {
     assert_eq!(hooks.0.up.load(Ordering::SeqCst), 1);
     assert_eq!(hooks.0.down.load(Ordering::SeqCst), 1);
     // Cross-instance delivery is back both ways.
-    a.publish(&topic("news"), Event::message("back")).await.unwrap();
+    a.publish(&topic("news"), Event::message("back"))
+        .await
+        .unwrap();
     assert_eq!(on_b.next().await.data, "back");
     assert_eq!(on_a.next().await.data, "back");
     for sse in [&mut on_a, &mut on_b, &mut newcomer] {
@@ -460,4 +490,183 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
     }
     assert_eq!(on_b.next().await.data, "dm");
     on_b.quiet(Duration::from_millis(200)).await;
+}
+
+/// Subscribers of `channel` on the server.
+async fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async::<Vec<(String, i64)>>(&mut admin)
+        .await
+        .unwrap()
+        .remove(0);
+    n
+}
+
+/// The channel of `topic` among the server's channels.
+async fn channel_of(server: &RedisServer, topic: &str) -> String {
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg(format!("*:t:{topic}"))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    channels
+        .into_iter()
+        .next()
+        .expect("someone subscribes to it")
+}
+
+#[tokio::test]
+async fn an_instance_receives_only_what_its_clients_read() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().unsubscribe_delay(Duration::from_millis(100));
+    let a = instance(&server, options.clone()).await;
+    let b = instance(&server, options).await;
+    let mut reader = client(a.service(), "reader", &["busy"]);
+    reader.connected().await;
+    let busy = channel_of(&server, "busy").await;
+    assert_eq!(subscribers(&server, &busy).await, 1, "only a");
+
+    // 1,000 events of a topic b has no reader of: none of their bytes reach b.
+    let payload = "x".repeat(64);
+    for hundred in 0..10 {
+        for n in hundred * 100..(hundred + 1) * 100 {
+            b.publish(&topic("busy"), Event::message(format!("{n} {payload}")))
+                .await
+                .unwrap();
+        }
+        let last = format!("{} {payload}", hundred * 100 + 99);
+        assert_eq!(reader.until(&last).await.len(), 100);
+    }
+    assert_eq!((b.status().received, b.status().received_bytes), (0, 0));
+    assert!(a.status().received_bytes >= 64 * 1000);
+
+    // A reader on b: b subscribes at once, and gets the topic from then on (what
+    // was published well before it connected stays history).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut late = client(b.service(), "late", &["busy"]);
+    late.connected().await;
+    assert_eq!(subscribers(&server, &busy).await, 2);
+    a.publish(&topic("busy"), Event::message("now"))
+        .await
+        .unwrap();
+    assert_eq!(datas(&late.until("now").await), ["now"]);
+    // It leaves: b unsubscribes after the delay, and receives nothing more.
+    drop(late);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while subscribers(&server, &busy).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "b unsubscribes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = b.status().received_bytes;
+    a.publish(&topic("busy"), Event::message("after"))
+        .await
+        .unwrap();
+    assert_eq!(reader.until("after").await.len(), 2);
+    assert_eq!(b.status().received_bytes, before);
+}
+
+#[tokio::test]
+async fn an_event_of_topics_in_several_partitions_reaches_each_reader_once() {
+    let server = RedisServer::start();
+    let a = instance(&server, RedisOptions::new()).await;
+    let b = instance(&server, RedisOptions::new()).await;
+    // Twenty topics fall in most of the sixteen partitions.
+    let names: Vec<String> = (0..20).map(|n| format!("room-{n}")).collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let topics: Vec<Topic> = names.iter().map(|n| topic(n)).collect();
+    let mut every = client(a.service(), "every", &all);
+    let mut one = client(b.service(), "one", &all[7..8]);
+    let mut some = client(b.service(), "some", &all[3..12]);
+    for sse in [&mut every, &mut one, &mut some] {
+        sse.connected().await;
+    }
+    let first = every_id(&mut every, &a).await;
+    one.until("mark").await;
+    some.until("mark").await;
+    for n in 0..3 {
+        a.publish_many(&topics, Event::message(format!("m{n}")))
+            .await
+            .unwrap();
+    }
+    b.broadcast(Event::message("end")).await.unwrap();
+    for sse in [&mut every, &mut one, &mut some] {
+        assert_eq!(datas(&sse.until("end").await), ["m0", "m1", "m2", "end"]);
+        sse.quiet(Duration::from_millis(100)).await;
+    }
+    // Replayed from the logs, likewise once each.
+    let mut again = resume(b.service(), "every", &all, &first);
+    assert_eq!(datas(&again.until("end").await), ["m0", "m1", "m2", "end"]);
+    again.quiet(Duration::from_millis(100)).await;
+}
+
+/// Broadcasts a marker and returns its id as `sse` got it.
+async fn every_id(sse: &mut Sse, through: &RedisBackplane) -> String {
+    through.broadcast(Event::message("mark")).await.unwrap();
+    let got = sse.until("mark").await;
+    got.last().unwrap().id.clone().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_moving_to_an_instance_whose_link_was_cut_gets_every_event_once() {
+    let server = RedisServer::start();
+    let a = instance(&server, RedisOptions::new()).await;
+    // b's link stays down about a second and a half once cut.
+    let slow = RedisOptions::new()
+        .backoff(Duration::from_millis(1500), Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(5));
+    let b = instance(&server, slow).await;
+    let mut on_a = client(a.service(), "mover", &["news"]);
+    let mut watcher = client(b.service(), "watcher", &["news"]);
+    on_a.connected().await;
+    watcher.connected().await;
+    let publish = |n: usize| {
+        let a = a.clone();
+        async move {
+            a.publish(&topic("news"), Event::message(format!("e{n}")))
+                .await
+                .unwrap();
+        }
+    };
+    for n in 0..5 {
+        publish(n).await;
+    }
+    let seen = on_a.until("e4").await;
+    let last = seen.last().unwrap().id.clone().unwrap();
+    drop(on_a);
+
+    // Cut every subscriber connection: a's is back at once, b's in 1.5 s.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async::<i64>(&mut admin)
+        .await
+        .unwrap();
+    for n in 5..10 {
+        publish(n).await;
+    }
+    // The client moves to b while b is still cut off: held until b caught up,
+    // then exactly what it missed, no reset, no repeat.
+    let mut moved = resume(b.service(), "mover", &["news"], &last);
+    for n in 10..12 {
+        publish(n).await;
+    }
+    let got = moved.until("e11").await;
+    let want: Vec<String> = (5..12).map(|n| format!("e{n}")).collect();
+    assert_eq!(datas(&got), want);
+    moved.quiet(Duration::from_millis(200)).await;
+    // b's own reader lost nothing either.
+    let got = watcher.until("e11").await;
+    let want: Vec<String> = (0..12).map(|n| format!("e{n}")).collect();
+    assert_eq!(datas(&got), want);
+    assert!(b.status().reconnects >= 1);
 }

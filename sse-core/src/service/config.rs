@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use super::{Inner, Service};
 use crate::{
     hooks::NoHooks, interest::InterestTracker, metrics::Counters, replay::Replay, ClientManager,
-    DuplicatePolicy, EventSeq, Hooks, InterestListener, MemoryManager, ReplayConfig,
-    ResumeSource, SlowClientPolicy, TopicGrants,
+    DuplicatePolicy, EventSeq, Hooks, InterestListener, MemoryManager, ReplayConfig, ResumeSource,
+    SlowClientPolicy, TopicGrants,
 };
 
 /// Every setting of a service, with its default.

@@ -366,7 +366,8 @@ impl Inner {
                 if !self.accepting.load(Ordering::Acquire) {
                     return Err(Error::ShuttingDown);
                 }
-                self.manager.for_each_with_id(id, &mut |c| tally.push(c, frame));
+                self.manager
+                    .for_each_with_id(id, &mut |c| tally.push(c, frame));
             }
             _ => {
                 let _history = self.lock_publish();

@@ -859,10 +859,13 @@ async fn redis_two_processes_and_resume_across_restart() {
     assert_eq!(bob.next().await.data(), "from two");
     post_ok(&two, "/topics/room:rust?from=bob", None, "hi rust").await;
     assert_eq!(chat(&alice.next().await)["text"], "hi rust");
-    // A direct message to a client of the other process: sent, not confirmed.
+    // A direct message to a client of the other process reaches only that process.
     let (status, body) = post(&two, "/clients/alice", "psst").await;
-    assert_eq!(status, 202, "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""processes":1"#), "{body}");
     assert_eq!(dm(&alice.next().await)["text"], "psst");
+    let (status, body) = post(&two, "/clients/nobody", "psst").await;
+    assert_eq!(status, 404, "connected nowhere: {body}");
     // alice in a second tab, served by the other process: a direct message reaches
     // both of her tabs, wherever it is posted, once each.
     let mut alice_on_two = signed_in(&two, "", &cookie).await;

@@ -17,7 +17,10 @@ use sse_core::{
 /// Holds every client that sends a `Last-Event-ID`, and hands the test its hold and the
 /// sender of its stream's frames.
 #[derive(Debug, Clone, Default)]
-struct Source(Arc<Mutex<Vec<(Hold, mpsc::UnboundedSender<Bytes>)>>>);
+struct Source(Arc<Mutex<Vec<Held>>>);
+
+/// A held client's hold, and the sender of its stream's frames.
+type Held = (Hold, mpsc::UnboundedSender<Bytes>);
 
 impl ResumeSource for Source {
     fn admit(&self, admission: Admission) -> Option<ResumeStream> {

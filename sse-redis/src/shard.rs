@@ -168,7 +168,7 @@ impl Subscriber {
                     None => return Some("subscriber connection closed".to_owned()),
                 },
                 command = self.commands.recv() => {
-                    let Some(command) = command else { return None };
+                    let command = command?;
                     let mut batch = vec![command];
                     while batch.len() < COMMAND_BATCH {
                         match self.commands.try_recv() {

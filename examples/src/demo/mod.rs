@@ -431,19 +431,16 @@ impl Demo {
                 Err(e) => Reply::text(503, e),
             },
             // Always through Redis: a user's tabs may be connected to several
-            // processes, this one included. Redis does not know who is connected
-            // where: 200 if connected here, else 202, sent but not confirmed.
-            Publisher::Redis(backplane) => {
-                let status = if self.service.client(&id).is_some() {
-                    200
-                } else {
-                    202
-                };
-                match backplane.send_to(&id, message).await {
-                    Ok(seq) => sent_reply_status(status, Some(seq.to_string()), None),
-                    Err(e) => Reply::text(503, e),
+            // processes, this one included. Redis says how many processes hold it.
+            Publisher::Redis(backplane) => match backplane.send_to(&id, message).await {
+                Ok(0) => Reply::text(404, format_args!("client {id} is not connected")),
+                Ok(processes) => {
+                    let mut body = serde_json::Map::new();
+                    body.insert("processes".into(), processes.into());
+                    Reply::json(200, &body.into())
                 }
-            }
+                Err(e) => Reply::text(503, e),
+            },
         }
     }
 
@@ -556,10 +553,6 @@ fn path_topic(head: &RequestHead<'_>) -> Result<Topic, Reply> {
 }
 
 fn sent_reply(id: Option<String>, queued: Option<usize>) -> Reply {
-    sent_reply_status(200, id, queued)
-}
-
-fn sent_reply_status(status: u16, id: Option<String>, queued: Option<usize>) -> Reply {
     let mut body = serde_json::Map::new();
     if let Some(id) = id {
         body.insert("id".into(), id.into());
@@ -567,7 +560,7 @@ fn sent_reply_status(status: u16, id: Option<String>, queued: Option<usize>) -> 
     if let Some(queued) = queued {
         body.insert("queued".into(), queued.into());
     }
-    Reply::json(status, &body.into())
+    Reply::json(200, &body.into())
 }
 
 fn known_type(name: &'static str) -> EventType {

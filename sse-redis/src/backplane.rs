@@ -22,6 +22,7 @@ use tokio::{
 };
 
 use crate::{
+    batch,
     counts::{self, ClusterCounts},
     cut::Cut,
     health::{bump, Health},
@@ -125,6 +126,8 @@ pub(crate) struct Shared {
     pub(crate) options: RedisOptions,
     pub(crate) shards: Vec<ShardLink>,
     pub(crate) subscriptions: Arc<Subscriptions>,
+    /// Per partition, the queue of its batched publishes.
+    batches: Vec<mpsc::Sender<batch::Entry>>,
     /// This instance's id among the instances, for its counts.
     instance: String,
     // Dropped with the last handle, which stops the tasks.
@@ -230,6 +233,27 @@ impl RedisBackplane {
         let subscriptions = Arc::new(Subscriptions::default());
         subscriptions.want(&layout.broadcast_channel(), true);
         let health = Arc::new(Health::new(Arc::clone(&options.hooks)));
+        let batches = layout
+            .all()
+            .map(|p| {
+                let (tx, rx) = mpsc::channel(batch::QUEUE);
+                tokio::spawn(batch::run(
+                    rx,
+                    batch::Target {
+                        conn: links[layout.shard(p)].conn.clone(),
+                        log: layout.log(p),
+                        meta: layout.meta(p),
+                        bounds: (
+                            options.max_len,
+                            (options.max_len / 16).max(1),
+                            options.max_age.as_millis() as u64,
+                        ),
+                        deadline: options.publish_timeout,
+                    },
+                ));
+                tx
+            })
+            .collect();
         let (stop_tx, stop_rx) = watch::channel(());
         let listener = Listener {
             layout: layout.clone(),
@@ -248,6 +272,7 @@ impl RedisBackplane {
                 options: options.clone(),
                 shards: links,
                 subscriptions: Arc::clone(&subscriptions),
+                batches,
                 instance: counts::node_id(),
                 _stop: stop_tx,
             }
@@ -511,6 +536,9 @@ impl RedisBackplane {
         let shared = &*self.shared;
         let layout = &shared.layout;
         let options = &shared.options;
+        if key.is_none() {
+            return self.append_batched(p, topics, frame, channels).await;
+        }
         let log = layout.log(p);
         let mut invocation = PUBLISH.key(&log);
         invocation
@@ -537,6 +565,7 @@ impl RedisBackplane {
         .await;
         let reason = match reply {
             Ok(Ok(reply)) => {
+                shared.node.health.up(layout.shard(p));
                 return match entry_id(reply).and_then(|id| id.parse().ok()) {
                     Some(pos) => Ok(pos),
                     None => Err(Error::Unavailable {
@@ -554,6 +583,48 @@ impl RedisBackplane {
             Err(_) => format!("no answer within {:?}", options.publish_timeout),
         };
         shared.node.health.down(layout.shard(p), &reason);
+        bump(&shared.node.health.publish_errors);
+        Err(Error::Unavailable {
+            reason,
+            local: None,
+        })
+    }
+
+    /// Appends through partition `p`'s batches; the entry's id.
+    async fn append_batched(
+        &self,
+        p: Partition,
+        topics: &str,
+        frame: &Bytes,
+        channels: Vec<String>,
+    ) -> Result<EventSeq, Error> {
+        let shared = &*self.shared;
+        let (reply, answer) = oneshot::channel();
+        let entry = batch::Entry {
+            topics: topics.to_owned(),
+            frame: frame.clone(),
+            channels,
+            reply,
+        };
+        let sent = async {
+            shared.batches[usize::from(p)]
+                .send(entry)
+                .await
+                .map_err(|_| "the backplane is stopping".to_owned())?;
+            match answer.await {
+                Ok(result) => result,
+                Err(_) => Err("the publish was dropped".to_owned()),
+            }
+        };
+        let reason = match timeout(shared.options.publish_timeout, sent).await {
+            Ok(Ok(pos)) => {
+                shared.node.health.up(shared.layout.shard(p));
+                return Ok(pos);
+            }
+            Ok(Err(reason)) => reason,
+            Err(_) => format!("no answer within {:?}", shared.options.publish_timeout),
+        };
+        shared.node.health.down(shared.layout.shard(p), &reason);
         bump(&shared.node.health.publish_errors);
         Err(Error::Unavailable {
             reason,
@@ -600,6 +671,7 @@ impl RedisBackplane {
         };
         let reason = match sent {
             Ok(Ok(receivers)) => {
+                shared.node.health.up(layout.shard(p));
                 bump(&shared.node.health.published);
                 return Ok(usize::try_from(receivers).unwrap_or(0));
             }
@@ -704,7 +776,7 @@ async fn connect_manager(
 /// was sent, so the retry cannot make a second copy). Just after Redis comes back,
 /// the connection manager may still hold the failure of a reconnection begun while
 /// it was down.
-async fn unsent_retried<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
+pub(crate) async fn unsent_retried<T, F, Fut>(mut send: F) -> redis::RedisResult<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -748,9 +820,29 @@ if keyed then
   local seen = redis.call('GET', KEYS[2])
   if seen then return seen end
 end
-local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[5], 'f', ARGV[6])
-local floor = false
+-- Entry ids follow the order scripts run in, across the shard's logs: the
+-- time in microseconds, then the entry's place in the batch; never below the
+-- log's last id.
 local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local sub = (tonumber(now[2]) % 1000) * 1000
+local last_ms, last_seq = -1, -1
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top > 0 then
+  local dash = string.find(top[1][1], '-')
+  last_ms = tonumber(string.sub(top[1][1], 1, dash - 1))
+  last_seq = tonumber(string.sub(top[1][1], dash + 1))
+end
+local function next_id(i)
+  local m, s = ms, sub + i
+  if m < last_ms or (m == last_ms and s <= last_seq) then
+    m, s = last_ms, last_seq + 1
+  end
+  last_ms, last_seq = m, s
+  return string.format('%.0f-%.0f', m, s)
+end
+local id = redis.call('XADD', KEYS[1], next_id(0), 't', ARGV[5], 'f', ARGV[6])
+local floor = false
 local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])
 if oldest > 0 then
   local gone = redis.call('XREVRANGE', KEYS[1], '(' .. oldest .. '-0', '-', 'COUNT', 1)
@@ -792,7 +884,7 @@ static DIRECT_ONCE: std::sync::LazyLock<Script> =
 /// ran out would never do.
 async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<(), Error> {
     let mut pipe = redis::pipe();
-    for code in [PUBLISH_LUA, DIRECT_ONCE_LUA] {
+    for code in [PUBLISH_LUA, DIRECT_ONCE_LUA, batch::BATCH_LUA] {
         pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
     }
     timeout(within, pipe.query_async::<()>(conn))

@@ -134,6 +134,9 @@ impl Health {
     /// Marks `shard` up; when it was the last one down, logs the recovery and runs the
     /// hook.
     pub(crate) fn up(&self, shard: usize) {
+        if self.is_up() {
+            return;
+        }
         let mut down = self.shards_down.lock().unwrap_or_else(|e| e.into_inner());
         *down &= !(1 << shard);
         if *down == 0 && !self.up.swap(true, Ordering::AcqRel) {

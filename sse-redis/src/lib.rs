@@ -37,6 +37,7 @@
 //! ```
 
 mod backplane;
+mod batch;
 mod counts;
 mod cut;
 mod error;

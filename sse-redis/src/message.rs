@@ -62,19 +62,26 @@ pub(crate) fn join_topics(topics: &[Topic]) -> String {
         .join(",")
 }
 
-/// A channel payload of a logged message.
-pub(crate) fn parse_payload(payload: &[u8]) -> Result<Logged, Malformed> {
-    let space = memchr::memchr(b' ', payload).ok_or("no entry id")?;
-    let newline = memchr::memchr(b'\n', payload).ok_or("no topics line")?;
-    if newline < space {
-        return Err("no entry id");
+/// A channel payload of logged messages: one record or more, each
+/// `ENTRY-ID TOPICS\nFRAME`, in the log's order. A frame ends at its first blank
+/// line, so records need no other delimiter.
+pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
+    let mut records = Vec::new();
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let newline = memchr::memchr(b'\n', rest).ok_or("no topics line")?;
+        let header = std::str::from_utf8(&rest[..newline]).map_err(|_| "header")?;
+        let (pos, topics) = header.split_once(' ').ok_or("no entry id")?;
+        let pos = pos.parse().map_err(|_| "invalid entry id")?;
+        let body = &rest[newline + 1..];
+        let end = memchr::memmem::find(body, b"\n\n").ok_or("frame not ended")? + 2;
+        records.push(logged(pos, topics, Bytes::copy_from_slice(&body[..end]))?);
+        rest = &body[end..];
     }
-    let pos = std::str::from_utf8(&payload[..space])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or("invalid entry id")?;
-    let topics = std::str::from_utf8(&payload[space + 1..newline]).map_err(|_| "topics")?;
-    logged(pos, topics, Bytes::copy_from_slice(&payload[newline + 1..]))
+    if records.is_empty() {
+        return Err("empty payload");
+    }
+    Ok(records)
 }
 
 /// A logged message from its parts, checked.
@@ -151,7 +158,7 @@ mod tests {
         let f = frame(&Target::All, &event);
         assert!(!f.windows(3).any(|w| w == b"id:"));
         let payload = [&b"17-3 a,b:c\n"[..], &f].concat();
-        let read = parse_payload(&payload).unwrap();
+        let read = parse_payload(&payload).unwrap().remove(0);
         assert_eq!(read.pos, EventSeq::new(17, 3));
         assert_eq!(read.topics.len(), 2);
         let framed = with_id(&read.frame, "2.0;0:0-0");
@@ -160,9 +167,7 @@ mod tests {
             "{framed:?}"
         );
         assert_eq!(
-            parse_payload(&[&b"17-3 \n"[..], &f].concat())
-                .unwrap()
-                .topics,
+            parse_payload(&[&b"17-3 \n"[..], &f].concat()).unwrap()[0].topics,
             []
         );
         // A direct message keeps its id.
@@ -192,6 +197,11 @@ mod tests {
             );
         }
         assert!(parse_payload(b"17-3 a\ndata: x\n\n").is_ok());
+        // Several records, in order.
+        let two = parse_payload(b"1-0 a\ndata: x\n\n1-1 \n: c\ndata: y\n\n").unwrap();
+        assert_eq!(two.len(), 2);
+        assert_eq!((two[1].pos, two[1].topics.len()), (EventSeq::new(1, 1), 0));
+        assert!(parse_payload(b"1-0 a\ndata: x\n\n1-1 a\n").is_err());
         assert!(direct(b"id: 1\ndata: x\n\n").is_ok());
         assert!(direct(b"data: x\n\nevent: y\n\n").is_err());
     }

@@ -313,12 +313,16 @@ impl Subscriber {
                 let _ = self.node.service.deliver_frame(&target, &frame, &[]);
                 bump(&health.received);
             }),
-            Some(Kind::Broadcast) => message::parse_payload(payload).map(|logged| {
-                self.node.deliver(layout.broadcast(), &logged);
+            Some(Kind::Broadcast) => message::parse_payload(payload).map(|records| {
+                for logged in &records {
+                    self.node.deliver(layout.broadcast(), logged);
+                }
             }),
             Some(Kind::Topic(partition)) if partition < layout.partitions() => {
-                message::parse_payload(payload).map(|logged| {
-                    self.node.deliver(partition, &logged);
+                message::parse_payload(payload).map(|records| {
+                    for logged in &records {
+                        self.node.deliver(partition, logged);
+                    }
                 })
             }
             _ => Err("unknown channel"),

@@ -43,7 +43,7 @@ async fn main() {
     latency(&server, 5_000 / scale).await;
     throughput(&server, 400_000 / scale).await;
     raw_xadd(&server, 400_000 / scale).await;
-    uninterested(&server, 20_000 / scale).await;
+    uninterested(&server, 5_000 / scale.min(50)).await;
 }
 
 async fn connect(server: &RedisServer) -> RedisBackplane {
@@ -256,7 +256,12 @@ fn thread_cpu() -> Duration {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime, fields 14 and 15 of the line (the rest starts at field 3), in
     // ticks of 10 ms.
-    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10)
 }

@@ -540,16 +540,18 @@ impl RedisBackplane {
             return self.append_batched(p, topics, frame, channels).await;
         }
         let log = layout.log(p);
-        let mut invocation = PUBLISH.key(&log);
+        let mut invocation = batch::BATCH.key(&log);
         invocation
-            .key(key.map_or_else(|| log.clone(), |k| layout.once(p, k)))
             .key(layout.meta(p))
+            .key(key.map_or_else(|| log.clone(), |k| layout.once(p, k)))
             .arg(options.max_len)
             .arg((options.max_len / 16).max(1))
-            .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
             .arg(options.max_age.as_millis() as u64)
+            .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
+            .arg(1)
             .arg(topics)
-            .arg(frame.as_ref());
+            .arg(frame.as_ref())
+            .arg(channels.len());
         for channel in &channels {
             invocation.arg(channel);
         }
@@ -559,14 +561,15 @@ impl RedisBackplane {
             unsent_retried(|| {
                 let mut conn = conn.clone();
                 let invocation = &invocation;
-                async move { invocation.invoke_async::<Value>(&mut conn).await }
+                async move { invocation.invoke_async::<Vec<Value>>(&mut conn).await }
             }),
         )
         .await;
         let reason = match reply {
             Ok(Ok(reply)) => {
                 shared.node.health.up(layout.shard(p));
-                return match entry_id(reply).and_then(|id| id.parse().ok()) {
+                let id = reply.into_iter().next().and_then(entry_id);
+                return match id.and_then(|id| id.parse().ok()) {
                     Some(pos) => Ok(pos),
                     None => Err(Error::Unavailable {
                         reason: "unexpected reply from the publish script".into(),
@@ -803,69 +806,6 @@ async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<
     Ok((theirs as i64 - (before + half_trip) as i64, half_trip + 1))
 }
 
-/// Appends to a partition's log and publishes on its channels, at most once for a
-/// key: `KEYS` the log, the key's record (the log itself when unkeyed), the
-/// partition's meta hash; `ARGV` the log's length bound, how far past it the log may
-/// grow before it is trimmed, the key's time to live in ms (0: unkeyed), the log's
-/// age bound in ms, the message's topics, its frame, then the channels. Returns the
-/// entry's id (the first send's, for a key seen before).
-///
-/// One script, so no retry slips between the check and the append, and every reader
-/// sees the channels in the log's order. It trims the log itself, exactly, and
-/// records the newest entry it removed as the meta hash's `floor`: a client whose
-/// position is below it has lost events.
-const PUBLISH_LUA: &str = r"
-local keyed = ARGV[3] ~= '0'
-if keyed then
-  local seen = redis.call('GET', KEYS[2])
-  if seen then return seen end
-end
--- Entry ids follow the order scripts run in, across the shard's logs: the
--- time in microseconds, then the entry's place in the batch; never below the
--- log's last id.
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local sub = (tonumber(now[2]) % 1000) * 1000
-local last_ms, last_seq = -1, -1
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then
-  local dash = string.find(top[1][1], '-')
-  last_ms = tonumber(string.sub(top[1][1], 1, dash - 1))
-  last_seq = tonumber(string.sub(top[1][1], dash + 1))
-end
-local function next_id(i)
-  local m, s = ms, sub + i
-  if m < last_ms or (m == last_ms and s <= last_seq) then
-    m, s = last_ms, last_seq + 1
-  end
-  last_ms, last_seq = m, s
-  return string.format('%.0f-%.0f', m, s)
-end
-local id = redis.call('XADD', KEYS[1], next_id(0), 't', ARGV[5], 'f', ARGV[6])
-local floor = false
-local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])
-if oldest > 0 then
-  local gone = redis.call('XREVRANGE', KEYS[1], '(' .. oldest .. '-0', '-', 'COUNT', 1)
-  if #gone > 0 then
-    floor = gone[1][1]
-    redis.call('XTRIM', KEYS[1], 'MINID', oldest .. '-0')
-  end
-end
-local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
-if over >= tonumber(ARGV[2]) then
-  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over + 1)
-  floor = gone[over][1]
-  redis.call('XTRIM', KEYS[1], 'MINID', gone[over + 1][1])
-end
-if floor then redis.call('HSET', KEYS[3], 'floor', floor) end
-local payload = id .. ' ' .. ARGV[5] .. '\n' .. ARGV[6]
-for i = 7, #ARGV do redis.call('PUBLISH', ARGV[i], payload) end
-if keyed then redis.call('SET', KEYS[2], id, 'PX', ARGV[3]) end
-return id
-";
-
-static PUBLISH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(PUBLISH_LUA));
-
 /// Publishes a direct message at most once for a key: `KEYS[1]` the key's record;
 /// `ARGV`: its time to live in ms, the channel, the frame. Returns the receivers, or
 /// 0 for a key seen before.
@@ -884,7 +824,7 @@ static DIRECT_ONCE: std::sync::LazyLock<Script> =
 /// ran out would never do.
 async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<(), Error> {
     let mut pipe = redis::pipe();
-    for code in [PUBLISH_LUA, DIRECT_ONCE_LUA, batch::BATCH_LUA] {
+    for code in [DIRECT_ONCE_LUA, batch::BATCH_LUA] {
         pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
     }
     timeout(within, pipe.query_async::<()>(conn))

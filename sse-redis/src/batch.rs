@@ -42,7 +42,15 @@ pub(crate) struct Target {
 pub(crate) async fn run(mut queue: mpsc::Receiver<Entry>, target: Target) {
     let target = Arc::new(target);
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = queue.recv().await {
+    loop {
+        // The run's turn first, then everything waiting by then: while runs are in
+        // flight, publishes gather into the next batch.
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -50,9 +58,6 @@ pub(crate) async fn run(mut queue: mpsc::Receiver<Entry>, target: Target) {
                 Err(_) => break,
             }
         }
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
-            return;
-        };
         let target = Arc::clone(&target);
         tokio::spawn(async move {
             let _permit = permit;
@@ -72,9 +77,11 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     let mut invocation = BATCH.key(&target.log);
     invocation
         .key(&target.meta)
+        .key(&target.log)
         .arg(max_len)
         .arg(slack)
         .arg(max_age)
+        .arg(0)
         .arg(batch.len());
     for entry in &batch {
         invocation
@@ -118,39 +125,39 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     }
 }
 
-/// Appends a batch to a partition's log and publishes it: `KEYS` the log and the
-/// partition's meta hash; `ARGV` the log's length bound, how far past it the log may
-/// grow before it is trimmed, its age bound in ms, the number of entries, then per
-/// entry its topics, its frame, its number of channels and the channels. Returns the
-/// entries' ids. Each channel gets one payload, its records in the log's order.
-/// Trims as the single publish script does.
+/// Appends a batch to a partition's log and publishes it, at most once for a key:
+/// `KEYS` the log, the partition's meta hash, and the key's record (the log itself
+/// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
+/// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
+/// unkeyed), the number of entries, then per entry its topics, its frame, its number
+/// of channels and the channels. Returns the entries' ids (for a key seen before, the
+/// id its first send got).
+///
+/// Entry ids follow the order scripts run in across the shard's logs: the time in
+/// microseconds, then the entry's place in the batch (a log already past that, after
+/// the clock went back, gives the next id). Each channel gets one payload, its
+/// records in the log's order. The script trims the log itself, exactly, and records
+/// the newest entry it removed as the meta hash's `floor`: a client whose position is
+/// below it has lost events. Age trimming runs once the oldest entry is a sixteenth
+/// of the bound past it, so that it costs nothing on most runs.
 pub(crate) const BATCH_LUA: &str = r"
--- Entry ids follow the order scripts run in, across the shard's logs: the
--- time in microseconds, then the entry's place in the batch; never below the
--- log's last id.
+local keyed = ARGV[4] ~= '0'
+if keyed then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return {seen} end
+end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local sub = (tonumber(now[2]) % 1000) * 1000
-local last_ms, last_seq = -1, -1
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then
-  local dash = string.find(top[1][1], '-')
-  last_ms = tonumber(string.sub(top[1][1], 1, dash - 1))
-  last_seq = tonumber(string.sub(top[1][1], dash + 1))
-end
-local function next_id(i)
-  local m, s = ms, sub + i
-  if m < last_ms or (m == last_ms and s <= last_seq) then
-    m, s = last_ms, last_seq + 1
-  end
-  last_ms, last_seq = m, s
-  return string.format('%.0f-%.0f', m, s)
-end
 local ids, out, order = {}, {}, {}
-local i = 5
-for e = 1, tonumber(ARGV[4]) do
+local i = 6
+for e = 1, tonumber(ARGV[5]) do
   local topics, frame, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local id = redis.call('XADD', KEYS[1], next_id(e - 1), 't', topics, 'f', frame)
+  local wanted = string.format('%.0f-%.0f', ms, sub + e - 1)
+  local id = redis.pcall('XADD', KEYS[1], wanted, 't', topics, 'f', frame)
+  if type(id) == 'table' and id.err then
+    id = redis.call('XADD', KEYS[1], '*', 't', topics, 'f', frame)
+  end
   ids[e] = id
   local record = id .. ' ' .. topics .. '\n' .. frame
   for c = 1, n do
@@ -166,12 +173,18 @@ for e = 1, tonumber(ARGV[4]) do
   i = i + 3 + n
 end
 local floor = false
-local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
-if oldest > 0 then
-  local gone = redis.call('XREVRANGE', KEYS[1], '(' .. oldest .. '-0', '-', 'COUNT', 1)
-  if #gone > 0 then
-    floor = gone[1][1]
-    redis.call('XTRIM', KEYS[1], 'MINID', oldest .. '-0')
+local age = tonumber(ARGV[3])
+local oldest = ms - age
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if oldest > 0 and #first > 0 then
+  local first_ms = tonumber(string.sub(first[1][1], 1, string.find(first[1][1], '-') - 1))
+  if first_ms < oldest - age / 16 then
+    local bound = string.format('%.0f-0', oldest)
+    local gone = redis.call('XREVRANGE', KEYS[1], '(' .. bound, '-', 'COUNT', 1)
+    if #gone > 0 then
+      floor = gone[1][1]
+      redis.call('XTRIM', KEYS[1], 'MINID', bound)
+    end
   end
 end
 local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
@@ -184,7 +197,9 @@ if floor then redis.call('HSET', KEYS[2], 'floor', floor) end
 for _, channel in ipairs(order) do
   redis.call('PUBLISH', channel, table.concat(out[channel]))
 end
+if keyed then redis.call('SET', KEYS[3], ids[1], 'PX', ARGV[4]) end
 return ids
 ";
 
-static BATCH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(BATCH_LUA));
+pub(crate) static BATCH: std::sync::LazyLock<Script> =
+    std::sync::LazyLock::new(|| Script::new(BATCH_LUA));

@@ -43,7 +43,7 @@ async fn main() {
     latency(&server, 5_000 / scale).await;
     throughput(&server, 400_000 / scale).await;
     raw_xadd(&server, 400_000 / scale).await;
-    uninterested(&server, 5_000 / scale.min(50)).await;
+    uninterested(&server, if full { 5 } else { 1 }).await;
 }
 
 async fn connect(server: &RedisServer) -> RedisBackplane {
@@ -175,14 +175,16 @@ async fn raw_xadd(server: &RedisServer, events: usize) {
     );
 }
 
-/// Instance B, on a thread of its own, reads topic `mine`; A publishes `events` to
-/// it and `k` times as many to topics no one on B reads. B's CPU time per event
-/// its reader got, for k = 0, 10 and 100.
-async fn uninterested(server: &RedisServer, events: usize) {
+/// Instance B, on a thread of its own, reads topic `mine`; A publishes to it at a
+/// steady rate for a while, and `k` times as much to topics no one on B reads. B's
+/// CPU time per event its reader got, and the bytes it received from Redis, for
+/// k = 0, 10 and 100: flat when B receives only what its reader reads.
+async fn uninterested(server: &RedisServer, seconds: u64) {
+    const PER_TICK: usize = 10; // every 10 ms: 1,000 events/s to `mine`
     let a = Arc::new(connect(server).await);
     let url = server.url();
     let (to_b, mut commands) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let (from_b, mut answers) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+    let (from_b, mut answers) = tokio::sync::mpsc::unbounded_channel::<(Duration, u64)>();
     let ready = Arc::new(tokio::sync::Notify::new());
     let b_ready = Arc::clone(&ready);
     let b = std::thread::spawn(move || {
@@ -197,9 +199,11 @@ async fn uninterested(server: &RedisServer, events: usize) {
             let mut on_b = reader(&b, &["mine"]).await;
             b_ready.notify_one();
             while let Some(expected) = commands.recv().await {
-                let before = thread_cpu();
+                let (cpu, bytes) = (thread_cpu(), b.status().received_bytes);
                 drain(&mut on_b, expected).await;
-                from_b.send(thread_cpu() - before).unwrap();
+                from_b
+                    .send((thread_cpu() - cpu, b.status().received_bytes - bytes))
+                    .unwrap();
             }
         });
     });
@@ -208,62 +212,59 @@ async fn uninterested(server: &RedisServer, events: usize) {
     let others: Vec<Topic> = (0..100)
         .map(|n| Topic::new(&format!("other-{n}")).unwrap())
         .collect();
-    for k in [0, 10, 100] {
+    // The control: the same load as 100x, but the other topics go through another
+    // Redis that B is not connected to, so whatever B's CPU does then is the machine.
+    let elsewhere = RedisServer::start();
+    let c = Arc::new(connect(&elsewhere).await);
+    let ticks = seconds * 100;
+    let events = ticks as usize * PER_TICK;
+    for (k, control) in [(0, false), (10, false), (100, false), (100, true)] {
         to_b.send(events).unwrap();
-        let payload = "x".repeat(64);
-        let tasks: Vec<_> = (0..64)
-            .map(|n| {
-                let (a, mine, others, payload) = (
-                    Arc::clone(&a),
-                    mine.clone(),
-                    others.clone(),
-                    payload.clone(),
-                );
-                tokio::spawn(async move {
-                    for i in 0..events / 64 + usize::from(n < events % 64) {
-                        for j in 0..k {
-                            let other = &others[(i * k + j) % others.len()];
-                            a.publish(other, Event::message(payload.clone()))
-                                .await
-                                .unwrap();
-                        }
-                        a.publish(&mine, Event::message(payload.clone()))
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let started = Instant::now();
+        for _ in 0..ticks {
+            tick.tick().await;
+            let sends = (0..PER_TICK * (k + 1)).map(|n| {
+                let topic = if n % (k + 1) == 0 {
+                    mine.clone()
+                } else {
+                    others[n % others.len()].clone()
+                };
+                let via = if control && topic != mine { &c } else { &a };
+                let via = Arc::clone(via);
+                async move { via.publish(&topic, Event::message("x".repeat(64))).await }
+            });
+            for sent in futures::future::join_all(sends).await {
+                sent.unwrap();
+            }
         }
-        let cpu = answers.recv().await.unwrap();
+        let wall = started.elapsed();
+        let (cpu, bytes) = answers.recv().await.unwrap();
         println!(
-            "uninterested traffic {k}x ({} events B has no reader for): B's CPU {cpu:?} for {events} delivered = {:.2} µs per event",
+            "uninterested traffic {k}x{}: {events} events to B's topic at 1,000/s and {} to others over {wall:?} (planned {} s); \
+             B's CPU {cpu:?} = {:.2} µs per delivered event; B received {} bytes = {:.1} per delivered event",
+            if control { " through another Redis (control)" } else { "" },
             events * k,
-            cpu.as_secs_f64() * 1e6 / events as f64
+            seconds,
+            cpu.as_secs_f64() * 1e6 / events as f64,
+            bytes,
+            bytes as f64 / events as f64,
         );
     }
     drop(to_b);
     b.join().unwrap();
 }
 
-/// This thread's CPU time (user and system), from `/proc/thread-self/stat`.
+/// This thread's time on a CPU, in nanoseconds, from `/proc/thread-self/schedstat`.
 fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) and its closing paren.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime, fields 14 and 15 of the line (the rest starts at field 3), in
-    // ticks of 10 ms.
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let ticks = field(11) + field(12);
-    Duration::from_millis(ticks * 10)
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
 }
 
 async fn drain(stream: &mut ClientStream, events: usize) {

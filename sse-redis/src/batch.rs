@@ -149,11 +149,12 @@ end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local sub = (tonumber(now[2]) % 1000) * 1000
+local prefix = string.format('%.0f-', ms)
 local ids, out, order = {}, {}, {}
 local i = 6
 for e = 1, tonumber(ARGV[5]) do
   local topics, frame, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local wanted = string.format('%.0f-%.0f', ms, sub + e - 1)
+  local wanted = prefix .. (sub + e - 1)
   local id = redis.pcall('XADD', KEYS[1], wanted, 't', topics, 'f', frame)
   if type(id) == 'table' and id.err then
     id = redis.call('XADD', KEYS[1], '*', 't', topics, 'f', frame)

@@ -86,6 +86,77 @@ impl Cut {
     }
 }
 
+/// A cut that keeps its encoding, so that moving one position re-encodes that one
+/// (and the base, when it was the lowest): a node encodes an id per event.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedCut {
+    cut: Cut,
+    base: u64,
+    /// `P:MS-SEQ` per partition, relative to `base`.
+    pieces: Vec<String>,
+}
+
+impl EncodedCut {
+    pub(crate) fn new(cut: Cut) -> Self {
+        let mut encoded = EncodedCut {
+            cut,
+            base: 0,
+            pieces: Vec::new(),
+        };
+        encoded.rebuild();
+        encoded
+    }
+
+    pub(crate) fn cut(&self) -> &Cut {
+        &self.cut
+    }
+
+    pub(crate) fn get(&self, partition: Partition) -> EventSeq {
+        self.cut.get(partition)
+    }
+
+    pub(crate) fn set(&mut self, partition: Partition, pos: EventSeq) {
+        self.cut.set(partition, pos);
+        let base = self.cut.0.iter().map(|p| p.epoch()).min().unwrap_or(0);
+        if base == self.base {
+            self.pieces[usize::from(partition)] = piece(usize::from(partition), pos, base);
+        } else {
+            self.rebuild();
+        }
+    }
+
+    fn rebuild(&mut self) {
+        self.base = self.cut.0.iter().map(|p| p.epoch()).min().unwrap_or(0);
+        let base = self.base;
+        self.pieces = (self.cut.0.iter().enumerate())
+            .map(|(p, pos)| piece(p, *pos, base))
+            .collect();
+    }
+
+    /// The id, as [`Cut::encode`] writes it.
+    pub(crate) fn id(&self) -> String {
+        let mut out = String::with_capacity(16 + 12 * self.pieces.len());
+        out.push_str(FORMAT);
+        out.push('.');
+        push36(&mut out, self.base);
+        for (p, piece) in self.pieces.iter().enumerate() {
+            out.push(if p == 0 { ';' } else { ',' });
+            out.push_str(piece);
+        }
+        out
+    }
+}
+
+fn piece(partition: usize, pos: EventSeq, base: u64) -> String {
+    let mut out = String::with_capacity(12);
+    push36(&mut out, partition as u64);
+    out.push(':');
+    push36(&mut out, pos.epoch() - base);
+    out.push('-');
+    push36(&mut out, pos.seq());
+    out
+}
+
 fn push36(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 13];
     let mut i = digits.len();
@@ -160,6 +231,20 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn an_encoded_cut_writes_what_encode_writes(
+            start in proptest::collection::vec((0u64..1_000_000, 0u64..100), 17),
+            moves in proptest::collection::vec((0u16..17, 0u64..2_000_000, 0u64..100), 0..40),
+        ) {
+            let base = 1_700_000_000_000;
+            let cut = Cut(start.iter().map(|&(ms, seq)| EventSeq::new(base + ms, seq)).collect());
+            let mut encoded = EncodedCut::new(cut);
+            for (p, ms, seq) in moves {
+                encoded.set(p, EventSeq::new(base + ms, seq));
+                prop_assert_eq!(encoded.id(), encoded.cut().encode());
+            }
+        }
+
         #[test]
         fn every_cut_reads_back(
             base in 0u64..4_000_000_000_000,

@@ -66,7 +66,8 @@ pub(crate) fn join_topics(topics: &[Topic]) -> String {
 /// `ENTRY-ID TOPICS\nFRAME`, in the log's order. A frame ends at its first blank
 /// line, so records need no other delimiter.
 pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
-    let mut records = Vec::new();
+    let mut records: Vec<Logged> = Vec::new();
+    let mut last_topics: Option<&str> = None;
     let mut rest = payload;
     while !rest.is_empty() {
         let newline = memchr::memchr(b'\n', rest).ok_or("no topics line")?;
@@ -75,7 +76,21 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
         let pos = pos.parse().map_err(|_| "invalid entry id")?;
         let body = &rest[newline + 1..];
         let end = memchr::memmem::find(body, b"\n\n").ok_or("frame not ended")? + 2;
-        records.push(logged(pos, topics, Bytes::copy_from_slice(&body[..end]))?);
+        let frame = Bytes::copy_from_slice(&body[..end]);
+        // Records of one payload usually share their topics: parsed once.
+        let record = match (last_topics, records.last()) {
+            (Some(last), Some(previous)) if last == topics => {
+                check(&frame, false)?;
+                Logged {
+                    pos,
+                    topics: previous.topics.clone(),
+                    frame,
+                }
+            }
+            _ => logged(pos, topics, frame)?,
+        };
+        last_topics = Some(topics);
+        records.push(record);
         rest = &body[end..];
     }
     if records.is_empty() {

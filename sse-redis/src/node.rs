@@ -7,8 +7,8 @@ use bytes::Bytes;
 use sse_core::{EventSeq, Hold, Service, Target, Topic};
 
 use crate::{
-    cut::Cut,
-    health::{bump, Health},
+    cut::{Cut, EncodedCut},
+    health::Health,
     message::{self, Logged},
     partition::{Layout, Partition},
 };
@@ -22,7 +22,7 @@ pub(crate) struct Node {
     /// The positions, held while delivering: everything at or before a position has
     /// been delivered, so a message read again (twice on channels, or from the log)
     /// is dropped, and a client released here has every earlier event.
-    cut: Mutex<Cut>,
+    cut: Mutex<EncodedCut>,
     /// A copy of the positions for readers that may not take `cut` (admission runs
     /// under the service's lock, which a delivery takes inside `cut`).
     seen: Mutex<Cut>,
@@ -35,25 +35,41 @@ impl Node {
             service,
             health,
             seen: Mutex::new(start.clone()),
-            cut: Mutex::new(start),
+            cut: Mutex::new(EncodedCut::new(start)),
         }
     }
 
-    /// Delivers `message`, read from `partition`'s channel or log, unless the node is
-    /// already past it. Returns whether it was new.
-    pub(crate) fn deliver(&self, partition: Partition, message: &Logged) -> bool {
+    /// Delivers `messages`, read in order from `partition`'s channel or log, each
+    /// unless the node is already past it. Returns how many were new.
+    pub(crate) fn deliver(&self, partition: Partition, messages: &[Logged]) -> usize {
         let mut cut = lock(&self.cut);
-        if message.pos <= cut.get(partition) {
-            return false;
+        let mut new = 0;
+        // Consecutive messages usually share their topics: their recipients too.
+        let mut recipients: Option<(&[Topic], Target, Vec<Topic>)> = None;
+        for message in messages {
+            if message.pos <= cut.get(partition) {
+                continue;
+            }
+            cut.set(partition, message.pos);
+            let frame = message::with_id(&message.frame, &cut.id());
+            let same = matches!(&recipients, Some((topics, ..)) if *topics == &message.topics[..]);
+            if !same {
+                let (target, except) = self.recipients(partition, &message.topics);
+                recipients = Some((&message.topics, target, except));
+            }
+            if let Some((_, target, except)) = &recipients {
+                // Refused only while the service shuts down: its clients are leaving.
+                let _ = self.service.deliver_frame(target, &frame, except);
+            }
+            new += 1;
         }
-        cut.set(partition, message.pos);
-        let frame = message::with_id(&message.frame, &cut.encode());
-        let (target, except) = self.recipients(partition, &message.topics);
-        // Refused only while the service shuts down: its clients are leaving.
-        let _ = self.service.deliver_frame(&target, &frame, &except);
-        lock(&self.seen).clone_from(&cut);
-        bump(&self.health.received);
-        true
+        if new > 0 {
+            lock(&self.seen).clone_from(cut.cut());
+            self.health
+                .received
+                .fetch_add(new as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        new
     }
 
     /// Who gets a message of `topics` read from `partition`: the readers of its topics
@@ -80,7 +96,7 @@ impl Node {
         let mut cut = lock(&self.cut);
         if cut.get(partition) < pos {
             cut.set(partition, pos);
-            lock(&self.seen).clone_from(&cut);
+            lock(&self.seen).clone_from(cut.cut());
         }
     }
 
@@ -99,7 +115,7 @@ impl Node {
     pub(crate) fn release(&self, hold: Hold) -> Cut {
         let cut = lock(&self.cut);
         hold.release();
-        cut.clone()
+        cut.cut().clone()
     }
 
     /// Delivers `frame` (no id: not in any log) to this node's clients of `target`.

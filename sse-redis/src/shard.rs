@@ -314,15 +314,11 @@ impl Subscriber {
                 bump(&health.received);
             }),
             Some(Kind::Broadcast) => message::parse_payload(payload).map(|records| {
-                for logged in &records {
-                    self.node.deliver(layout.broadcast(), logged);
-                }
+                self.node.deliver(layout.broadcast(), &records);
             }),
             Some(Kind::Topic(partition)) if partition < layout.partitions() => {
                 message::parse_payload(payload).map(|records| {
-                    for logged in &records {
-                        self.node.deliver(partition, logged);
-                    }
+                    self.node.deliver(partition, &records);
                 })
             }
             _ => Err("unknown channel"),
@@ -395,7 +391,7 @@ impl Subscriber {
                 after = after.max(pos);
                 match entry_message(pos, &entry) {
                     Ok(logged) => {
-                        self.node.deliver(partition, &logged);
+                        self.node.deliver(partition, std::slice::from_ref(&logged));
                     }
                     Err(why) => {
                         bump(&self.node.health.malformed);

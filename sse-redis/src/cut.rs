@@ -92,6 +92,8 @@ impl Cut {
 pub(crate) struct EncodedCut {
     cut: Cut,
     base: u64,
+    /// `2.BASE`, the id's start.
+    head: String,
     /// `P:MS-SEQ` per partition, relative to `base`.
     pieces: Vec<String>,
 }
@@ -101,6 +103,7 @@ impl EncodedCut {
         let mut encoded = EncodedCut {
             cut,
             base: 0,
+            head: String::new(),
             pieces: Vec::new(),
         };
         encoded.rebuild();
@@ -128,22 +131,34 @@ impl EncodedCut {
     fn rebuild(&mut self) {
         self.base = self.cut.0.iter().map(|p| p.epoch()).min().unwrap_or(0);
         let base = self.base;
+        self.head = format!("{FORMAT}.");
+        push36(&mut self.head, base);
         self.pieces = (self.cut.0.iter().enumerate())
             .map(|(p, pos)| piece(p, *pos, base))
             .collect();
     }
 
     /// The id, as [`Cut::encode`] writes it.
+    #[cfg(test)]
     pub(crate) fn id(&self) -> String {
-        let mut out = String::with_capacity(16 + 12 * self.pieces.len());
-        out.push_str(FORMAT);
-        out.push('.');
-        push36(&mut out, self.base);
+        let mut out = bytes::BytesMut::new();
+        self.write_id(&mut out);
+        String::from_utf8(out.to_vec()).expect("ASCII")
+    }
+
+    /// About how long the id is.
+    pub(crate) fn id_len(&self) -> usize {
+        16 + self.pieces.iter().map(|p| p.len() + 1).sum::<usize>()
+    }
+
+    /// Writes the id, as [`Cut::encode`] writes it.
+    pub(crate) fn write_id(&self, out: &mut bytes::BytesMut) {
+        use bytes::BufMut;
+        out.put_slice(self.head.as_bytes());
         for (p, piece) in self.pieces.iter().enumerate() {
-            out.push(if p == 0 { ';' } else { ',' });
-            out.push_str(piece);
+            out.put_u8(if p == 0 { b';' } else { b',' });
+            out.put_slice(piece.as_bytes());
         }
-        out
     }
 }
 

@@ -32,6 +32,7 @@ pub(crate) struct Logged {
 pub(crate) fn frame(target: &Target, event: &Event) -> Bytes {
     match target {
         Target::Client(_) => event.encode(),
+        _ if event.id().is_none() => event.encode(),
         _ => without_id(event).encode(),
     }
 }
@@ -68,6 +69,8 @@ pub(crate) fn join_topics(topics: &[Topic]) -> String {
 pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
     let mut records: Vec<Logged> = Vec::new();
     let mut last_topics: Option<&str> = None;
+    // One copy of the payload; each record's frame is a slice of it.
+    let whole = Bytes::copy_from_slice(payload);
     let mut rest = payload;
     while !rest.is_empty() {
         let newline = memchr::memchr(b'\n', rest).ok_or("no topics line")?;
@@ -76,7 +79,8 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
         let pos = pos.parse().map_err(|_| "invalid entry id")?;
         let body = &rest[newline + 1..];
         let end = memchr::memmem::find(body, b"\n\n").ok_or("frame not ended")? + 2;
-        let frame = Bytes::copy_from_slice(&body[..end]);
+        let start = payload.len() - body.len();
+        let frame = whole.slice(start..start + end);
         // Records of one payload usually share their topics: parsed once.
         let record = match (last_topics, records.last()) {
             (Some(last), Some(previous)) if last == topics => {
@@ -118,10 +122,15 @@ pub(crate) fn direct(payload: &[u8]) -> Result<Bytes, Malformed> {
 
 /// `frame` with `id` added: the id line goes before the blank line that ends it.
 pub(crate) fn with_id(frame: &[u8], id: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(frame.len() + id.len() + 5);
+    with_id_by(frame, id.len(), |out| out.put_slice(id.as_bytes()))
+}
+
+/// `frame` with an id of about `len` bytes that `write` writes.
+pub(crate) fn with_id_by(frame: &[u8], len: usize, write: impl FnOnce(&mut BytesMut)) -> Bytes {
+    let mut out = BytesMut::with_capacity(frame.len() + len + 5);
     out.put_slice(&frame[..frame.len() - 1]);
     out.put_slice(b"id: ");
-    out.put_slice(id.as_bytes());
+    write(&mut out);
     out.put_slice(b"\n\n");
     out.freeze()
 }

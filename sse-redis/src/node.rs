@@ -51,7 +51,7 @@ impl Node {
                 continue;
             }
             cut.set(partition, message.pos);
-            let frame = message::with_id(&message.frame, &cut.id());
+            let frame = message::with_id_by(&message.frame, cut.id_len(), |out| cut.write_id(out));
             let same = matches!(&recipients, Some((topics, ..)) if *topics == &message.topics[..]);
             if !same {
                 let (target, except) = self.recipients(partition, &message.topics);

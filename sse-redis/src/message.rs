@@ -63,6 +63,10 @@ pub(crate) fn join_topics(topics: &[Topic]) -> String {
         .join(",")
 }
 
+/// Where a frame ends, searched once per record.
+static BLANK_LINE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
+
 /// A channel payload of logged messages: one record or more, each
 /// `ENTRY-ID TOPICS\nFRAME`, in the log's order. A frame ends at its first blank
 /// line, so records need no other delimiter.
@@ -78,7 +82,7 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
         let (pos, topics) = header.split_once(' ').ok_or("no entry id")?;
         let pos = pos.parse().map_err(|_| "invalid entry id")?;
         let body = &rest[newline + 1..];
-        let end = memchr::memmem::find(body, b"\n\n").ok_or("frame not ended")? + 2;
+        let end = BLANK_LINE.find(body).ok_or("frame not ended")? + 2;
         let start = payload.len() - body.len();
         let frame = whole.slice(start..start + end);
         // Records of one payload usually share their topics: parsed once.

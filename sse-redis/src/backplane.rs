@@ -660,7 +660,7 @@ impl RedisBackplane {
                 timeout(options.publish_timeout, send).await
             }
             Some(k) => {
-                let mut invocation = DIRECT_ONCE.key(layout.once(p, k));
+                let mut invocation = DIRECT_ONCE.key(layout.once_direct(p, k));
                 invocation
                     .arg(options.once_ttl.as_millis().max(1) as u64)
                     .arg(&channel)

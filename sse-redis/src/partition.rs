@@ -72,9 +72,14 @@ impl Layout {
         format!("{}:meta", self.tag(partition))
     }
 
-    /// Where a keyed send's outcome is kept.
+    /// Where a keyed send's outcome is kept: `once` for logged events, `once-c` for
+    /// direct messages, so one key used for both sends each once.
     pub(crate) fn once(&self, partition: Partition, key: &str) -> String {
         format!("{}:once:{key}", self.tag(partition))
+    }
+
+    pub(crate) fn once_direct(&self, partition: Partition, key: &str) -> String {
+        format!("{}:once-c:{key}", self.tag(partition))
     }
 
     pub(crate) fn topic_channel(&self, topic: &Topic) -> String {

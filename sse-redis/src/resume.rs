@@ -10,7 +10,7 @@ use std::{
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{future::join_all, Stream};
 use sse_codec::{Event, EventId, EventType};
-use sse_core::{Admission, EventSeq, Hold, ResetReason, ResumeSource, ResumeStream, Topic};
+use sse_core::{Admission, Client, EventSeq, Hold, ResetReason, ResumeSource, ResumeStream, Topic};
 use tokio::{sync::oneshot, time::timeout};
 
 use crate::{
@@ -138,10 +138,9 @@ async fn gate(
     });
     let ready = timeout(shared.options.connect_timeout, join_all(replies)).await;
     if !matches!(&ready, Ok(r) if r.iter().all(Result::is_ok)) {
-        shared.node.release(hold);
-        // No id: the client keeps its own, to resume with once Redis is back.
-        return (reset(ResetReason::Unavailable, None), None);
+        return (unavailable(&shared, hold.client()), None);
     }
+    let client = Arc::clone(hold.client());
     let end = shared.node.release(hold);
 
     let mut notices = BytesMut::new();
@@ -163,7 +162,8 @@ async fn gate(
             ahead = true;
         }
     }
-    if ahead && notices.is_empty() {
+    // A fresh client's start comes from a clock, which may be ahead: no notice then.
+    if ahead && resumed.is_some() && notices.is_empty() {
         notices.put_slice(&reset(ResetReason::Unknown, Some(&from)));
     }
     let readers: Vec<Reader> = partitions
@@ -183,7 +183,7 @@ async fn gate(
         match shared.trimmed_past(&starts).await {
             Ok(false) => {}
             Ok(true) => notices.put_slice(&reset(ResetReason::TooOld, Some(&from))),
-            Err(_) => return (reset(ResetReason::Unavailable, None), None),
+            Err(_) => return (unavailable(&shared, &client), None),
         }
     }
     // The client's ids: its own positions in its partitions, the node's elsewhere.
@@ -193,12 +193,21 @@ async fn gate(
     }
     let reading = (!readers.is_empty()).then(|| Reading {
         shared: Arc::clone(&shared),
+        client,
         topics,
         readers,
         ids,
         failed: false,
     });
     (notices.freeze(), reading)
+}
+
+/// What a client whose history cannot be read gets: the `sse-reset` notice
+/// (`unavailable`), without an id, and the end of its stream, so that it comes back
+/// with the id it had rather than take live events past what it missed.
+fn unavailable(shared: &Shared, client: &Arc<Client>) -> Bytes {
+    shared.node.service.disconnect(client);
+    reset(ResetReason::Unavailable, None)
 }
 
 /// The in-band `sse-reset` notice, with the id the client should resume from.
@@ -224,6 +233,7 @@ struct Reader {
 /// A client's history being read: every partition's log in turn, merged by position.
 struct Reading {
     shared: Arc<Shared>,
+    client: Arc<Client>,
     topics: Arc<[Topic]>,
     readers: Vec<Reader>,
     ids: Cut,
@@ -240,7 +250,7 @@ impl Reading {
         loop {
             if let Err(()) = self.refill().await {
                 self.failed = true;
-                chunk.put_slice(&reset(ResetReason::Unavailable, None));
+                chunk.put_slice(&unavailable(&self.shared, &self.client));
                 return Some(chunk.freeze());
             }
             let next = self

@@ -85,6 +85,12 @@ impl Subscriber {
                     let (sink, stream) = pubsub.split();
                     let mut link = Link::default();
                     let ended = self.serve(&mut link, sink, stream, &mut waiting).await;
+                    // Channels waiting out their delay are not subscribed again.
+                    for channel in link.leaving.keys() {
+                        if self.subscriptions.forget_if_unwanted(channel) {
+                            self.wanted.remove(channel);
+                        }
+                    }
                     self.subscriptions.unconfirm(&link.subscribed);
                     match ended {
                         Some(reason) => {
@@ -127,7 +133,11 @@ impl Subscriber {
                     self.wanted.remove(&channel);
                 }
             }
-            Command::Ready(_, reply) => waiting.push(reply),
+            Command::Ready(_, reply) => {
+                // Those who stopped waiting (their deadline passed) need no answer.
+                waiting.retain(|r| !r.is_closed());
+                waiting.push(reply);
+            }
         }
     }
 
@@ -229,16 +239,24 @@ impl Subscriber {
         subscribe.sort();
         subscribe.dedup();
         self.subscribe(link, sink, &subscribe).await?;
-        self.subscriptions.confirm(&subscribe);
-        if !ready.is_empty() {
-            let mut partitions: Vec<Partition> =
-                ready.iter().flat_map(|(p, _)| p.iter().copied()).collect();
-            partitions.sort_unstable();
-            partitions.dedup();
+        // A new topic channel is in place once its partition has caught up: what its
+        // log held before is delivered by then, not to a client admitted after.
+        let mut partitions: Vec<Partition> = ready
+            .iter()
+            .flat_map(|(p, _)| p.iter().copied())
+            .chain(subscribe.iter().filter_map(|c| match channel_kind(c) {
+                Some(Kind::Topic(p)) => Some(p),
+                _ => None,
+            }))
+            .collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        if !partitions.is_empty() {
             self.catch_up(&partitions).await?;
-            for (_, reply) in ready {
-                let _ = reply.send(());
-            }
+        }
+        self.subscriptions.confirm(&subscribe);
+        for (_, reply) in ready {
+            let _ = reply.send(());
         }
         Ok(())
     }

@@ -4,7 +4,10 @@
 use std::{
     collections::{BTreeMap, HashSet},
     fmt,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicI64, AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -142,8 +145,8 @@ pub(crate) struct ShardLink {
     /// slow script) does not hold a resuming client's reads behind it.
     pub(crate) reader: ConnectionManager,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
-    /// Redis's clock minus ours, in ms, and how far off that may be.
-    clock: (i64, u64),
+    /// Redis's clock, as read now and then.
+    pub(crate) clock: Arc<Clock>,
 }
 
 impl fmt::Debug for RedisBackplane {
@@ -208,7 +211,8 @@ impl RedisBackplane {
         for url in urls {
             let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
             let mut conn = connect_manager(&client, &options).await?;
-            let clock = clock_offset(&mut conn, options.connect_timeout).await?;
+            let (offset, error) = clock_offset(&mut conn, options.connect_timeout).await?;
+            let clock = Arc::new(Clock::new(offset, error));
             load_scripts(&mut conn, options.connect_timeout).await?;
             let reader = connect_manager(&client, &options).await?;
             let (commands, rx) = mpsc::unbounded_channel();
@@ -226,7 +230,7 @@ impl RedisBackplane {
         let start = Cut(layout
             .all()
             .map(|p| {
-                let now = links[layout.shard(p)].now_ms();
+                let now = links[layout.shard(p)].clock.now_ms();
                 EventSeq::new(now.saturating_sub(1), 0)
             })
             .collect());
@@ -293,6 +297,7 @@ impl RedisBackplane {
                     commands,
                     stop: stop_rx.clone(),
                     wanted,
+                    clock: Arc::clone(&shared.shards[index].clock),
                 }
                 .run(),
             );
@@ -711,9 +716,9 @@ impl Shared {
     /// Partition `p`'s position just before now, by its shard's clock, less the
     /// clock's error: a client admitted now starts there.
     pub(crate) fn clock_of(&self, p: Partition) -> EventSeq {
-        let shard = &self.shards[self.layout.shard(p)];
-        let margin = shard.clock.1 + CLOCK_MARGIN_MS;
-        EventSeq::new(shard.now_ms().saturating_sub(margin), 0)
+        let clock = &self.shards[self.layout.shard(p)].clock;
+        let margin = clock.error.load(Relaxed) + CLOCK_MARGIN_MS;
+        EventSeq::new(clock.now_ms().saturating_sub(margin), 0)
     }
 
     /// Whether any of these logs dropped entries after the given positions: a
@@ -746,10 +751,35 @@ impl Shared {
 /// read, jitter) when a fresh client's start is set by it.
 const CLOCK_MARGIN_MS: u64 = 2;
 
-impl ShardLink {
-    /// Now by this shard's clock, in unix ms.
+/// A shard's clock as seen from here: its offset from ours, and how far off that may
+/// be (half the round trip it was read in, rounded up). Read again at each catch-up,
+/// so that drift does not add up.
+#[derive(Debug)]
+pub(crate) struct Clock {
+    offset: AtomicI64,
+    error: AtomicU64,
+}
+
+impl Clock {
+    fn new(offset: i64, error: u64) -> Self {
+        Clock {
+            offset: AtomicI64::new(offset),
+            error: AtomicU64::new(error),
+        }
+    }
+
+    /// Redis said `theirs` (unix ms) about `half_trip` ms ago.
+    pub(crate) fn set(&self, theirs: u64, half_trip: u64) {
+        let ours = now_ms().saturating_sub(half_trip);
+        self.offset.store(theirs as i64 - ours as i64, Relaxed);
+        self.error.store(half_trip + 1, Relaxed);
+    }
+
+    /// Now by the shard's clock, in unix ms.
     fn now_ms(&self) -> u64 {
-        (now_ms() as i64).saturating_add(self.clock.0).max(0) as u64
+        (now_ms() as i64)
+            .saturating_add(self.offset.load(Relaxed))
+            .max(0) as u64
     }
 }
 
@@ -824,7 +854,10 @@ static DIRECT_ONCE: std::sync::LazyLock<Script> =
 /// ran out would never do.
 async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<(), Error> {
     let mut pipe = redis::pipe();
-    for code in [DIRECT_ONCE_LUA, batch::BATCH_LUA] {
+    for code in [DIRECT_ONCE_LUA, batch::BATCH_LUA]
+        .into_iter()
+        .chain(crate::shard::SCRIPTS)
+    {
         pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
     }
     timeout(within, pipe.query_async::<()>(conn))

@@ -135,7 +135,9 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
 ///
 /// Entry ids follow the order scripts run in across the shard's logs: the time in
 /// microseconds, then the entry's place in the batch (a log already past that, after
-/// the clock went back, gives the next id). Each channel gets one payload, its
+/// the clock went back, gives the next id). No id goes below the partition's
+/// high-water mark `hw` in the meta hash, the latest time a script or a node's
+/// catch-up saw: a node raises its position to just below it. Each channel gets one payload, its
 /// records in the log's order. The script trims the log itself, exactly, and records
 /// the newest entry it removed as the meta hash's `floor`: a client whose position is
 /// below it has lost events. Age trimming runs once the oldest entry is a sixteenth
@@ -149,6 +151,12 @@ end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local sub = (tonumber(now[2]) % 1000) * 1000
+local mark = tonumber(redis.call('HGET', KEYS[2], 'hw') or '0')
+if ms < mark then
+  ms, sub = mark, 0
+elseif ms > mark then
+  redis.call('HSET', KEYS[2], 'hw', string.format('%.0f', ms))
+end
 local prefix = string.format('%.0f-', ms)
 local ids, out, order = {}, {}, {}
 local i = 6

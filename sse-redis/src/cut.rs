@@ -25,8 +25,9 @@ const FORMAT: &str = "2";
 /// The longest id the format writes: what `sse-http` accepts as `Last-Event-ID`.
 pub(crate) const MAX_LEN: usize = 256;
 
-/// Most partitions (broadcast included) whose cut always fits in [`MAX_LEN`]: 13
-/// bytes an entry for positions up to about 2.5 years apart.
+/// Most partitions (broadcast included) whose cut fits in [`MAX_LEN`]: at most 12
+/// bytes an entry while positions stay within 28 minutes of each other, as a node
+/// keeps them (its subscriber moves any that falls 10 minutes behind).
 pub(crate) const MAX_PARTITIONS: usize = 17;
 
 /// A position in every partition, the broadcast one last.
@@ -236,11 +237,11 @@ mod tests {
 
     #[test]
     fn the_widest_cut_fits() {
-        // 2.5 years between the oldest and the newest position, the highest sequences
-        // Redis gives within one millisecond in practice.
+        // Positions up to 28 minutes apart (a node moves any that falls 10 minutes
+        // behind), and the highest sequence the publish script gives.
         let now = 1_800_000_000_000;
-        let mut positions = vec![EventSeq::new(now, 1_295); MAX_PARTITIONS];
-        positions[0] = EventSeq::new(now - 78_000_000_000, 0);
+        let mut positions = vec![EventSeq::new(now, 999_999 + 511); MAX_PARTITIONS];
+        positions[0] = EventSeq::new(now - (36u64.pow(4) - 1), 0);
         let id = Cut(positions).encode();
         assert!(id.len() <= MAX_LEN, "{} bytes: {id}", id.len());
     }

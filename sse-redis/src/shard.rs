@@ -38,6 +38,39 @@ pub(crate) enum Command {
     Ready(Vec<Partition>, oneshot::Sender<()>),
 }
 
+/// How far behind Redis's clock a position may fall before [`Subscriber::refresh`]
+/// moves it: ids hold every position relative to the oldest, in at most 4 base-36
+/// digits each (28 minutes).
+const STALE_MS: u64 = 10 * 60 * 1000;
+/// How often positions are checked for staleness.
+const REFRESH: Duration = Duration::from_secs(60);
+
+/// Reads the ends of the logs given as `KEYS` (each log, then its partition's meta
+/// hash): Redis's time in ms, and per partition its high-water mark (raised to the
+/// time now: no later id goes below it) and its log's last id (empty if none).
+const ENDS_LUA: &str = r"
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local out = {}
+for k = 1, #KEYS, 2 do
+  local mark = tonumber(redis.call('HGET', KEYS[k + 1], 'hw') or '0')
+  if mark < ms then
+    mark = ms
+    redis.call('HSET', KEYS[k + 1], 'hw', string.format('%.0f', ms))
+  end
+  local top = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)
+  local last = ''
+  if #top > 0 then last = top[1][1] end
+  out[#out + 1] = {string.format('%.0f', mark), last}
+end
+return {string.format('%.0f', ms), out}
+";
+
+pub(crate) static ENDS: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(ENDS_LUA));
+
+pub(crate) const SCRIPTS: [&str; 1] = [ENDS_LUA];
+
 /// Channels subscribed at once, at most, when (re)subscribing.
 const SUBSCRIBE_BATCH: usize = 512;
 /// Commands handled together, at most.
@@ -56,6 +89,8 @@ pub(crate) struct Subscriber {
     pub(crate) stop: watch::Receiver<()>,
     /// Channels some local reader wants (or did, within the unsubscribe delay).
     pub(crate) wanted: HashSet<String>,
+    /// The shard's clock, set from each read of the logs' ends.
+    pub(crate) clock: Arc<crate::backplane::Clock>,
 }
 
 /// What the subscriber keeps per connection.
@@ -170,6 +205,8 @@ impl Subscriber {
         }
         let mut ping = tokio::time::interval(self.options.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refresh = tokio::time::interval_at(Instant::now() + REFRESH, REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next_leave = link.leaving.values().min().copied();
             tokio::select! {
@@ -199,6 +236,11 @@ impl Subscriber {
                     let answer = timeout(self.options.publish_timeout, sink.ping::<Value>()).await;
                     if !matches!(answer, Ok(Ok(_))) {
                         return Some("subscriber connection did not answer a ping".to_owned());
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Err(e) = self.refresh().await {
+                        return Some(e);
                     }
                 }
                 _ = self.stop.changed() => return None,
@@ -351,40 +393,76 @@ impl Subscriber {
     /// not delivered, so that its positions reach the ends: what it missed while not
     /// subscribed, or while its connection was down.
     async fn catch_up(&mut self, partitions: &[Partition]) -> Result<(), String> {
-        let layout = self.node.layout.clone();
-        let mut pipe = redis::pipe();
-        // One transaction: nothing is added between the clock and the ends.
-        pipe.atomic().cmd("TIME");
-        for &p in partitions {
-            pipe.cmd("XREVRANGE")
-                .arg(layout.log(p))
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1);
-        }
-        let read = pipe.query_async::<Vec<Value>>(&mut self.conn);
-        let mut replies = match timeout(self.options.publish_timeout, read).await {
-            Ok(Ok(replies)) => replies.into_iter(),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err("reading the logs' ends timed out".to_owned()),
-        };
-        let (secs, micros): (u64, u64) = replies
-            .next()
-            .and_then(|v| redis::from_redis_value(&v).ok())
-            .ok_or("no time in the reply")?;
-        // Every entry added later has an id of this millisecond or later.
-        let floor = EventSeq::new((secs * 1000 + micros / 1000).saturating_sub(1), 0);
-        for (&p, reply) in partitions.iter().zip(replies) {
-            let end: Option<EventSeq> = redis::from_redis_value::<StreamRangeReply>(&reply)
-                .ok()
-                .and_then(|r| r.ids.first().and_then(|e| e.id.parse().ok()));
+        for (p, end, floor) in self.ends(partitions).await? {
             if let Some(end) = end {
                 self.read_log(p, end).await?;
             }
             self.node.raise(p, end.unwrap_or_default().max(floor));
         }
         Ok(())
+    }
+
+    /// Keeps every position of this shard within [`STALE`] of Redis's clock, so that
+    /// ids stay short: a partition without a topic read here moves up at once (nothing
+    /// in it is of interest), one with a quiet topic reads its log up to the end.
+    async fn refresh(&mut self) -> Result<(), String> {
+        let layout = self.node.layout.clone();
+        let interested: HashSet<Partition> = self
+            .wanted
+            .iter()
+            .filter_map(|c| match channel_kind(c) {
+                Some(Kind::Topic(p)) => Some(p),
+                Some(Kind::Broadcast) => Some(layout.broadcast()),
+                _ => None,
+            })
+            .collect();
+        let mine: Vec<Partition> = layout
+            .all()
+            .filter(|p| layout.shard(*p) == self.index)
+            .collect();
+        for (p, end, floor) in self.ends(&mine).await? {
+            let stale = self.node.position(p).epoch() + STALE_MS < floor.epoch();
+            if !stale {
+                continue;
+            }
+            if let (Some(end), true) = (end, interested.contains(&p)) {
+                self.read_log(p, end).await?;
+            }
+            self.node.raise(p, end.unwrap_or_default().max(floor));
+        }
+        Ok(())
+    }
+
+    /// Each partition's log end, if any, and the position every later entry is past
+    /// (from the partition's high-water mark, which the clock going back cannot undo);
+    /// also sets the shard's clock offset.
+    async fn ends(
+        &mut self,
+        partitions: &[Partition],
+    ) -> Result<Vec<(Partition, Option<EventSeq>, EventSeq)>, String> {
+        let layout = self.node.layout.clone();
+        let mut invocation = ENDS.prepare_invoke();
+        for &p in partitions {
+            invocation.key(layout.log(p)).key(layout.meta(p));
+        }
+        let asked = std::time::Instant::now();
+        let read = invocation.invoke_async::<(u64, Vec<(u64, String)>)>(&mut self.conn);
+        let (now, ends) = match timeout(self.options.publish_timeout, read).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("reading the logs' ends timed out".to_owned()),
+        };
+        let half_trip = asked.elapsed().as_millis() as u64 / 2;
+        self.clock.set(now, half_trip);
+        Ok(partitions
+            .iter()
+            .zip(ends)
+            .map(|(&p, (mark, last))| {
+                // Every entry added later has an id of this millisecond or later.
+                let floor = EventSeq::new(mark.saturating_sub(1), 0);
+                (p, last.parse().ok(), floor)
+            })
+            .collect())
     }
 
     /// Delivers `partition`'s log entries after the node's position, up to `end`.

@@ -679,3 +679,27 @@ async fn a_client_moving_to_an_instance_whose_link_was_cut_gets_every_event_once
     assert_eq!(datas(&got), want);
     assert!(b.status().reconnects >= 1);
 }
+
+#[tokio::test]
+async fn a_clock_gone_back_loses_nothing() {
+    let server = RedisServer::start();
+    let a = instance(&server, RedisOptions::new()).await;
+    // As if Redis's clock had been a minute ahead when the broadcast log last saw it,
+    // and had since gone back.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let (secs, _): (u64, u64) = redis::cmd("TIME").query_async(&mut admin).await.unwrap();
+    redis::cmd("HSET")
+        .arg("{sse:b}:meta")
+        .arg("hw")
+        .arg(secs * 1000 + 60_000)
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    // Its channels new here, the reader makes the instance catch up, which moves
+    // the instance's position to just below the mark.
+    let mut reader = client(a.service(), "r", &[]);
+    reader.connected().await;
+    a.broadcast(Event::message("after")).await.unwrap();
+    assert_eq!(reader.next().await.data, "after");
+}

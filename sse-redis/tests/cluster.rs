@@ -700,6 +700,7 @@ async fn a_clock_gone_back_loses_nothing() {
     // the instance's position to just below the mark.
     let mut reader = client(a.service(), "r", &[]);
     reader.connected().await;
+    reader.quiet(Duration::from_millis(200)).await; // its (empty) history read
     a.broadcast(Event::message("after")).await.unwrap();
     assert_eq!(reader.next().await.data, "after");
 }

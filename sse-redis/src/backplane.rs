@@ -456,10 +456,9 @@ impl RedisBackplane {
         let target = topics.map_or(Target::All, |t| Target::Topics(t.to_vec()));
         let frame = message::frame(&target, event);
         let mut parts: BTreeMap<Partition, Vec<Topic>> = BTreeMap::new();
-        let all = match topics {
+        match topics {
             None => {
                 parts.insert(layout.broadcast(), Vec::new());
-                String::new()
             }
             Some(topics) => {
                 for topic in topics {
@@ -468,34 +467,34 @@ impl RedisBackplane {
                         topics.push(topic.clone());
                     }
                 }
-                message::join_topics(topics)
             }
-        };
+        }
         let first = topics
             .and_then(|t| t.first())
             .map_or(layout.broadcast(), |t| layout.of_topic(t));
-        let sends = parts.iter().map(|(&p, topics)| {
+        // Partition after partition, each entry naming the topics of those that took
+        // it before: their readers get it there, and only there.
+        let mut failed = Vec::new();
+        let mut position = None;
+        let mut error = None;
+        let mut taken: Vec<Topic> = Vec::new();
+        for (&p, topics) in &parts {
             let channels: Vec<String> = if topics.is_empty() {
                 vec![layout.broadcast_channel()]
             } else {
                 topics.iter().map(|t| layout.topic_channel(t)).collect()
             };
-            self.append(p, &all, &frame, channels, key)
-        });
-        let results = join_all(sends).await;
-        let mut failed = Vec::new();
-        let mut position = None;
-        let mut error = None;
-        for ((&p, topics), result) in parts.iter().zip(results) {
-            match result {
+            let names = (message::join_topics(topics), message::join_topics(&taken));
+            match self.append(p, &names, &frame, channels, key).await {
                 Ok(pos) => {
                     bump(&shared.node.health.published);
+                    taken.extend(topics.iter().cloned());
                     if p == first {
                         position = Some(pos);
                     }
                 }
                 Err(e) => {
-                    failed.push((p, topics));
+                    failed.push((p, topics, taken.clone()));
                     error = Some(e);
                 }
             }
@@ -516,13 +515,13 @@ impl RedisBackplane {
             bump(&shared.node.health.local_fallbacks);
             failed
                 .iter()
-                .map(|(_, topics)| {
+                .map(|(_, topics, taken)| {
                     let target = if topics.is_empty() {
                         Target::All
                     } else {
                         Target::Topics(topics.to_vec())
                     };
-                    shared.node.deliver_locally(&target, &frame)
+                    shared.node.deliver_locally(&target, &frame, taken)
                 })
                 .sum()
         });
@@ -533,7 +532,7 @@ impl RedisBackplane {
     async fn append(
         &self,
         p: Partition,
-        topics: &str,
+        (topics, except): &(String, String),
         frame: &Bytes,
         channels: Vec<String>,
         key: Option<&str>,
@@ -542,7 +541,9 @@ impl RedisBackplane {
         let layout = &shared.layout;
         let options = &shared.options;
         if key.is_none() {
-            return self.append_batched(p, topics, frame, channels).await;
+            return self
+                .append_batched(p, topics, except, frame, channels)
+                .await;
         }
         let log = layout.log(p);
         let mut invocation = batch::BATCH.key(&log);
@@ -555,6 +556,7 @@ impl RedisBackplane {
             .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
             .arg(1)
             .arg(topics)
+            .arg(except)
             .arg(frame.as_ref())
             .arg(channels.len());
         for channel in &channels {
@@ -603,6 +605,7 @@ impl RedisBackplane {
         &self,
         p: Partition,
         topics: &str,
+        except: &str,
         frame: &Bytes,
         channels: Vec<String>,
     ) -> Result<EventSeq, Error> {
@@ -610,6 +613,7 @@ impl RedisBackplane {
         let (reply, answer) = oneshot::channel();
         let entry = batch::Entry {
             topics: topics.to_owned(),
+            except: except.to_owned(),
             frame: frame.clone(),
             channels,
             reply,
@@ -697,7 +701,7 @@ impl RedisBackplane {
             bump(&shared.node.health.local_fallbacks);
             shared
                 .node
-                .deliver_locally(&Target::Client(id.clone()), &frame)
+                .deliver_locally(&Target::Client(id.clone()), &frame, &[])
         });
         Err(Error::Unavailable { reason, local })
     }

@@ -11,8 +11,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// One publish waiting for its batch.
 pub(crate) struct Entry {
-    /// The message's topics, joined (empty for a broadcast).
+    /// The message's topics in this partition, joined (empty for a broadcast).
     pub(crate) topics: String,
+    /// Its topics in partitions it was written to before, joined.
+    pub(crate) except: String,
     pub(crate) frame: Bytes,
     pub(crate) channels: Vec<String>,
     pub(crate) reply: oneshot::Sender<Result<EventSeq, String>>,
@@ -86,6 +88,7 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     for entry in &batch {
         invocation
             .arg(&entry.topics)
+            .arg(&entry.except)
             .arg(entry.frame.as_ref())
             .arg(entry.channels.len());
         for channel in &entry.channels {
@@ -129,8 +132,9 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
 /// `KEYS` the log, the partition's meta hash, and the key's record (the log itself
 /// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
 /// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
-/// unkeyed), the number of entries, then per entry its topics, its frame, its number
-/// of channels and the channels. Returns the entries' ids (for a key seen before, the
+/// unkeyed), the number of entries, then per entry its topics in this partition, its
+/// topics in partitions written before (their readers get it there), its frame, its
+/// number of channels and the channels. Returns the entries' ids (for a key seen before, the
 /// id its first send got).
 ///
 /// Entry ids follow the order scripts run in across the shard's logs: the time in
@@ -161,16 +165,16 @@ local prefix = string.format('%.0f-', ms)
 local ids, out, order = {}, {}, {}
 local i = 6
 for e = 1, tonumber(ARGV[5]) do
-  local topics, frame, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local topics, except, frame, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local wanted = prefix .. (sub + e - 1)
-  local id = redis.pcall('XADD', KEYS[1], wanted, 't', topics, 'f', frame)
+  local id = redis.pcall('XADD', KEYS[1], wanted, 't', topics, 'x', except, 'f', frame)
   if type(id) == 'table' and id.err then
-    id = redis.call('XADD', KEYS[1], '*', 't', topics, 'f', frame)
+    id = redis.call('XADD', KEYS[1], '*', 't', topics, 'x', except, 'f', frame)
   end
   ids[e] = id
-  local record = id .. ' ' .. topics .. '\n' .. frame
+  local record = id .. ' ' .. topics .. ' ' .. except .. '\n' .. frame
   for c = 1, n do
-    local channel = ARGV[i + 2 + c]
+    local channel = ARGV[i + 3 + c]
     local records = out[channel]
     if not records then
       records = {}
@@ -179,7 +183,7 @@ for e = 1, tonumber(ARGV[5]) do
     end
     records[#records + 1] = record
   end
-  i = i + 3 + n
+  i = i + 4 + n
 end
 local floor = false
 local age = tonumber(ARGV[3])

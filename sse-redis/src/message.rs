@@ -1,10 +1,12 @@
 //! How a message travels: its event, encoded once as the Server-Sent Events frame it
 //! becomes (without an id), and the topics it is for.
 //!
-//! - A log entry (stream `{ns:P}:log`) has two fields: `t`, the message's topics
-//!   joined by `,` (all of them, also those of other partitions; empty for a
-//!   broadcast), and `f`, the frame.
-//! - On a topic or broadcast channel the payload is `ENTRY-ID TOPICS\nFRAME`.
+//! - A log entry (stream `{ns:P}:log`) has three fields: `t`, the message's topics
+//!   in this partition joined by `,` (empty for a broadcast); `x`, its topics in
+//!   partitions it was written to before this one, whose readers get it there; and
+//!   `f`, the frame.
+//! - On a topic or broadcast channel the payload is one record or more, each
+//!   `ENTRY-ID TOPICS EXCEPT\nFRAME`.
 //! - On a client channel (direct messages, not logged) the payload is the frame,
 //!   which may carry the event's own id.
 //!
@@ -24,7 +26,17 @@ pub(crate) struct Logged {
     pub(crate) pos: EventSeq,
     /// Empty for a broadcast.
     pub(crate) topics: Vec<Topic>,
+    /// Readers of these got the message from an earlier partition.
+    pub(crate) except: Vec<Topic>,
     pub(crate) frame: Bytes,
+}
+
+impl Logged {
+    /// Whether a client of `topics` (sorted) gets this message here.
+    pub(crate) fn is_for(&self, topics: &[Topic]) -> bool {
+        let reads = |t: &Topic| topics.binary_search(t).is_ok();
+        (self.topics.is_empty() || self.topics.iter().any(reads)) && !self.except.iter().any(reads)
+    }
 }
 
 /// The frame of `event` for a topic or broadcast: without its id, which the node
@@ -68,36 +80,38 @@ static BLANK_LINE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
 
 /// A channel payload of logged messages: one record or more, each
-/// `ENTRY-ID TOPICS\nFRAME`, in the log's order. A frame ends at its first blank
+/// `ENTRY-ID TOPICS EXCEPT\nFRAME`, in the log's order. A frame ends at its first blank
 /// line, so records need no other delimiter.
 pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
     let mut records: Vec<Logged> = Vec::new();
-    let mut last_topics: Option<&str> = None;
+    let mut last_names: Option<&str> = None;
     // One copy of the payload; each record's frame is a slice of it.
     let whole = Bytes::copy_from_slice(payload);
     let mut rest = payload;
     while !rest.is_empty() {
         let newline = memchr::memchr(b'\n', rest).ok_or("no topics line")?;
         let header = std::str::from_utf8(&rest[..newline]).map_err(|_| "header")?;
-        let (pos, topics) = header.split_once(' ').ok_or("no entry id")?;
+        let (pos, names) = header.split_once(' ').ok_or("no entry id")?;
+        let (topics, except) = names.split_once(' ').ok_or("no except list")?;
         let pos = pos.parse().map_err(|_| "invalid entry id")?;
         let body = &rest[newline + 1..];
         let end = BLANK_LINE.find(body).ok_or("frame not ended")? + 2;
         let start = payload.len() - body.len();
         let frame = whole.slice(start..start + end);
         // Records of one payload usually share their topics: parsed once.
-        let record = match (last_topics, records.last()) {
-            (Some(last), Some(previous)) if last == topics => {
+        let record = match (last_names, records.last()) {
+            (Some(last), Some(previous)) if last == names => {
                 check(&frame, false)?;
                 Logged {
                     pos,
                     topics: previous.topics.clone(),
+                    except: previous.except.clone(),
                     frame,
                 }
             }
-            _ => logged(pos, topics, frame)?,
+            _ => logged(pos, topics, except, frame)?,
         };
-        last_topics = Some(topics);
+        last_names = Some(names);
         records.push(record);
         rest = &body[end..];
     }
@@ -108,14 +122,27 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Vec<Logged>, Malformed> {
 }
 
 /// A logged message from its parts, checked.
-pub(crate) fn logged(pos: EventSeq, topics: &str, frame: Bytes) -> Result<Logged, Malformed> {
-    let topics = if topics.is_empty() {
-        Vec::new()
-    } else {
-        Topic::parse_list(topics).map_err(|_| "invalid topic")?
+pub(crate) fn logged(
+    pos: EventSeq,
+    topics: &str,
+    except: &str,
+    frame: Bytes,
+) -> Result<Logged, Malformed> {
+    let list = |names: &str| {
+        if names.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Topic::parse_list(names).map_err(|_| "invalid topic")
+        }
     };
+    let (topics, except) = (list(topics)?, list(except)?);
     check(&frame, false)?;
-    Ok(Logged { pos, topics, frame })
+    Ok(Logged {
+        pos,
+        topics,
+        except,
+        frame,
+    })
 }
 
 /// A direct message's frame, checked.
@@ -185,17 +212,17 @@ mod tests {
             .with_id(EventId::new("7").unwrap());
         let f = frame(&Target::All, &event);
         assert!(!f.windows(3).any(|w| w == b"id:"));
-        let payload = [&b"17-3 a,b:c\n"[..], &f].concat();
+        let payload = [&b"17-3 a,b:c d\n"[..], &f].concat();
         let read = parse_payload(&payload).unwrap().remove(0);
         assert_eq!(read.pos, EventSeq::new(17, 3));
-        assert_eq!(read.topics.len(), 2);
+        assert_eq!((read.topics.len(), read.except.len()), (2, 1));
         let framed = with_id(&read.frame, "2.0;0:0-0");
         assert!(
             framed.ends_with(b"data: b\nid: 2.0;0:0-0\n\n"),
             "{framed:?}"
         );
         assert_eq!(
-            parse_payload(&[&b"17-3 \n"[..], &f].concat()).unwrap()[0].topics,
+            parse_payload(&[&b"17-3  \n"[..], &f].concat()).unwrap()[0].topics,
             []
         );
         // A direct message keeps its id.
@@ -207,16 +234,17 @@ mod tests {
     fn bad_messages_are_refused() {
         for bad in [
             &b""[..],
-            b"17-3 a\n",
-            b"17-3 a\ndata: x\n",
-            b"17-3 a\ndata: x\n\ndata: y\n\n",
-            b"17-3 a\nid: 1\ndata: x\n\n",
-            b"17-3 a\nfoo: x\n\n",
-            b"17-3 a\ndata: x\r\n\n",
-            b"x a\ndata: x\n\n",
-            b"17-3 a b\ndata: x\n\n",
+            b"17-3 a \n",
+            b"17-3 a \ndata: x\n",
+            b"17-3 a \ndata: x\n\ndata: y\n\n",
+            b"17-3 a \nid: 1\ndata: x\n\n",
+            b"17-3 a \nfoo: x\n\n",
+            b"17-3 a \ndata: x\r\n\n",
+            b"x a \ndata: x\n\n",
+            b"17-3 a\ndata: x\n\n",
+            b"17-3 a b c\ndata: x\n\n",
             b"17-3\ndata: x\n\n",
-            b"17-3 a\n\n",
+            b"17-3 a \n\n",
         ] {
             assert!(
                 parse_payload(bad).is_err(),
@@ -224,12 +252,12 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert!(parse_payload(b"17-3 a\ndata: x\n\n").is_ok());
+        assert!(parse_payload(b"17-3 a \ndata: x\n\n").is_ok());
         // Several records, in order.
-        let two = parse_payload(b"1-0 a\ndata: x\n\n1-1 \n: c\ndata: y\n\n").unwrap();
+        let two = parse_payload(b"1-0 a \ndata: x\n\n1-1  \n: c\ndata: y\n\n").unwrap();
         assert_eq!(two.len(), 2);
         assert_eq!((two[1].pos, two[1].topics.len()), (EventSeq::new(1, 1), 0));
-        assert!(parse_payload(b"1-0 a\ndata: x\n\n1-1 a\n").is_err());
+        assert!(parse_payload(b"1-0 a \ndata: x\n\n1-1 a \n").is_err());
         assert!(direct(b"id: 1\ndata: x\n\n").is_ok());
         assert!(direct(b"data: x\n\nevent: y\n\n").is_err());
     }

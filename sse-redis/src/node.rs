@@ -44,22 +44,26 @@ impl Node {
     pub(crate) fn deliver(&self, partition: Partition, messages: &[Logged]) -> usize {
         let mut cut = lock(&self.cut);
         let mut new = 0;
-        // Consecutive messages usually share their topics: their recipients too.
-        let mut recipients: Option<(&[Topic], Target, Vec<Topic>)> = None;
+        // Consecutive messages usually share their topics: their target too.
+        let mut target: Option<(&[Topic], Target)> = None;
         for message in messages {
             if message.pos <= cut.get(partition) {
                 continue;
             }
             cut.set(partition, message.pos);
             let frame = message::with_id_by(&message.frame, cut.id_len(), |out| cut.write_id(out));
-            let same = matches!(&recipients, Some((topics, ..)) if *topics == &message.topics[..]);
+            let same = matches!(&target, Some((topics, _)) if *topics == &message.topics[..]);
             if !same {
-                let (target, except) = self.recipients(partition, &message.topics);
-                recipients = Some((&message.topics, target, except));
+                let to = if message.topics.is_empty() {
+                    Target::All
+                } else {
+                    Target::Topics(message.topics.clone())
+                };
+                target = Some((&message.topics, to));
             }
-            if let Some((_, target, except)) = &recipients {
+            if let Some((_, to)) = &target {
                 // Refused only while the service shuts down: its clients are leaving.
-                let _ = self.service.deliver_frame(target, &frame, except);
+                let _ = self.service.deliver_frame(to, &frame, &message.except);
             }
             new += 1;
         }
@@ -70,24 +74,6 @@ impl Node {
                 .fetch_add(new as u64, std::sync::atomic::Ordering::Relaxed);
         }
         new
-    }
-
-    /// Who gets a message of `topics` read from `partition`: the readers of its topics
-    /// there, except those who read one of its topics of an earlier partition and get
-    /// it there. A broadcast (no topics) goes to everyone.
-    fn recipients(&self, partition: Partition, topics: &[Topic]) -> (Target, Vec<Topic>) {
-        if topics.is_empty() {
-            return (Target::All, Vec::new());
-        }
-        let (mut here, mut earlier) = (Vec::new(), Vec::new());
-        for topic in topics {
-            match self.layout.of_topic(topic) {
-                p if p == partition => here.push(topic.clone()),
-                p if p < partition => earlier.push(topic.clone()),
-                _ => {}
-            }
-        }
-        (Target::Topics(here), earlier)
     }
 
     /// Moves the node's position in `partition` to `pos` when it is behind: nothing
@@ -118,10 +104,16 @@ impl Node {
         cut.cut().clone()
     }
 
-    /// Delivers `frame` (no id: not in any log) to this node's clients of `target`.
-    pub(crate) fn deliver_locally(&self, target: &Target, frame: &Bytes) -> usize {
+    /// Delivers `frame` (no id: not in any log) to this node's clients of `target`,
+    /// except readers of `except`.
+    pub(crate) fn deliver_locally(
+        &self,
+        target: &Target,
+        frame: &Bytes,
+        except: &[Topic],
+    ) -> usize {
         self.service
-            .deliver_frame(target, frame, &[])
+            .deliver_frame(target, frame, except)
             .map_or(0, |d| d.queued)
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     backplane::Shared,
     cut::Cut,
     message::Logged,
-    partition::{Layout, Partition},
+    partition::Partition,
     shard::{entry_message, read_range, Command},
     subscriptions::channels_of,
 };
@@ -274,7 +274,6 @@ impl Reading {
     /// that the smallest position buffered is the smallest left.
     async fn refill(&mut self) -> Result<(), ()> {
         let options = &self.shared.options;
-        let layout = &self.shared.layout;
         for reader in self.readers.iter_mut() {
             while reader.buf.is_empty() && !reader.done {
                 let shard = self.shared.layout.shard(reader.partition);
@@ -297,7 +296,7 @@ impl Reading {
                     };
                     reader.after = reader.after.max(pos);
                     if let Ok(message) = entry_message(pos, entry) {
-                        if is_for_client(layout, &self.topics, reader.partition, &message) {
+                        if message.is_for(&self.topics) {
                             reader.buf.push_back(message);
                         }
                     }
@@ -309,31 +308,4 @@ impl Reading {
         }
         Ok(())
     }
-}
-
-/// Whether a client of `topics` gets `message` from `partition`'s log: a broadcast,
-/// or a message of one of its topics there and of none of its topics in an earlier
-/// partition (it gets the message there), as a live delivery decides.
-fn is_for_client(
-    layout: &Layout,
-    topics: &[Topic],
-    partition: Partition,
-    message: &Logged,
-) -> bool {
-    if message.topics.is_empty() {
-        return true;
-    }
-    let mut here = false;
-    for topic in message
-        .topics
-        .iter()
-        .filter(|t| topics.binary_search(t).is_ok())
-    {
-        match layout.of_topic(topic) {
-            p if p < partition => return false,
-            p if p == partition => here = true,
-            _ => {}
-        }
-    }
-    here
 }

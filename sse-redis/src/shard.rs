@@ -534,8 +534,9 @@ pub(crate) fn entry_message(
         Some(Value::BulkString(b)) => Ok(b.as_slice()),
         _ => Err("missing field"),
     };
-    let topics = std::str::from_utf8(field("t")?).map_err(|_| "topics")?;
-    message::logged(pos, topics, bytes::Bytes::copy_from_slice(field("f")?))
+    let text = |name: &str| std::str::from_utf8(field(name)?).map_err(|_| "topics");
+    let frame = bytes::Bytes::copy_from_slice(field("f")?);
+    message::logged(pos, text("t")?, text("x")?, frame)
 }
 
 enum Kind {

@@ -704,3 +704,26 @@ async fn a_clock_gone_back_loses_nothing() {
     a.broadcast(Event::message("after")).await.unwrap();
     assert_eq!(reader.next().await.data, "after");
 }
+
+#[tokio::test]
+async fn an_event_of_several_partitions_with_a_shard_down_reaches_each_reader_once() {
+    let servers = [RedisServer::start(), RedisServer::start()];
+    let options = RedisOptions::new().publish_timeout(Duration::from_millis(500));
+    let a = instance_on(&servers, options.clone()).await;
+    let b = instance_on(&servers, options).await;
+    // Twenty topics fall in partitions of both shards.
+    let names: Vec<String> = (0..20).map(|n| format!("room-{n}")).collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let topics: Vec<Topic> = names.iter().map(|n| topic(n)).collect();
+    let mut reader = client(b.service(), "reader", &all);
+    reader.connected().await;
+    reader.quiet(Duration::from_millis(200)).await; // its (empty) history read
+    let [mut first, _second] = servers;
+    first.kill();
+    // The first shard's partitions fail; the other shard's take it, and their entries
+    // name no topic of a partition that failed, so the reader gets it from them.
+    let sent = a.publish_many(&topics, Event::message("m")).await;
+    assert!(matches!(sent, Err(Error::Unavailable { .. })), "{sent:?}");
+    assert_eq!(reader.next().await.data, "m");
+    reader.quiet(Duration::from_millis(300)).await;
+}

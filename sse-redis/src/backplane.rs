@@ -95,9 +95,16 @@ use crate::{
 ///   [`ping_interval`](RedisOptions::ping_interval).
 /// - **Clients connecting during an outage** are held for at most
 ///   [`connect_timeout`](RedisOptions::connect_timeout), then get `sse-reset`
-///   `unavailable` (without an id, so they keep theirs) and live events.
+///   `unavailable` without an id, and their stream ends: they come back with the id
+///   they had.
 /// - [`BackplaneHooks`](crate::BackplaneHooks) and [`Status`] report outages;
 ///   `tracing` logs them. Nothing panics.
+///
+/// # Limits
+///
+/// Topics added to a connected client with [`Service::subscribe`] are subscribed at
+/// once but not caught up: events published before the subscription takes effect in
+/// Redis (a round trip) do not reach that client. `docs/redis.md` lists the others.
 ///
 /// # Examples
 ///
@@ -394,9 +401,9 @@ impl RedisBackplane {
     }
 
     /// Sends `event` to the subscribers of any of `topics` on every instance, once
-    /// each. Topics of several partitions write it to each partition's log; a client
-    /// reading topics of several gets it once, from the first. Returns its position
-    /// in the first topic's partition's log.
+    /// each. Topics of several partitions write it to each partition's log in turn; a
+    /// client reading topics of several gets it once, from the first that took it.
+    /// Returns its position in the first topic's partition's log.
     ///
     /// # Errors
     ///

@@ -11,7 +11,7 @@ use std::{
 
 /// Callbacks on the backplane's link to Redis. Both do nothing by default.
 ///
-/// They run inline on the task that noticed the change (the reader, or a publish),
+/// They run inline on the task that noticed the change (a subscriber, or a publish),
 /// so keep them quick.
 ///
 /// # Examples
@@ -38,7 +38,7 @@ pub trait BackplaneHooks: Send + Sync + fmt::Debug + 'static {
         let _ = reason;
     }
 
-    /// The reader is reading from Redis again after an outage of `down_for`.
+    /// Every shard answers again after an outage of `down_for`.
     fn on_up(&self, down_for: Duration) {
         let _ = down_for;
     }
@@ -53,7 +53,7 @@ pub struct Status {
     pub up: bool,
     /// Outages seen since startup (transitions from up to down).
     pub outages: u64,
-    /// Reconnections of the reader after a failure.
+    /// Reconnections of the shards' subscribers after a failure.
     pub reconnects: u64,
     /// Messages Redis took from this instance.
     pub published: u64,
@@ -61,11 +61,11 @@ pub struct Status {
     pub publish_errors: u64,
     /// Of those, messages delivered to local clients by the local fallback.
     pub local_fallbacks: u64,
-    /// Stream entries the reader delivered to this instance's service.
+    /// Events delivered to this instance's service from Redis (channels and catch-ups).
     pub received: u64,
-    /// Stream entries skipped because they could not be decoded.
+    /// Messages and log entries skipped because they could not be decoded.
     pub malformed: u64,
-    /// Bytes of messages received from Redis (channels and logs).
+    /// Bytes of channel messages received from Redis (log reads not counted).
     pub received_bytes: u64,
 }
 

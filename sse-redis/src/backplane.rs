@@ -460,22 +460,21 @@ impl RedisBackplane {
     ) -> Result<EventSeq, Error> {
         let shared = &*self.shared;
         let layout = &shared.layout;
-        let target = topics.map_or(Target::All, |t| Target::Topics(t.to_vec()));
-        let frame = message::frame(&target, event);
-        let mut parts: BTreeMap<Partition, Vec<Topic>> = BTreeMap::new();
-        match topics {
-            None => {
-                parts.insert(layout.broadcast(), Vec::new());
-            }
+        let frame = message::logged_frame(event);
+        let parts: Vec<(Partition, Vec<Topic>)> = match topics {
+            None => vec![(layout.broadcast(), Vec::new())],
+            Some([topic]) => vec![(layout.of_topic(topic), vec![topic.clone()])],
             Some(topics) => {
+                let mut parts: BTreeMap<Partition, Vec<Topic>> = BTreeMap::new();
                 for topic in topics {
                     let topics = parts.entry(layout.of_topic(topic)).or_default();
                     if !topics.contains(topic) {
                         topics.push(topic.clone());
                     }
                 }
+                parts.into_iter().collect()
             }
-        }
+        };
         let first = topics
             .and_then(|t| t.first())
             .map_or(layout.broadcast(), |t| layout.of_topic(t));
@@ -485,7 +484,8 @@ impl RedisBackplane {
         let mut position = None;
         let mut error = None;
         let mut taken: Vec<Topic> = Vec::new();
-        for (&p, topics) in &parts {
+        for (p, topics) in &parts {
+            let p = *p;
             let channels: Vec<String> = if topics.is_empty() {
                 vec![layout.broadcast_channel()]
             } else {
@@ -662,7 +662,7 @@ impl RedisBackplane {
         let layout = &shared.layout;
         let options = &shared.options;
         let p = layout.of_client(id);
-        let frame = message::frame(&Target::Client(id.clone()), event);
+        let frame = event.encode();
         let conn = &shared.shards[layout.shard(p)].conn;
         let channel = layout.client_channel(id);
         let sent = match key {

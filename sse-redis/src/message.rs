@@ -15,7 +15,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use sse_codec::Event;
-use sse_core::{EventSeq, Target, Topic};
+use sse_core::{EventSeq, Topic};
 
 /// Why a message could not be read back.
 pub(crate) type Malformed = &'static str;
@@ -41,11 +41,10 @@ impl Logged {
 
 /// The frame of `event` for a topic or broadcast: without its id, which the node
 /// gives it.
-pub(crate) fn frame(target: &Target, event: &Event) -> Bytes {
-    match target {
-        Target::Client(_) => event.encode(),
-        _ if event.id().is_none() => event.encode(),
-        _ => without_id(event).encode(),
+pub(crate) fn logged_frame(event: &Event) -> Bytes {
+    match event.id() {
+        None => event.encode(),
+        Some(_) => without_id(event).encode(),
     }
 }
 
@@ -210,7 +209,7 @@ mod tests {
             .with_retry(Duration::from_millis(1500))
             .with_comment("x")
             .with_id(EventId::new("7").unwrap());
-        let f = frame(&Target::All, &event);
+        let f = logged_frame(&event);
         assert!(!f.windows(3).any(|w| w == b"id:"));
         let payload = [&b"17-3 a,b:c d\n"[..], &f].concat();
         let read = parse_payload(&payload).unwrap().remove(0);
@@ -226,8 +225,7 @@ mod tests {
             []
         );
         // A direct message keeps its id.
-        let alice = Target::Client(sse_core::ClientId::new("alice").unwrap());
-        assert_eq!(direct(&frame(&alice, &event)).unwrap(), event.encode());
+        assert_eq!(direct(&event.encode()).unwrap(), event.encode());
     }
 
     #[test]

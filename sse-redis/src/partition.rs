@@ -12,17 +12,27 @@ pub(crate) type Partition = u16;
 /// shards.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
-    prefix: String,
     partitions: u16,
     shards: usize,
+    /// Each partition's hash tag, `{prefix:P}` (`{prefix:b}` for broadcasts).
+    tags: Vec<String>,
 }
 
 impl Layout {
     pub(crate) fn new(prefix: &str, partitions: u16, shards: usize) -> Self {
+        let tags = (0..=partitions)
+            .map(|p| {
+                if p == partitions {
+                    format!("{{{prefix}:b}}")
+                } else {
+                    format!("{{{prefix}:{p}}}")
+                }
+            })
+            .collect();
         Layout {
-            prefix: prefix.to_owned(),
             partitions,
             shards: shards.max(1),
+            tags,
         }
     }
 
@@ -54,12 +64,8 @@ impl Layout {
     }
 
     /// The hash tag of `partition`: `{prefix:P}`, or `{prefix:b}` for broadcasts.
-    fn tag(&self, partition: Partition) -> String {
-        if partition == self.partitions {
-            format!("{{{}:b}}", self.prefix)
-        } else {
-            format!("{{{}:{partition}}}", self.prefix)
-        }
+    fn tag(&self, partition: Partition) -> &str {
+        &self.tags[usize::from(partition)]
     }
 
     /// The partition's log, a stream.

@@ -591,16 +591,9 @@ impl RedisBackplane {
                     }),
                 };
             }
-            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(p, &e)),
-            Err(_) if key.is_some() => {
-                let why = format!("no answer within {:?}", options.publish_timeout);
-                return Err(self.unknown(p, &why));
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {:?}", options.publish_timeout),
+            Ok(Err(e)) => self.not_taken(p, key.is_some(), Some(e))?,
+            Err(_) => self.not_taken(p, key.is_some(), None)?,
         };
-        shared.node.health.down(layout.shard(p), &reason);
-        bump(&shared.node.health.publish_errors);
         Err(Error::Unavailable {
             reason,
             local: None,
@@ -694,16 +687,9 @@ impl RedisBackplane {
                 bump(&shared.node.health.published);
                 return Ok(usize::try_from(receivers).unwrap_or(0));
             }
-            Ok(Err(e)) if key.is_some() && e.is_timeout() => return Err(self.unknown(p, &e)),
-            Err(_) if key.is_some() => {
-                let why = format!("no answer within {:?}", options.publish_timeout);
-                return Err(self.unknown(p, &why));
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {:?}", options.publish_timeout),
+            Ok(Err(e)) => self.not_taken(p, key.is_some(), Some(e))?,
+            Err(_) => self.not_taken(p, key.is_some(), None)?,
         };
-        shared.node.health.down(layout.shard(p), &reason);
-        bump(&shared.node.health.publish_errors);
         let local = options.local_fallback.then(|| {
             bump(&shared.node.health.local_fallbacks);
             shared
@@ -713,13 +699,27 @@ impl RedisBackplane {
         Err(Error::Unavailable { reason, local })
     }
 
-    /// Counts a send whose outcome is unknown, and makes its error.
-    fn unknown(&self, p: Partition, why: &dyn fmt::Display) -> Error {
-        let reason = why.to_string();
+    /// Counts a send to partition `p` that Redis answered with `error`, or not at all
+    /// (`None`), and says why it was not taken. A keyed send that got no answer in
+    /// time may have been taken: its error is [`Error::UnknownOutcome`].
+    fn not_taken(
+        &self,
+        p: Partition,
+        keyed: bool,
+        error: Option<redis::RedisError>,
+    ) -> Result<String, Error> {
+        let late = error.as_ref().is_none_or(redis::RedisError::is_timeout);
+        let reason = match error {
+            Some(e) => e.to_string(),
+            None => format!("no answer within {:?}", self.shared.options.publish_timeout),
+        };
         let health = &self.shared.node.health;
         health.down(self.shared.layout.shard(p), &reason);
         bump(&health.publish_errors);
-        Error::UnknownOutcome { reason }
+        if keyed && late {
+            return Err(Error::UnknownOutcome { reason });
+        }
+        Ok(reason)
     }
 }
 

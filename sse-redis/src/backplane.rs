@@ -102,9 +102,10 @@ use crate::{
 ///
 /// # Limits
 ///
-/// Topics added to a connected client with [`Service::subscribe`] are subscribed at
-/// once but not caught up: events published before the subscription takes effect in
-/// Redis (a round trip) do not reach that client. `docs/redis.md` lists the others.
+/// Add topics to a connected client with [`subscribe`](Self::subscribe), not the
+/// service's own: the service's takes effect in Redis a round trip later, so events
+/// published meanwhile on other instances miss the client. `docs/redis.md` lists the
+/// other limits.
 ///
 /// # Examples
 ///
@@ -424,6 +425,76 @@ impl RedisBackplane {
     /// reaches the client only if it is connected here.
     pub async fn send_to(&self, id: &ClientId, event: Event) -> Result<usize, Error> {
         self.direct(id, &event, None).await
+    }
+
+    /// Subscribes every connection of client `id` on this instance to `topics`, as
+    /// [`Service::subscribe`] does, once this instance's subscriptions to them are in
+    /// place in Redis and caught up: every event of them published after this
+    /// returns reaches those connections, wherever it was published. (The service's
+    /// own `subscribe` takes effect here at once, and in Redis a round trip later.)
+    /// Returns the number of connections.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Service`] with what [`Service::subscribe`] refused.
+    /// [`Error::Unavailable`] if Redis could not be reached within
+    /// [`connect_timeout`](RedisOptions::connect_timeout): the connections are
+    /// subscribed here (`local` counts them), and get what is published elsewhere
+    /// once Redis is back.
+    pub async fn subscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
+        let shared = &*self.shared;
+        let layout = &shared.layout;
+        let channels: Vec<(String, Partition)> = topics
+            .iter()
+            .map(|t| (layout.topic_channel(t), layout.of_topic(t)))
+            .collect();
+        let command = |p: Partition, command: Command| {
+            // The subscriber ends only with the backplane.
+            let _ = shared.shards[layout.shard(p)].commands.send(command);
+        };
+        for (channel, p) in &channels {
+            if shared.subscriptions.pin(channel) {
+                command(*p, Command::Subscribe(channel.clone()));
+            }
+        }
+        let mut by_shard: BTreeMap<usize, Vec<Partition>> = BTreeMap::new();
+        for (_, p) in &channels {
+            by_shard.entry(layout.shard(*p)).or_default().push(*p);
+        }
+        let replies = by_shard.into_iter().map(|(shard, partitions)| {
+            let (tx, rx) = oneshot::channel();
+            let _ = shared.shards[shard]
+                .commands
+                .send(Command::Ready(partitions, tx));
+            rx
+        });
+        let ready = timeout(shared.options.connect_timeout, join_all(replies)).await;
+        let subscribed = shared.node.service.subscribe(id, topics);
+        for (channel, p) in &channels {
+            if shared.subscriptions.unpin(channel) {
+                command(*p, Command::Unsubscribe(channel.clone()));
+            }
+        }
+        let connections = subscribed.map_err(Error::Service)?;
+        match ready {
+            Ok(replies) if replies.iter().all(Result::is_ok) => Ok(connections),
+            _ => Err(Error::Unavailable {
+                reason: "the subscriptions were not in place in time".into(),
+                local: Some(connections),
+            }),
+        }
+    }
+
+    /// Unsubscribes every connection of client `id` on this instance from `topics`,
+    /// as [`Service::unsubscribe`] does. Returns the number of connections.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Service`] with what [`Service::unsubscribe`] refused.
+    pub fn unsubscribe(&self, id: &ClientId, topics: &[Topic]) -> Result<usize, Error> {
+        (self.shared.node.service)
+            .unsubscribe(id, topics)
+            .map_err(Error::Service)
     }
 
     /// Sends `event` to `target` at most once for `key`: a retry with the same key

@@ -36,6 +36,9 @@ pub enum Error {
         /// Why the outcome is unknown.
         reason: String,
     },
+    /// The service refused a live subscription: no connection with that id here, a
+    /// topic not granted, or too many topics.
+    Service(sse_core::Error),
 }
 
 impl Error {
@@ -59,6 +62,7 @@ impl fmt::Display for Error {
             Error::UnknownOutcome { reason } => {
                 write!(f, "redis may or may not have taken the message: {reason}")
             }
+            Error::Service(e) => write!(f, "the service refused: {e}"),
             Error::Unavailable { reason, local } => {
                 write!(
                     f,
@@ -73,4 +77,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+}

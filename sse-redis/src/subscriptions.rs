@@ -11,8 +11,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{partition::Layout, shard::Command};
 
-/// Per channel: whether a local reader wants it, and whether its subscription is in
-/// place (confirmed by Redis, the shard caught up).
+/// Per channel: whether it is wanted (a local reader reads it, or a live
+/// subscription is being set up), and whether its subscription is in place
+/// (confirmed by Redis, the shard caught up).
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
     channels: Mutex<HashMap<String, Channel>>,
@@ -20,8 +21,16 @@ pub(crate) struct Subscriptions {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Channel {
-    wanted: bool,
+    readers: bool,
+    /// Live subscriptions waiting for the channel before they take effect.
+    pins: u32,
     confirmed: bool,
+}
+
+impl Channel {
+    fn wanted(&self) -> bool {
+        self.readers || self.pins > 0
+    }
 }
 
 impl Subscriptions {
@@ -29,13 +38,30 @@ impl Subscriptions {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `channel` wanted or not; returns whether that changed.
-    pub(crate) fn want(&self, channel: &str, wanted: bool) -> bool {
+    /// Marks whether local readers read `channel`; returns whether that changed
+    /// whether it is wanted.
+    pub(crate) fn want(&self, channel: &str, readers: bool) -> bool {
+        self.change(channel, |c| c.readers = readers)
+    }
+
+    /// Wants `channel` for a live subscription being set up; returns whether it was
+    /// not wanted before.
+    pub(crate) fn pin(&self, channel: &str) -> bool {
+        self.change(channel, |c| c.pins += 1)
+    }
+
+    /// The live subscription is set up (or failed); returns whether `channel` is no
+    /// longer wanted.
+    pub(crate) fn unpin(&self, channel: &str) -> bool {
+        self.change(channel, |c| c.pins = c.pins.saturating_sub(1))
+    }
+
+    fn change(&self, channel: &str, change: impl FnOnce(&mut Channel)) -> bool {
         let mut channels = self.lock();
         let entry = channels.entry(channel.to_owned()).or_default();
-        let changed = entry.wanted != wanted;
-        entry.wanted = wanted;
-        changed
+        let before = entry.wanted();
+        change(entry);
+        before != entry.wanted()
     }
 
     /// Redis confirmed these channels, and their partitions are caught up.
@@ -43,7 +69,7 @@ impl Subscriptions {
         let mut all = self.lock();
         for channel in channels {
             if let Some(c) = all.get_mut(channel) {
-                c.confirmed = c.wanted;
+                c.confirmed = c.wanted();
             }
         }
     }
@@ -55,7 +81,7 @@ impl Subscriptions {
         for channel in channels {
             if let Some(c) = all.get_mut(channel) {
                 c.confirmed = false;
-                if !c.wanted {
+                if !c.wanted() {
                     all.remove(channel);
                 }
             }
@@ -68,7 +94,7 @@ impl Subscriptions {
     pub(crate) fn forget_if_unwanted(&self, channel: &str) -> bool {
         let mut all = self.lock();
         match all.get(channel) {
-            Some(c) if c.wanted => false,
+            Some(c) if c.wanted() => false,
             _ => {
                 all.remove(channel);
                 true
@@ -80,7 +106,7 @@ impl Subscriptions {
     /// these takes live events at once.
     pub(crate) fn all_in_place<'a>(&self, mut channels: impl Iterator<Item = &'a str>) -> bool {
         let all = self.lock();
-        channels.all(|ch| all.get(ch).is_some_and(|c| c.wanted && c.confirmed))
+        channels.all(|ch| all.get(ch).is_some_and(|c| c.wanted() && c.confirmed))
     }
 }
 

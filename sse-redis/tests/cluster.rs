@@ -835,3 +835,75 @@ async fn clients_moving_between_three_instances_get_every_event_once_in_order() 
         assert!(moves >= 3, "the readers moved: {moves}");
     }
 }
+
+#[tokio::test]
+async fn a_live_subscription_through_the_backplane_gets_what_is_published_next_anywhere() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().unsubscribe_delay(Duration::from_millis(50));
+    let a = instance(&server, options.clone()).await;
+    let b = instance(&server, options).await;
+    let mut reader = client(b.service(), "r", &["x"]);
+    reader.connected().await;
+    let r = ClientId::new("r").unwrap();
+    // It returns only once Redis has the subscription: not while Redis is paused.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("ALL")
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let asked = std::time::Instant::now();
+    assert_eq!(b.subscribe(&r, &[topic("paused")]).await, Ok(1));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        asked.elapsed()
+    );
+    a.publish(&topic("paused"), Event::message("paused"))
+        .await
+        .unwrap();
+    assert_eq!(reader.next().await.data, "paused");
+    // Ten new topics, one after the other: each published on A right after the
+    // subscription returns on B, and received.
+    for n in 0..10 {
+        let name = format!("live-{n}");
+        assert_eq!(b.subscribe(&r, &[topic(&name)]).await, Ok(1));
+        a.publish(&topic(&name), Event::message(name.clone()))
+            .await
+            .unwrap();
+        assert_eq!(reader.next().await.data, name);
+    }
+    // Refused as the service refuses it; and out again.
+    let nobody = ClientId::new("nobody").unwrap();
+    let refused = b.subscribe(&nobody, &[topic("y")]).await;
+    assert_eq!(refused, Err(Error::Service(sse_core::Error::NotConnected)));
+    assert_eq!(b.unsubscribe(&r, &[topic("live-0")]), Ok(1));
+    a.publish(&topic("live-0"), Event::message("gone"))
+        .await
+        .unwrap();
+    a.publish(&topic("x"), Event::message("still"))
+        .await
+        .unwrap();
+    assert_eq!(reader.next().await.data, "still");
+    // The channel of the refused topic is let go: no subscription stays open.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let open: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg("*:t:y")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still subscribed: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -326,18 +326,13 @@ impl RedisBackplane {
 
     /// Waits until every shard's subscriber is connected and caught up.
     async fn ready(&self) -> Result<(), Error> {
-        let layout = &self.shared.layout;
-        let replies = self.shared.shards.iter().enumerate().map(|(index, shard)| {
-            let (tx, rx) = oneshot::channel();
-            let mine = layout.all().filter(|p| layout.shard(*p) == index).collect();
-            let _ = shard.commands.send(Command::Ready(mine, tx));
-            rx
-        });
-        match timeout(self.shared.options.connect_timeout, join_all(replies)).await {
-            Ok(replies) if replies.iter().all(Result::is_ok) => Ok(()),
-            _ => Err(Error::Connect(
+        let all: Vec<Partition> = self.shared.layout.all().collect();
+        if self.shared.caught_up(&all, &[]).await {
+            Ok(())
+        } else {
+            Err(Error::Connect(
                 "the subscribers did not start in time".into(),
-            )),
+            ))
         }
     }
 
@@ -457,18 +452,8 @@ impl RedisBackplane {
                 command(*p, Command::Subscribe(channel.clone()));
             }
         }
-        let mut by_shard: BTreeMap<usize, Vec<Partition>> = BTreeMap::new();
-        for (_, p) in &channels {
-            by_shard.entry(layout.shard(*p)).or_default().push(*p);
-        }
-        let replies = by_shard.into_iter().map(|(shard, partitions)| {
-            let (tx, rx) = oneshot::channel();
-            let _ = shared.shards[shard]
-                .commands
-                .send(Command::Ready(partitions, tx));
-            rx
-        });
-        let ready = timeout(shared.options.connect_timeout, join_all(replies)).await;
+        let partitions: Vec<Partition> = channels.iter().map(|(_, p)| *p).collect();
+        let ready = shared.caught_up(&partitions, &[]).await;
         let subscribed = shared.node.service.subscribe(id, topics);
         for (channel, p) in &channels {
             if shared.subscriptions.unpin(channel) {
@@ -477,8 +462,8 @@ impl RedisBackplane {
         }
         let connections = subscribed.map_err(Error::Service)?;
         match ready {
-            Ok(replies) if replies.iter().all(Result::is_ok) => Ok(connections),
-            _ => Err(Error::Unavailable {
+            true => Ok(connections),
+            false => Err(Error::Unavailable {
                 reason: "the subscriptions were not in place in time".into(),
                 local: Some(connections),
             }),
@@ -795,6 +780,28 @@ impl RedisBackplane {
 }
 
 impl Shared {
+    /// Asks the shards of `partitions` (and of `also`, for the channels they were
+    /// sent before) to subscribe what they were asked to and catch those partitions
+    /// up; whether every one answered within
+    /// [`connect_timeout`](RedisOptions::connect_timeout).
+    pub(crate) async fn caught_up(&self, partitions: &[Partition], also: &[usize]) -> bool {
+        let mut by_shard: BTreeMap<usize, Vec<Partition>> =
+            also.iter().map(|&shard| (shard, Vec::new())).collect();
+        for &p in partitions {
+            by_shard.entry(self.layout.shard(p)).or_default().push(p);
+        }
+        let replies = by_shard.into_iter().map(|(shard, partitions)| {
+            let (tx, rx) = oneshot::channel();
+            // The subscriber ends only with the backplane.
+            let _ = self.shards[shard]
+                .commands
+                .send(Command::Ready(partitions, tx));
+            rx
+        });
+        let answers = timeout(self.options.connect_timeout, join_all(replies)).await;
+        matches!(answers, Ok(answers) if answers.iter().all(Result::is_ok))
+    }
+
     /// Partition `p`'s position just before now, by its shard's clock, less the
     /// clock's error: a client admitted now starts there.
     pub(crate) fn clock_of(&self, p: Partition) -> EventSeq {

@@ -3,22 +3,21 @@
 //! its missed events from the partitions' logs up to exactly there.
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::VecDeque,
     sync::{Arc, Weak},
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{future::join_all, Stream};
+use futures::Stream;
 use sse_codec::{Event, EventId, EventType};
 use sse_core::{Admission, Client, EventSeq, Hold, ResetReason, ResumeSource, ResumeStream, Topic};
-use tokio::{sync::oneshot, time::timeout};
 
 use crate::{
     backplane::Shared,
     cut::Cut,
     message::Logged,
     partition::Partition,
-    shard::{entry_message, read_range, Command},
+    shard::{entry_message, read_range},
     subscriptions::channels_of,
 };
 
@@ -122,22 +121,9 @@ async fn gate(
     partitions.push(layout.broadcast());
     partitions.sort_unstable();
     partitions.dedup();
-    let mut by_shard: BTreeMap<usize, Vec<Partition>> = BTreeMap::new();
-    by_shard
-        .entry(layout.shard(layout.of_client(hold.client().id())))
-        .or_default();
-    for &p in &partitions {
-        by_shard.entry(layout.shard(p)).or_default().push(p);
-    }
-    let replies = by_shard.into_iter().map(|(shard, parts)| {
-        let (tx, rx) = oneshot::channel();
-        let _ = shared.shards[shard]
-            .commands
-            .send(Command::Ready(parts, tx));
-        rx
-    });
-    let ready = timeout(shared.options.connect_timeout, join_all(replies)).await;
-    if !matches!(&ready, Ok(r) if r.iter().all(Result::is_ok)) {
+    // The shard of the client's own channel too, so that it is subscribed by then.
+    let own = layout.shard(layout.of_client(hold.client().id()));
+    if !shared.caught_up(&partitions, &[own]).await {
         return (unavailable(&shared, hold.client()), None);
     }
     let client = Arc::clone(hold.client());

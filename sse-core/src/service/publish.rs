@@ -265,7 +265,7 @@ impl Inner {
         event: Event,
     ) -> Result<Delivery, Error> {
         let published = match target {
-            Target::Client(id) => Some(self.send_direct(id, event)?),
+            Target::Client(id) => Some(self.send_direct(id, &event.encode())?),
             Target::All => self.publish_logged(None, seq, event)?,
             Target::Topics(topics) => self.publish_logged(Some(topics), seq, event)?,
         };
@@ -275,14 +275,13 @@ impl Inner {
 
     /// Pushes a direct event, which has no id and is not kept, to every connection of
     /// `id`; the tally and the frame's length.
-    fn send_direct(&self, id: &ClientId, event: Event) -> Result<(Tally, usize), Error> {
+    fn send_direct(&self, id: &ClientId, frame: &Bytes) -> Result<(Tally, usize), Error> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }
-        let frame = event.encode();
         let mut tally = Tally::default();
         self.manager
-            .for_each_with_id(id, &mut |c| tally.push(c, &frame));
+            .for_each_with_id(id, &mut |c| tally.push(c, frame));
         Ok((tally, frame.len()))
     }
 
@@ -362,13 +361,7 @@ impl Inner {
     ) -> Result<Delivery, Error> {
         let mut tally = Tally::default();
         match target {
-            Target::Client(id) => {
-                if !self.accepting.load(Ordering::Acquire) {
-                    return Err(Error::ShuttingDown);
-                }
-                self.manager
-                    .for_each_with_id(id, &mut |c| tally.push(c, frame));
-            }
+            Target::Client(id) => tally = self.send_direct(id, frame)?.0,
             _ => {
                 let _history = self.lock_publish();
                 if !self.accepting.load(Ordering::Acquire) {

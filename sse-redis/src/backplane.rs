@@ -11,17 +11,16 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use bytes::Bytes;
 use futures::future::join_all;
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    Client, Script, Value,
+    Client, Script,
 };
 use sse_codec::Event;
 use sse_core::{ClientId, EventSeq, Service, ServiceBuilder, Target, Topic};
 use tokio::{
     sync::{mpsc, oneshot, watch},
-    time::{timeout, Instant},
+    time::timeout,
 };
 
 use crate::{
@@ -137,8 +136,8 @@ pub(crate) struct Shared {
     pub(crate) options: RedisOptions,
     pub(crate) shards: Vec<ShardLink>,
     pub(crate) subscriptions: Arc<Subscriptions>,
-    /// Per partition, the queue of its batched publishes.
-    batches: Vec<mpsc::Sender<batch::Entry>>,
+    /// Per partition, its log, and the queue of its batched publishes.
+    logs: Vec<(Arc<batch::Target>, mpsc::Sender<batch::Entry>)>,
     /// This instance's id among the instances, for its counts.
     instance: String,
     // Dropped with the last handle, which stops the tasks.
@@ -219,8 +218,7 @@ impl RedisBackplane {
         for url in urls {
             let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
             let mut conn = connect_manager(&client, &options).await?;
-            let (offset, error) = clock_offset(&mut conn, options.connect_timeout).await?;
-            let clock = Arc::new(Clock::new(offset, error));
+            let clock = Arc::new(Clock::read(&mut conn, options.connect_timeout).await?);
             load_scripts(&mut conn, options.connect_timeout).await?;
             let reader = connect_manager(&client, &options).await?;
             let (commands, rx) = mpsc::unbounded_channel();
@@ -245,25 +243,23 @@ impl RedisBackplane {
         let subscriptions = Arc::new(Subscriptions::default());
         subscriptions.want(&layout.broadcast_channel(), true);
         let health = Arc::new(Health::new(Arc::clone(&options.hooks)));
-        let batches = layout
+        let logs = layout
             .all()
             .map(|p| {
+                let target = Arc::new(batch::Target {
+                    conn: links[layout.shard(p)].conn.clone(),
+                    log: layout.log(p),
+                    meta: layout.meta(p),
+                    bounds: (
+                        options.max_len,
+                        (options.max_len / 16).max(1),
+                        options.max_age.as_millis() as u64,
+                    ),
+                    deadline: options.publish_timeout,
+                });
                 let (tx, rx) = mpsc::channel(batch::QUEUE);
-                tokio::spawn(batch::run(
-                    rx,
-                    batch::Target {
-                        conn: links[layout.shard(p)].conn.clone(),
-                        log: layout.log(p),
-                        meta: layout.meta(p),
-                        bounds: (
-                            options.max_len,
-                            (options.max_len / 16).max(1),
-                            options.max_age.as_millis() as u64,
-                        ),
-                        deadline: options.publish_timeout,
-                    },
-                ));
-                tx
+                tokio::spawn(batch::run(rx, Arc::clone(&target)));
+                (target, tx)
             })
             .collect();
         let (stop_tx, stop_rx) = watch::channel(());
@@ -284,7 +280,7 @@ impl RedisBackplane {
                 options: options.clone(),
                 shards: links,
                 subscriptions: Arc::clone(&subscriptions),
-                batches,
+                logs,
                 instance: counts::node_id(),
                 _stop: stop_tx,
             }
@@ -441,7 +437,10 @@ impl RedisBackplane {
         let layout = &shared.layout;
         let channels: Vec<(String, Partition)> = topics
             .iter()
-            .map(|t| (layout.topic_channel(t), layout.of_topic(t)))
+            .map(|t| {
+                let p = layout.of_topic(t);
+                (layout.topic_channel(p, t), p)
+            })
             .collect();
         let command = |p: Partition, command: Command| {
             // The subscriber ends only with the backplane.
@@ -545,10 +544,15 @@ impl RedisBackplane {
             let channels: Vec<String> = if topics.is_empty() {
                 vec![layout.broadcast_channel()]
             } else {
-                topics.iter().map(|t| layout.topic_channel(t)).collect()
+                topics.iter().map(|t| layout.topic_channel(p, t)).collect()
             };
-            let names = (message::join_topics(topics), message::join_topics(&taken));
-            match self.append(p, &names, &frame, channels, key).await {
+            let message = batch::Message {
+                topics: message::join_topics(topics),
+                except: message::join_topics(&taken),
+                frame: frame.clone(),
+                channels,
+            };
+            match self.append(p, message, key).await {
                 Ok(pos) => {
                     bump(&shared.node.health.published);
                     taken.extend(topics.iter().cloned());
@@ -595,51 +599,25 @@ impl RedisBackplane {
     async fn append(
         &self,
         p: Partition,
-        (topics, except): &(String, String),
-        frame: &Bytes,
-        channels: Vec<String>,
+        message: batch::Message,
         key: Option<&str>,
     ) -> Result<EventSeq, Error> {
         let shared = &*self.shared;
         let layout = &shared.layout;
         let options = &shared.options;
-        if key.is_none() {
-            return self
-                .append_batched(p, topics, except, frame, channels)
-                .await;
-        }
-        let log = layout.log(p);
-        let mut invocation = batch::BATCH.key(&log);
-        invocation
-            .key(layout.meta(p))
-            .key(key.map_or_else(|| log.clone(), |k| layout.once(p, k)))
-            .arg(options.max_len)
-            .arg((options.max_len / 16).max(1))
-            .arg(options.max_age.as_millis() as u64)
-            .arg(key.map_or(0, |_| options.once_ttl.as_millis().max(1) as u64))
-            .arg(1)
-            .arg(topics)
-            .arg(except)
-            .arg(frame.as_ref())
-            .arg(channels.len());
-        for channel in &channels {
-            invocation.arg(channel);
-        }
-        let conn = &shared.shards[layout.shard(p)].conn;
-        let reply = timeout(
-            options.publish_timeout,
-            unsent_retried(|| {
-                let mut conn = conn.clone();
-                let invocation = &invocation;
-                async move { invocation.invoke_async::<Vec<Value>>(&mut conn).await }
-            }),
-        )
-        .await;
+        let Some(key) = key else {
+            return self.append_batched(p, message).await;
+        };
+        let record = layout.once(p, key);
+        let ttl = options.once_ttl.as_millis().max(1) as u64;
+        let target = &shared.logs[usize::from(p)].0;
+        let messages = [&message];
+        let appended = batch::append(target, &messages, Some((&record, ttl)));
+        let reply = timeout(options.publish_timeout, appended).await;
         let reason = match reply {
-            Ok(Ok(reply)) => {
+            Ok(Ok(positions)) => {
                 shared.node.health.up(layout.shard(p));
-                let id = reply.into_iter().next().and_then(entry_id);
-                return match id.and_then(|id| id.parse().ok()) {
+                return match positions.into_iter().next().flatten() {
                     Some(pos) => Ok(pos),
                     None => Err(Error::Unavailable {
                         reason: "unexpected reply from the publish script".into(),
@@ -647,8 +625,8 @@ impl RedisBackplane {
                     }),
                 };
             }
-            Ok(Err(e)) => self.not_taken(p, key.is_some(), Some(e))?,
-            Err(_) => self.not_taken(p, key.is_some(), None)?,
+            Ok(Err(e)) => self.not_taken(p, true, Some(e))?,
+            Err(_) => self.not_taken(p, true, None)?,
         };
         Err(Error::Unavailable {
             reason,
@@ -660,22 +638,14 @@ impl RedisBackplane {
     async fn append_batched(
         &self,
         p: Partition,
-        topics: &str,
-        except: &str,
-        frame: &Bytes,
-        channels: Vec<String>,
+        message: batch::Message,
     ) -> Result<EventSeq, Error> {
         let shared = &*self.shared;
         let (reply, answer) = oneshot::channel();
-        let entry = batch::Entry {
-            topics: topics.to_owned(),
-            except: except.to_owned(),
-            frame: frame.clone(),
-            channels,
-            reply,
-        };
+        let entry = batch::Entry { message, reply };
         let sent = async {
-            shared.batches[usize::from(p)]
+            shared.logs[usize::from(p)]
+                .1
                 .send(entry)
                 .await
                 .map_err(|_| "the backplane is stopping".to_owned())?;
@@ -850,15 +820,27 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    fn new(offset: i64, error: u64) -> Self {
-        Clock {
-            offset: AtomicI64::new(offset),
-            error: AtomicU64::new(error),
-        }
+    /// Reads the shard's clock with `TIME`.
+    async fn read(conn: &mut ConnectionManager, within: Duration) -> Result<Self, Error> {
+        let asked = std::time::Instant::now();
+        let cmd = redis::cmd("TIME");
+        let time = cmd.query_async::<(u64, u64)>(conn);
+        let (secs, micros) = timeout(within, time)
+            .await
+            .map_err(|_| Error::Connect("reading the clock timed out".into()))?
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let clock = Clock {
+            offset: AtomicI64::new(0),
+            error: AtomicU64::new(0),
+        };
+        clock.heard(secs * 1000 + micros / 1000, asked);
+        Ok(clock)
     }
 
-    /// Redis said `theirs` (unix ms) about `half_trip` ms ago.
-    pub(crate) fn set(&self, theirs: u64, half_trip: u64) {
+    /// Redis said its time was `theirs` (unix ms) in answer to a request sent at
+    /// `asked`: about half the round trip ago, give or take as much.
+    pub(crate) fn heard(&self, theirs: u64, asked: std::time::Instant) {
+        let half_trip = (asked.elapsed().as_millis() as u64).div_ceil(2);
         let ours = now_ms().saturating_sub(half_trip);
         self.offset.store(theirs as i64 - ours as i64, Relaxed);
         self.error.store(half_trip + 1, Relaxed);
@@ -909,22 +891,6 @@ where
     }
 }
 
-/// How far Redis's clock is ahead of ours (ms), read with `TIME`, and the most that
-/// may be off by: half the round trip, rounded up.
-async fn clock_offset(conn: &mut ConnectionManager, within: Duration) -> Result<(i64, u64), Error> {
-    let asked = Instant::now();
-    let before = now_ms();
-    let cmd = redis::cmd("TIME");
-    let time = cmd.query_async::<(u64, u64)>(conn);
-    let (secs, micros) = timeout(within, time)
-        .await
-        .map_err(|_| Error::Connect("reading the clock timed out".into()))?
-        .map_err(|e| Error::Connect(e.to_string()))?;
-    let half_trip = (asked.elapsed().as_millis() as u64).div_ceil(2);
-    let theirs = secs * 1000 + micros / 1000;
-    Ok((theirs as i64 - (before + half_trip) as i64, half_trip + 1))
-}
-
 /// Publishes a direct message at most once for a key: `KEYS[1]` the key's record;
 /// `ARGV`: its time to live in ms, the channel, the frame. Returns the receivers, or
 /// 0 for a key seen before.
@@ -953,13 +919,4 @@ async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<
         .await
         .map_err(|_| Error::Connect("loading the scripts timed out".into()))?
         .map_err(|e| Error::Connect(e.to_string()))
-}
-
-/// The entry id in a script's reply.
-fn entry_id(reply: Value) -> Option<String> {
-    match reply {
-        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-        Value::SimpleString(text) => Some(text),
-        _ => None,
-    }
 }

@@ -9,14 +9,19 @@ use redis::{aio::ConnectionManager, Script, Value};
 use sse_core::EventSeq;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-/// One publish waiting for its batch.
-pub(crate) struct Entry {
+/// What one publish appends to a partition's log and publishes.
+pub(crate) struct Message {
     /// The message's topics in this partition, joined (empty for a broadcast).
     pub(crate) topics: String,
     /// Its topics in partitions it was written to before, joined.
     pub(crate) except: String,
     pub(crate) frame: Bytes,
     pub(crate) channels: Vec<String>,
+}
+
+/// One publish waiting for its batch.
+pub(crate) struct Entry {
+    pub(crate) message: Message,
     pub(crate) reply: oneshot::Sender<Result<EventSeq, String>>,
 }
 
@@ -27,7 +32,7 @@ pub(crate) const QUEUE: usize = 4096;
 /// Script runs in flight per partition, at most.
 const IN_FLIGHT: usize = 4;
 
-/// What a partition's batcher writes to.
+/// A partition's log and how it is written: by its batcher, and by keyed sends.
 pub(crate) struct Target {
     pub(crate) conn: ConnectionManager,
     pub(crate) log: String,
@@ -41,8 +46,7 @@ pub(crate) struct Target {
 
 /// Takes the waiting publishes of one partition in batches until every sender is
 /// gone.
-pub(crate) async fn run(mut queue: mpsc::Receiver<Entry>, target: Target) {
-    let target = Arc::new(target);
+pub(crate) async fn run(mut queue: mpsc::Receiver<Entry>, target: Arc<Target>) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         // The run's turn first, then everything waiting by then: while runs are in
@@ -75,31 +79,8 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     if batch.is_empty() {
         return;
     }
-    let (max_len, slack, max_age) = target.bounds;
-    let mut invocation = BATCH.key(&target.log);
-    invocation
-        .key(&target.meta)
-        .key(&target.log)
-        .arg(max_len)
-        .arg(slack)
-        .arg(max_age)
-        .arg(0)
-        .arg(batch.len());
-    for entry in &batch {
-        invocation
-            .arg(&entry.topics)
-            .arg(&entry.except)
-            .arg(entry.frame.as_ref())
-            .arg(entry.channels.len());
-        for channel in &entry.channels {
-            invocation.arg(channel);
-        }
-    }
-    let send = crate::backplane::unsent_retried(|| {
-        let (mut conn, invocation) = (target.conn.clone(), &invocation);
-        async move { invocation.invoke_async::<Vec<Value>>(&mut conn).await }
-    });
-    let answer = tokio::time::timeout(target.deadline, send).await;
+    let messages: Vec<&Message> = batch.iter().map(|entry| &entry.message).collect();
+    let answer = tokio::time::timeout(target.deadline, append(target, &messages, None)).await;
     let answer = answer.unwrap_or_else(|_| {
         Err(redis::RedisError::from((
             redis::ErrorKind::IoError,
@@ -107,15 +88,11 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
         )))
     });
     match answer {
-        Ok(ids) => {
-            let mut ids = ids.into_iter();
+        Ok(positions) => {
+            let mut positions = positions.into_iter();
             for entry in batch {
-                let id = ids
-                    .next()
-                    .and_then(|v| redis::from_redis_value::<String>(&v).ok());
-                let pos = id
-                    .and_then(|id| id.parse().ok())
-                    .ok_or_else(|| "unexpected reply from the publish script".to_owned());
+                let pos = positions.next().flatten();
+                let pos = pos.ok_or_else(|| "unexpected reply from the publish script".to_owned());
                 let _ = entry.reply.send(pos);
             }
         }
@@ -126,6 +103,48 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
             }
         }
     }
+}
+
+/// Runs [`BATCH_LUA`] for `messages` on `target`'s log, at most once for `once` (the
+/// key's record, and how long it is kept in ms); the entries' positions (`None` for
+/// a reply that is not one). Tried once more if it found no connection.
+pub(crate) async fn append(
+    target: &Target,
+    messages: &[&Message],
+    once: Option<(&str, u64)>,
+) -> redis::RedisResult<Vec<Option<EventSeq>>> {
+    let (max_len, slack, max_age) = target.bounds;
+    let mut invocation = BATCH.key(&target.log);
+    invocation
+        .key(&target.meta)
+        .key(once.map_or(target.log.as_str(), |(record, _)| record))
+        .arg(max_len)
+        .arg(slack)
+        .arg(max_age)
+        .arg(once.map_or(0, |(_, ttl)| ttl))
+        .arg(messages.len());
+    for message in messages {
+        invocation
+            .arg(&message.topics)
+            .arg(&message.except)
+            .arg(message.frame.as_ref())
+            .arg(message.channels.len());
+        for channel in &message.channels {
+            invocation.arg(channel);
+        }
+    }
+    let ids = crate::backplane::unsent_retried(|| {
+        let (mut conn, invocation) = (target.conn.clone(), &invocation);
+        async move { invocation.invoke_async::<Vec<Value>>(&mut conn).await }
+    })
+    .await?;
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let id = redis::from_redis_value::<String>(id).ok()?;
+            id.parse().ok()
+        })
+        .collect())
 }
 
 /// Appends a batch to a partition's log and publishes it, at most once for a key:
@@ -214,5 +233,4 @@ if keyed then redis.call('SET', KEYS[3], ids[1], 'PX', ARGV[4]) end
 return ids
 ";
 
-pub(crate) static BATCH: std::sync::LazyLock<Script> =
-    std::sync::LazyLock::new(|| Script::new(BATCH_LUA));
+static BATCH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(BATCH_LUA));

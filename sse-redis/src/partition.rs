@@ -68,6 +68,11 @@ impl Layout {
         &self.tags[usize::from(partition)]
     }
 
+    /// The partitions shard `shard` holds.
+    pub(crate) fn of_shard(&self, shard: usize) -> Vec<Partition> {
+        self.all().filter(|&p| self.shard(p) == shard).collect()
+    }
+
     /// The partition's log, a stream.
     pub(crate) fn log(&self, partition: Partition) -> String {
         format!("{}:log", self.tag(partition))
@@ -88,8 +93,9 @@ impl Layout {
         format!("{}:once-c:{key}", self.tag(partition))
     }
 
-    pub(crate) fn topic_channel(&self, topic: &Topic) -> String {
-        format!("{}:t:{}", self.tag(self.of_topic(topic)), topic.as_str())
+    /// The channel of `topic`, of partition `partition` (its [`of_topic`](Self::of_topic)).
+    pub(crate) fn topic_channel(&self, partition: Partition, topic: &Topic) -> String {
+        format!("{}:t:{}", self.tag(partition), topic.as_str())
     }
 
     pub(crate) fn client_channel(&self, id: &ClientId) -> String {
@@ -154,7 +160,10 @@ mod tests {
         let layout = Layout::new("chat", 16, 3);
         let news = Topic::new("news").unwrap();
         let p = layout.of_topic(&news);
-        assert_eq!(layout.topic_channel(&news), format!("{{chat:{p}}}:t:news"));
+        assert_eq!(
+            layout.topic_channel(p, &news),
+            format!("{{chat:{p}}}:t:news")
+        );
         assert_eq!(layout.log(p), format!("{{chat:{p}}}:log"));
         assert_eq!(layout.broadcast_channel(), "{chat:b}:all");
         assert_eq!(layout.log(layout.broadcast()), "{chat:b}:log");

@@ -189,12 +189,7 @@ impl Subscriber {
         if let Err(e) = self.subscribe(link, &mut sink, &wanted).await {
             return Some(e);
         }
-        let mine: Vec<Partition> = self
-            .node
-            .layout
-            .all()
-            .filter(|p| self.node.layout.shard(*p) == self.index)
-            .collect();
+        let mine = self.node.layout.of_shard(self.index);
         if let Err(e) = self.catch_up(&mine).await {
             return Some(e);
         }
@@ -416,10 +411,7 @@ impl Subscriber {
                 _ => None,
             })
             .collect();
-        let mine: Vec<Partition> = layout
-            .all()
-            .filter(|p| layout.shard(*p) == self.index)
-            .collect();
+        let mine = layout.of_shard(self.index);
         for (p, end, floor) in self.ends(&mine).await? {
             let stale = self.node.position(p).epoch() + STALE_MS < floor.epoch();
             if !stale {
@@ -452,8 +444,7 @@ impl Subscriber {
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err("reading the logs' ends timed out".to_owned()),
         };
-        let half_trip = asked.elapsed().as_millis() as u64 / 2;
-        self.clock.set(now, half_trip);
+        self.clock.heard(now, asked);
         Ok(partitions
             .iter()
             .zip(ends)

@@ -122,10 +122,10 @@ pub(crate) struct Listener {
 impl Listener {
     pub(crate) fn channel_of(layout: &Layout, interest: &Interest) -> Option<(String, usize)> {
         match interest {
-            Interest::Topic(topic) => Some((
-                layout.topic_channel(topic),
-                layout.shard(layout.of_topic(topic)),
-            )),
+            Interest::Topic(topic) => {
+                let p = layout.of_topic(topic);
+                Some((layout.topic_channel(p, topic), layout.shard(p)))
+            }
             Interest::Client(id) => Some((
                 layout.client_channel(id),
                 layout.shard(layout.of_client(id)),
@@ -157,7 +157,7 @@ impl InterestListener for Listener {
 pub(crate) fn channels_of(layout: &Layout, id: &ClientId, topics: &[Topic]) -> Vec<String> {
     topics
         .iter()
-        .map(|t| layout.topic_channel(t))
+        .map(|t| layout.topic_channel(layout.of_topic(t), t))
         .chain([layout.client_channel(id), layout.broadcast_channel()])
         .collect()
 }

@@ -14,7 +14,7 @@ use std::{
 use futures::future::join_all;
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    Client, Script,
+    Client, ConnectionInfo, IntoConnectionInfo, Script,
 };
 use sse_codec::Event;
 use sse_core::{ClientId, EventSeq, Service, ServiceBuilder, Target, Topic};
@@ -25,14 +25,16 @@ use tokio::{
 
 use crate::{
     batch,
+    conn::Conn,
     counts::{self, ClusterCounts},
     cut::Cut,
+    feed::{self, Source},
     health::{bump, Health},
     message,
     node::Node,
     partition::{Layout, Partition},
     resume::LogSource,
-    shard::{Command, Subscriber},
+    shard::{read_ends, Command, Subscriber},
     subscriptions::{Listener, Subscriptions},
     Error, RedisOptions, Status,
 };
@@ -136,6 +138,8 @@ pub(crate) struct Shared {
     pub(crate) options: RedisOptions,
     pub(crate) shards: Vec<ShardLink>,
     pub(crate) subscriptions: Arc<Subscriptions>,
+    /// Per partition, the clock of the server that holds it.
+    pub(crate) clocks: Arc<[Arc<Clock>]>,
     /// Per partition, its log, and the queue of its batched publishes.
     logs: Vec<(Arc<batch::Target>, mpsc::Sender<batch::Entry>)>,
     /// This instance's id among the instances, for its counts.
@@ -144,16 +148,21 @@ pub(crate) struct Shared {
     _stop: watch::Sender<()>,
 }
 
-/// One shard: its connections, its clock, and its subscriber's queue.
+/// One shard: its connections and its subscriber's queue.
 pub(crate) struct ShardLink {
     /// For publishing.
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     /// For reading the logs: apart, so that a publish Redis holds back (a pause, a
     /// slow script) does not hold a resuming client's reads behind it.
-    pub(crate) reader: ConnectionManager,
+    pub(crate) reader: Conn,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
-    /// Redis's clock, as read now and then.
-    pub(crate) clock: Arc<Clock>,
+}
+
+/// A shard's connections, made before the backplane starts.
+struct Setup {
+    source: Source,
+    conn: Conn,
+    reader: Conn,
 }
 
 impl fmt::Debug for RedisBackplane {
@@ -211,32 +220,114 @@ impl RedisBackplane {
         if urls.is_empty() || urls.len() > 64 {
             return Err(Error::Config("between 1 and 64 shards".into()));
         }
-        let layout = Layout::new(&options.prefix, options.partitions, urls.len());
-        let mut clients = Vec::new();
-        let mut links = Vec::new();
-        let mut receivers = Vec::new();
+        let mut setups = Vec::new();
         for url in urls {
             let client = Client::open(*url).map_err(|e| Error::Config(e.to_string()))?;
-            let mut conn = connect_manager(&client, &options).await?;
-            let clock = Arc::new(Clock::read(&mut conn, options.connect_timeout).await?);
-            load_scripts(&mut conn, options.connect_timeout).await?;
-            let reader = connect_manager(&client, &options).await?;
-            let (commands, rx) = mpsc::unbounded_channel();
-            clients.push(client);
-            receivers.push(rx);
-            links.push(ShardLink {
+            let conn = Conn::Single(connect_manager(&client, &options).await?);
+            let reader = Conn::Single(connect_manager(&client, &options).await?);
+            setups.push(Setup {
+                source: Source::Server(client),
                 conn,
                 reader,
-                commands,
-                clock,
             });
         }
-        // Every partition starts just before now, by its shard's clock: what its log
+        Self::start(setups, builder, options).await
+    }
+
+    /// Connects to a Redis Cluster through some of its nodes (`seeds`, such as
+    /// `redis://10.0.0.1:6379`; the client finds the others), builds the service from
+    /// `builder` and starts the subscriber. Returns once it is subscribed and caught
+    /// up. Must run inside a Tokio runtime.
+    ///
+    /// Each partition's keys and channels share a hash tag, so a partition lives in
+    /// one slot: its script runs on the node that holds it, and its channels use
+    /// sharded PUB/SUB (`SPUBLISH`, `SSUBSCRIBE`), so a message reaches only that
+    /// node and the instances subscribed there, never the whole cluster. Requests
+    /// follow `MOVED` and `ASK` redirections. When a node fails, the subscriber
+    /// connects again (with [`backoff`](RedisOptions::backoff)) once the cluster has
+    /// a node for every slot, and reads from the logs what was published meanwhile;
+    /// with [`replicas`](RedisOptions::replicas), what a publish returned is on
+    /// replicas too, so a failover does not lose it.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_shards`](Self::connect_shards).
+    pub async fn connect_cluster(
+        seeds: &[&str],
+        builder: &ServiceBuilder,
+        options: RedisOptions,
+    ) -> Result<Self, Error> {
+        options.validate()?;
+        if seeds.is_empty() {
+            return Err(Error::Config(
+                "a cluster needs at least one seed node".into(),
+            ));
+        }
+        let seeds = seeds
+            .iter()
+            .map(|seed| seed.into_connection_info())
+            .collect::<Result<Vec<ConnectionInfo>, _>>()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let client = feed::cluster_builder(&seeds, &options)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            let connect = timeout(options.connect_timeout, client.get_async_connection());
+            let conn = connect
+                .await
+                .map_err(|_| Error::Connect("timed out".into()))?
+                .map_err(|e| Error::Connect(e.to_string()))?;
+            conns.push(Conn::Cluster(conn));
+        }
+        let reader = conns.pop().expect("two connections");
+        let conn = conns.pop().expect("two connections");
+        let setup = Setup {
+            source: Source::Cluster(seeds),
+            conn,
+            reader,
+        };
+        Self::start(vec![setup], builder, options).await
+    }
+
+    /// Starts the backplane over its shards.
+    async fn start(
+        setups: Vec<Setup>,
+        builder: &ServiceBuilder,
+        options: RedisOptions,
+    ) -> Result<Self, Error> {
+        let layout = Layout::new(&options.prefix, options.partitions, setups.len());
+        let clocks: Arc<[Arc<Clock>]> = layout.all().map(|_| Arc::default()).collect();
+        let mut links = Vec::new();
+        let mut sources = Vec::new();
+        let mut receivers = Vec::new();
+        for (index, setup) in setups.into_iter().enumerate() {
+            load_scripts(&setup.conn, options.connect_timeout).await?;
+            let mine = layout.of_shard(index);
+            read_ends(
+                &setup.conn,
+                &layout,
+                &clocks,
+                &mine,
+                options.connect_timeout,
+            )
+            .await
+            .map_err(Error::Connect)?;
+            let (commands, rx) = mpsc::unbounded_channel();
+            sources.push(setup.source);
+            receivers.push(rx);
+            links.push(ShardLink {
+                conn: setup.conn,
+                reader: setup.reader,
+                commands,
+            });
+        }
+        // Every partition starts just before now, by its server's clock: what its log
         // holds is history.
         let start = Cut(layout
             .all()
             .map(|p| {
-                let now = links[layout.shard(p)].clock.now_ms();
+                let now = clocks[usize::from(p)].now_ms();
                 EventSeq::new(now.saturating_sub(1), 0)
             })
             .collect());
@@ -256,6 +347,7 @@ impl RedisBackplane {
                         options.max_age.as_millis() as u64,
                     ),
                     deadline: options.publish_timeout,
+                    replicas: options.replicas,
                 });
                 let (tx, rx) = mpsc::channel(batch::QUEUE);
                 tokio::spawn(batch::run(rx, Arc::clone(&target)));
@@ -280,12 +372,13 @@ impl RedisBackplane {
                 options: options.clone(),
                 shards: links,
                 subscriptions: Arc::clone(&subscriptions),
+                clocks,
                 logs,
                 instance: counts::node_id(),
                 _stop: stop_tx,
             }
         });
-        for (index, (client, commands)) in clients.into_iter().zip(receivers).enumerate() {
+        for (index, (source, commands)) in sources.into_iter().zip(receivers).enumerate() {
             let mut wanted = HashSet::new();
             if layout.shard(layout.broadcast()) == index {
                 wanted.insert(layout.broadcast_channel());
@@ -293,7 +386,7 @@ impl RedisBackplane {
             tokio::spawn(
                 Subscriber {
                     index,
-                    client,
+                    source,
                     conn: shared.shards[index].reader.clone(),
                     node: Arc::clone(&shared.node),
                     subscriptions: Arc::clone(&subscriptions),
@@ -301,7 +394,7 @@ impl RedisBackplane {
                     commands,
                     stop: stop_rx.clone(),
                     wanted,
-                    clock: Arc::clone(&shared.shards[index].clock),
+                    clocks: Arc::clone(&shared.clocks),
                 }
                 .run(),
             );
@@ -316,7 +409,10 @@ impl RedisBackplane {
         ));
         let backplane = RedisBackplane { shared };
         backplane.ready().await?;
-        tracing::info!(shards = urls.len(), "redis backplane connected");
+        tracing::info!(
+            shards = backplane.shared.shards.len(),
+            "redis backplane connected"
+        );
         Ok(backplane)
     }
 
@@ -361,7 +457,7 @@ impl RedisBackplane {
     }
 
     /// This instance's id in [`cluster_counts`](Self::cluster_counts)' keys
-    /// (`{prefix}:node:{id}`): random, new at each connect.
+    /// (`{prefix:n}:node:{id}`): random, new at each connect.
     pub fn instance_id(&self) -> &str {
         &self.shared.instance
     }
@@ -617,12 +713,15 @@ impl RedisBackplane {
         let reason = match reply {
             Ok(Ok(positions)) => {
                 shared.node.health.up(layout.shard(p));
-                return match positions.into_iter().next().flatten() {
-                    Some(pos) => Ok(pos),
-                    None => Err(Error::Unavailable {
+                let Some(pos) = positions.into_iter().next().flatten() else {
+                    return Err(Error::Unavailable {
                         reason: "unexpected reply from the publish script".into(),
                         local: None,
-                    }),
+                    });
+                };
+                return match batch::replicated(target).await {
+                    Ok(()) => Ok(pos),
+                    Err(reason) => Err(Error::UnknownOutcome { reason }),
                 };
             }
             Ok(Err(e)) => self.not_taken(p, true, Some(e))?,
@@ -650,14 +749,19 @@ impl RedisBackplane {
                 .await
                 .map_err(|_| "the backplane is stopping".to_owned())?;
             match answer.await {
-                Ok(result) => result,
+                Ok(Err(batch::Failure::NotTaken(reason))) => Err(reason),
+                Ok(result) => Ok(result),
                 Err(_) => Err("the publish was dropped".to_owned()),
             }
         };
         let reason = match timeout(shared.options.publish_timeout, sent).await {
-            Ok(Ok(pos)) => {
+            Ok(Ok(result)) => {
                 shared.node.health.up(shared.layout.shard(p));
-                return Ok(pos);
+                return result.map_err(|failure| match failure {
+                    batch::Failure::Unreplicated(reason) | batch::Failure::NotTaken(reason) => {
+                        Error::UnknownOutcome { reason }
+                    }
+                });
             }
             Ok(Err(reason)) => reason,
             Err(_) => format!("no answer within {:?}", shared.options.publish_timeout),
@@ -686,7 +790,7 @@ impl RedisBackplane {
         let channel = layout.client_channel(id);
         let sent = match key {
             None => {
-                let mut cmd = redis::cmd("PUBLISH");
+                let mut cmd = redis::cmd(conn.publish_command());
                 cmd.arg(&channel).arg(frame.as_ref());
                 let send = unsent_retried(|| {
                     let (mut conn, cmd) = (conn.clone(), &cmd);
@@ -699,7 +803,8 @@ impl RedisBackplane {
                 invocation
                     .arg(options.once_ttl.as_millis().max(1) as u64)
                     .arg(&channel)
-                    .arg(frame.as_ref());
+                    .arg(frame.as_ref())
+                    .arg(conn.publish_command());
                 let send = unsent_retried(|| {
                     let (mut conn, invocation) = (conn.clone(), &invocation);
                     async move { invocation.invoke_async::<i64>(&mut conn).await }
@@ -775,7 +880,7 @@ impl Shared {
     /// Partition `p`'s position just before now, by its shard's clock, less the
     /// clock's error: a client admitted now starts there.
     pub(crate) fn clock_of(&self, p: Partition) -> EventSeq {
-        let clock = &self.shards[self.layout.shard(p)].clock;
+        let clock = &self.clocks[usize::from(p)];
         let margin = clock.error.load(Relaxed) + CLOCK_MARGIN_MS;
         EventSeq::new(clock.now_ms().saturating_sub(margin), 0)
     }
@@ -810,33 +915,16 @@ impl Shared {
 /// read, jitter) when a fresh client's start is set by it.
 const CLOCK_MARGIN_MS: u64 = 2;
 
-/// A shard's clock as seen from here: its offset from ours, and how far off that may
+/// A server's clock as seen from here: its offset from ours, and how far off that may
 /// be (half the round trip it was read in, rounded up). Read again at each catch-up,
 /// so that drift does not add up.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Clock {
     offset: AtomicI64,
     error: AtomicU64,
 }
 
 impl Clock {
-    /// Reads the shard's clock with `TIME`.
-    async fn read(conn: &mut ConnectionManager, within: Duration) -> Result<Self, Error> {
-        let asked = std::time::Instant::now();
-        let cmd = redis::cmd("TIME");
-        let time = cmd.query_async::<(u64, u64)>(conn);
-        let (secs, micros) = timeout(within, time)
-            .await
-            .map_err(|_| Error::Connect("reading the clock timed out".into()))?
-            .map_err(|e| Error::Connect(e.to_string()))?;
-        let clock = Clock {
-            offset: AtomicI64::new(0),
-            error: AtomicU64::new(0),
-        };
-        clock.heard(secs * 1000 + micros / 1000, asked);
-        Ok(clock)
-    }
-
     /// Redis said its time was `theirs` (unix ms) in answer to a request sent at
     /// `asked`: about half the round trip ago, give or take as much.
     pub(crate) fn heard(&self, theirs: u64, asked: std::time::Instant) {
@@ -846,7 +934,7 @@ impl Clock {
         self.error.store(half_trip + 1, Relaxed);
     }
 
-    /// Now by the shard's clock, in unix ms.
+    /// Now by the server's clock, in unix ms.
     fn now_ms(&self) -> u64 {
         (now_ms() as i64)
             .saturating_add(self.offset.load(Relaxed))
@@ -892,11 +980,11 @@ where
 }
 
 /// Publishes a direct message at most once for a key: `KEYS[1]` the key's record;
-/// `ARGV`: its time to live in ms, the channel, the frame. Returns the receivers, or
-/// 0 for a key seen before.
+/// `ARGV`: its time to live in ms, the channel, the frame, the publish command.
+/// Returns the receivers, or 0 for a key seen before.
 const DIRECT_ONCE_LUA: &str = r"
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  return redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return redis.call(ARGV[4], ARGV[2], ARGV[3])
 end
 return 0
 ";
@@ -907,16 +995,24 @@ static DIRECT_ONCE: std::sync::LazyLock<Script> =
 /// Loads the scripts into a shard, so that their first use runs at once: a call
 /// that finds its script missing is sent again in full, which a publish whose wait
 /// ran out would never do.
-async fn load_scripts(conn: &mut ConnectionManager, within: Duration) -> Result<(), Error> {
-    let mut pipe = redis::pipe();
-    for code in [DIRECT_ONCE_LUA, batch::BATCH_LUA]
+/// (On a cluster, `SCRIPT LOAD` goes to every node.)
+async fn load_scripts(conn: &Conn, within: Duration) -> Result<(), Error> {
+    let scripts = [DIRECT_ONCE_LUA, batch::BATCH_LUA]
         .into_iter()
-        .chain(crate::shard::SCRIPTS)
-    {
-        pipe.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
-    }
-    timeout(within, pipe.query_async::<()>(conn))
+        .chain(crate::shard::SCRIPTS);
+    let loads = scripts.map(|code| {
+        let mut conn = conn.clone();
+        async move {
+            let mut cmd = redis::cmd("SCRIPT");
+            cmd.arg("LOAD").arg(code);
+            cmd.query_async::<redis::Value>(&mut conn).await
+        }
+    });
+    let loaded = timeout(within, join_all(loads))
         .await
-        .map_err(|_| Error::Connect("loading the scripts timed out".into()))?
+        .map_err(|_| Error::Connect("loading the scripts timed out".into()))?;
+    loaded
+        .into_iter()
+        .try_for_each(|result| result.map(drop))
         .map_err(|e| Error::Connect(e.to_string()))
 }

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redis::{aio::ConnectionManager, Script, Value};
+use redis::{Script, Value};
 use sse_core::EventSeq;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::conn::Conn;
 
 /// What one publish appends to a partition's log and publishes.
 pub(crate) struct Message {
@@ -22,7 +24,17 @@ pub(crate) struct Message {
 /// One publish waiting for its batch.
 pub(crate) struct Entry {
     pub(crate) message: Message,
-    pub(crate) reply: oneshot::Sender<Result<EventSeq, String>>,
+    pub(crate) reply: oneshot::Sender<Result<EventSeq, Failure>>,
+}
+
+/// Why a publish has no position to return.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// Redis did not take it.
+    NotTaken(String),
+    /// The primary took it and sent it to the readers, but too few replicas said
+    /// they hold it in time: a failover may lose it from the log.
+    Unreplicated(String),
 }
 
 /// Publishes taken into one script run, at most.
@@ -34,7 +46,7 @@ const IN_FLIGHT: usize = 4;
 
 /// A partition's log and how it is written: by its batcher, and by keyed sends.
 pub(crate) struct Target {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) log: String,
     pub(crate) meta: String,
     /// The log's length bound, how far past it it may grow, and its age bound (ms).
@@ -42,6 +54,8 @@ pub(crate) struct Target {
     /// How long a publish waits for Redis: a batch not answered by then is given up
     /// (its publishers have been told "unavailable").
     pub(crate) deadline: std::time::Duration,
+    /// Replicas that must hold a batch before its publishes succeed.
+    pub(crate) replicas: usize,
 }
 
 /// Takes the waiting publishes of one partition in batches until every sender is
@@ -89,19 +103,45 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     });
     match answer {
         Ok(positions) => {
+            let replicated = replicated(target).await;
             let mut positions = positions.into_iter();
             for entry in batch {
-                let pos = positions.next().flatten();
-                let pos = pos.ok_or_else(|| "unexpected reply from the publish script".to_owned());
-                let _ = entry.reply.send(pos);
+                let pos = positions.next().flatten().ok_or_else(|| {
+                    Failure::NotTaken("unexpected reply from the publish script".to_owned())
+                });
+                let _ = entry.reply.send(pos.and_then(|pos| {
+                    replicated
+                        .clone()
+                        .map(|()| pos)
+                        .map_err(Failure::Unreplicated)
+                }));
             }
         }
         Err(e) => {
             let reason = e.to_string();
             for entry in batch {
-                let _ = entry.reply.send(Err(reason.clone()));
+                let _ = entry.reply.send(Err(Failure::NotTaken(reason.clone())));
             }
         }
+    }
+}
+
+/// Waits until the replicas `target` asks for hold what was written to its log
+/// before, for at most a quarter of its deadline.
+pub(crate) async fn replicated(target: &Target) -> Result<(), String> {
+    if target.replicas == 0 {
+        return Ok(());
+    }
+    let within = (target.deadline / 4).max(std::time::Duration::from_millis(10));
+    let mut conn = target.conn.clone();
+    let acknowledged = conn.wait_for_replicas(&target.log, target.replicas, within);
+    match acknowledged.await {
+        Ok(n) if n >= target.replicas => Ok(()),
+        Ok(n) => Err(format!(
+            "{n} of {} replicas confirmed it within {within:?}",
+            target.replicas
+        )),
+        Err(e) => Err(format!("waiting for the replicas failed: {e}")),
     }
 }
 
@@ -122,7 +162,8 @@ pub(crate) async fn append(
         .arg(slack)
         .arg(max_age)
         .arg(once.map_or(0, |(_, ttl)| ttl))
-        .arg(messages.len());
+        .arg(messages.len())
+        .arg(target.conn.publish_command());
     for message in messages {
         invocation
             .arg(&message.topics)
@@ -151,7 +192,8 @@ pub(crate) async fn append(
 /// `KEYS` the log, the partition's meta hash, and the key's record (the log itself
 /// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
 /// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
-/// unkeyed), the number of entries, then per entry its topics in this partition, its
+/// unkeyed), the number of entries, the publish command (`PUBLISH`, or `SPUBLISH`
+/// on a cluster), then per entry its topics in this partition, its
 /// topics in partitions written before (their readers get it there), its frame, its
 /// number of channels and the channels. Returns the entries' ids (for a key seen before, the
 /// id its first send got).
@@ -182,7 +224,7 @@ elseif ms > mark then
 end
 local prefix = string.format('%.0f-', ms)
 local ids, out, order = {}, {}, {}
-local i = 6
+local i = 7
 for e = 1, tonumber(ARGV[5]) do
   local topics, except, frame, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local wanted = prefix .. (sub + e - 1)
@@ -227,7 +269,7 @@ if over >= tonumber(ARGV[2]) then
 end
 if floor then redis.call('HSET', KEYS[2], 'floor', floor) end
 for _, channel in ipairs(order) do
-  redis.call('PUBLISH', channel, table.concat(out[channel]))
+  redis.call(ARGV[6], channel, table.concat(out[channel]))
 end
 if keyed then redis.call('SET', KEYS[3], ids[1], 'PX', ARGV[4]) end
 return ids

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use redis::aio::ConnectionManager;
+use crate::conn::Conn;
 use sse_core::{Interest, Service, Topic};
 use tokio::sync::watch;
 
@@ -34,12 +34,13 @@ pub struct ClusterCounts {
     pub topics: HashMap<Topic, u64>,
 }
 
+// The counts' keys share a hash tag: on a cluster, one pipeline reaches them all.
 pub(crate) fn node_key(prefix: &str, node: &str) -> String {
-    format!("{prefix}:node:{node}")
+    format!("{{{prefix}:n}}:node:{node}")
 }
 
 pub(crate) fn nodes_key(prefix: &str) -> String {
-    format!("{prefix}:nodes")
+    format!("{{{prefix}:n}}:nodes")
 }
 
 /// A fresh instance id: random, from the standard library's per-process hash keys
@@ -61,7 +62,7 @@ fn now_ms() -> u64 {
 /// Writes this instance's counts every `every` until `stop` changes or is dropped;
 /// then takes them out.
 pub(crate) async fn heartbeat(
-    mut conn: ConnectionManager,
+    mut conn: Conn,
     service: Service,
     prefix: String,
     node: String,
@@ -101,7 +102,7 @@ pub(crate) async fn heartbeat(
 
 /// Sums the counts of the instances that beat within the last three heartbeats.
 pub(crate) async fn read(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     prefix: &str,
     every: Duration,
 ) -> Result<ClusterCounts, String> {

@@ -32,6 +32,10 @@ pub enum Error {
     /// one included, then delivers it once) or not. It is not delivered locally
     /// meanwhile, which could make a second copy. Retry with the same key to send it
     /// at most once.
+    ///
+    /// Also any publish that Redis took and delivered, but that fewer than
+    /// [`RedisOptions::replicas`](crate::RedisOptions::replicas) replicas confirmed
+    /// in time: a failover now may drop it from the log (readers have it).
     UnknownOutcome {
         /// Why the outcome is unknown.
         reason: String,

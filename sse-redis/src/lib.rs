@@ -38,9 +38,11 @@
 
 mod backplane;
 mod batch;
+mod conn;
 mod counts;
 mod cut;
 mod error;
+mod feed;
 mod health;
 mod message;
 mod node;

@@ -38,6 +38,7 @@ pub struct RedisOptions {
     pub(crate) hooks: Arc<dyn BackplaneHooks>,
     pub(crate) heartbeat: Duration,
     pub(crate) once_ttl: Duration,
+    pub(crate) replicas: usize,
 }
 
 impl Default for RedisOptions {
@@ -57,6 +58,7 @@ impl Default for RedisOptions {
             hooks: Arc::new(NoHooks),
             heartbeat: Duration::from_secs(5),
             once_ttl: Duration::from_secs(300),
+            replicas: 0,
         }
     }
 }
@@ -78,6 +80,7 @@ impl fmt::Debug for RedisOptions {
             .field("hooks", &self.hooks)
             .field("heartbeat", &self.heartbeat)
             .field("once_ttl", &self.once_ttl)
+            .field("replicas", &self.replicas)
             .finish()
     }
 }
@@ -204,6 +207,20 @@ impl RedisOptions {
     #[must_use]
     pub fn once_ttl(mut self, ttl: Duration) -> Self {
         self.once_ttl = ttl;
+        self
+    }
+
+    /// Replicas that must hold a logged event before its publish succeeds (default
+    /// 0): each batch is followed by `WAIT`, on the primary that took it, for at most
+    /// a quarter of the [`publish_timeout`](Self::publish_timeout). With 1 or more,
+    /// a failover (a replica promoted when its primary dies) loses no event whose
+    /// publish returned `Ok`. When too few confirm in time, the publish fails with
+    /// [`Error::UnknownOutcome`]: readers got it, but a failover may drop it from
+    /// the log. Costs a replication round trip per batch; direct messages, which are
+    /// not logged, do not wait.
+    #[must_use]
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
         self
     }
 

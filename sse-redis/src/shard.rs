@@ -8,11 +8,10 @@ use std::{
     time::Duration,
 };
 
-use futures::{future::join_all, StreamExt};
+use futures::future::join_all;
 use redis::{
-    aio::{ConnectionManager, PubSubSink, PubSubStream},
     streams::{StreamId, StreamRangeReply},
-    Client, Msg, Value,
+    Value,
 };
 use sse_core::{ClientId, EventSeq, Target};
 use tokio::{
@@ -21,7 +20,14 @@ use tokio::{
 };
 
 use crate::{
-    health::bump, message, node::Node, partition::Partition, subscriptions::Subscriptions,
+    backplane::Clock,
+    conn::Conn,
+    feed::{Asker, Heard, Hearer, Source},
+    health::bump,
+    message,
+    node::Node,
+    partition::{Layout, Partition},
+    subscriptions::Subscriptions,
     RedisOptions,
 };
 
@@ -79,9 +85,9 @@ const COMMAND_BATCH: usize = 4096;
 /// The subscriber task of one shard.
 pub(crate) struct Subscriber {
     pub(crate) index: usize,
-    pub(crate) client: Client,
+    pub(crate) source: Source,
     /// For reading the logs.
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) node: Arc<Node>,
     pub(crate) subscriptions: Arc<Subscriptions>,
     pub(crate) options: RedisOptions,
@@ -89,8 +95,9 @@ pub(crate) struct Subscriber {
     pub(crate) stop: watch::Receiver<()>,
     /// Channels some local reader wants (or did, within the unsubscribe delay).
     pub(crate) wanted: HashSet<String>,
-    /// The shard's clock, set from each read of the logs' ends.
-    pub(crate) clock: Arc<crate::backplane::Clock>,
+    /// Per partition, the clock of the server that holds it, set from each read of
+    /// the logs' ends.
+    pub(crate) clocks: Arc<[Arc<Clock>]>,
 }
 
 /// What the subscriber keeps per connection.
@@ -111,15 +118,17 @@ impl Subscriber {
         let mut waiting = Vec::new();
         let mut first = true;
         loop {
-            let attempt = timeout(self.options.connect_timeout, self.client.get_async_pubsub());
+            let attempt = timeout(
+                self.options.connect_timeout,
+                self.source.open(&self.options),
+            );
             let reason = match attempt.await {
-                Ok(Ok(pubsub)) => {
+                Ok(Ok((asker, hearer))) => {
                     if !first {
                         bump(&self.node.health.reconnects);
                     }
-                    let (sink, stream) = pubsub.split();
                     let mut link = Link::default();
-                    let ended = self.serve(&mut link, sink, stream, &mut waiting).await;
+                    let ended = self.serve(&mut link, asker, hearer, &mut waiting).await;
                     // Channels waiting out their delay are not subscribed again.
                     for channel in link.leaving.keys() {
                         if self.subscriptions.forget_if_unwanted(channel) {
@@ -181,8 +190,8 @@ impl Subscriber {
     async fn serve(
         &mut self,
         link: &mut Link,
-        mut sink: PubSubSink,
-        mut stream: PubSubStream,
+        mut sink: Asker,
+        mut hearer: Hearer,
         waiting: &mut Vec<oneshot::Sender<()>>,
     ) -> Ended {
         let wanted: Vec<String> = self.wanted.iter().cloned().collect();
@@ -205,8 +214,10 @@ impl Subscriber {
         loop {
             let next_leave = link.leaving.values().min().copied();
             tokio::select! {
-                message = stream.next() => match message {
-                    Some(message) => self.handle(&message),
+                heard = hearer.next() => match heard {
+                    Some(heard) => if let Err(e) = self.hear(link, heard, &mut hearer).await {
+                        return Some(e);
+                    },
                     None => return Some("subscriber connection closed".to_owned()),
                 },
                 command = self.commands.recv() => {
@@ -228,7 +239,7 @@ impl Subscriber {
                     }
                 }
                 _ = ping.tick() => {
-                    let answer = timeout(self.options.publish_timeout, sink.ping::<Value>()).await;
+                    let answer = timeout(self.options.publish_timeout, sink.ping()).await;
                     if !matches!(answer, Ok(Ok(_))) {
                         return Some("subscriber connection did not answer a ping".to_owned());
                     }
@@ -248,7 +259,7 @@ impl Subscriber {
     async fn apply(
         &mut self,
         link: &mut Link,
-        sink: &mut PubSubSink,
+        sink: &mut Asker,
         batch: Vec<Command>,
     ) -> Result<(), String> {
         let mut subscribe = Vec::new();
@@ -299,7 +310,7 @@ impl Subscriber {
     }
 
     /// Unsubscribes the channels whose delay is over and that no reader wants again.
-    async fn leave_due(&mut self, link: &mut Link, sink: &mut PubSubSink) -> Result<(), String> {
+    async fn leave_due(&mut self, link: &mut Link, sink: &mut Asker) -> Result<(), String> {
         let now = Instant::now();
         let due: Vec<String> = link
             .leaving
@@ -333,7 +344,7 @@ impl Subscriber {
     async fn subscribe(
         &mut self,
         link: &mut Link,
-        sink: &mut PubSubSink,
+        sink: &mut Asker,
         channels: &[String],
     ) -> Result<(), String> {
         for batch in channels.chunks(SUBSCRIBE_BATCH) {
@@ -352,14 +363,58 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Acts on what the connection heard, and on what it heard meanwhile.
+    async fn hear(&mut self, link: &Link, heard: Heard, hearer: &mut Hearer) -> Result<(), String> {
+        let mut next = Some(heard);
+        while let Some(heard) = next.take() {
+            match heard {
+                Heard::Message(message) => self.handle(message.channel(), message.payload()),
+                Heard::Subscribed(channel) => {
+                    // The cluster client subscribes a channel again on its own once it
+                    // finds the channel's slot on another node: what was published in
+                    // between is in the log, read before anything heard after.
+                    let mut partitions = Vec::new();
+                    partitions.extend(self.logged_partition(&channel));
+                    loop {
+                        match hearer.try_next() {
+                            Some(Heard::Subscribed(channel)) => {
+                                partitions.extend(self.logged_partition(&channel));
+                            }
+                            other => {
+                                next = other;
+                                break;
+                            }
+                        }
+                    }
+                    partitions.sort_unstable();
+                    partitions.dedup();
+                    self.catch_up(&partitions).await?;
+                }
+                Heard::Unsubscribed(channel) if link.subscribed.contains(&channel) => {
+                    return Err(format!("redis stopped sending {channel}"));
+                }
+                Heard::Unsubscribed(_) => {}
+                Heard::Disconnected => return Err("a cluster node's connection closed".to_owned()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The partition whose log a channel's messages are in, if any.
+    fn logged_partition(&self, channel: &str) -> Option<Partition> {
+        match channel_kind(channel)? {
+            Kind::Topic(p) => Some(p),
+            Kind::Broadcast => Some(self.node.layout.broadcast()),
+            Kind::Client(_) => None,
+        }
+    }
+
     /// Delivers a message from a channel.
-    fn handle(&self, message: &Msg) {
-        let payload = message.get_payload_bytes();
+    fn handle(&self, channel: &str, payload: &[u8]) {
         let health = &self.node.health;
         health
             .received_bytes
             .fetch_add(payload.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let channel = message.get_channel_name();
         let layout = &self.node.layout;
         let result = match channel_kind(channel) {
             Some(Kind::Client(id)) => message::direct(payload).map(|frame| {
@@ -425,35 +480,12 @@ impl Subscriber {
         Ok(())
     }
 
-    /// Each partition's log end, if any, and the position every later entry is past
-    /// (from the partition's high-water mark, which the clock going back cannot undo);
-    /// also sets the shard's clock offset.
-    async fn ends(
-        &mut self,
-        partitions: &[Partition],
-    ) -> Result<Vec<(Partition, Option<EventSeq>, EventSeq)>, String> {
-        let layout = self.node.layout.clone();
-        let mut invocation = ENDS.prepare_invoke();
-        for &p in partitions {
-            invocation.key(layout.log(p)).key(layout.meta(p));
-        }
-        let asked = std::time::Instant::now();
-        let read = invocation.invoke_async::<(u64, Vec<(u64, String)>)>(&mut self.conn);
-        let (now, ends) = match timeout(self.options.publish_timeout, read).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err("reading the logs' ends timed out".to_owned()),
-        };
-        self.clock.heard(now, asked);
-        Ok(partitions
-            .iter()
-            .zip(ends)
-            .map(|(&p, (mark, last))| {
-                // Every entry added later has an id of this millisecond or later.
-                let floor = EventSeq::new(mark.saturating_sub(1), 0);
-                (p, last.parse().ok(), floor)
-            })
-            .collect())
+    /// Each partition's log end, if any, and the position every later entry is past;
+    /// also sets the partitions' clocks.
+    async fn ends(&mut self, partitions: &[Partition]) -> Result<Vec<End>, String> {
+        let layout = &self.node.layout;
+        let deadline = self.options.publish_timeout;
+        read_ends(&self.conn, layout, &self.clocks, partitions, deadline).await
     }
 
     /// Delivers `partition`'s log entries after the node's position, up to `end`.
@@ -494,9 +526,45 @@ impl Subscriber {
     }
 }
 
+/// A partition, its log's last entry (if any), and the position every later entry
+/// is past: from the partition's high-water mark, which the clock going back cannot
+/// undo.
+pub(crate) type End = (Partition, Option<EventSeq>, EventSeq);
+
+/// The ends of `partitions`' logs (see [`End`]), read with one script call per
+/// partition (on a cluster, each partition's keys are in a slot of their own);
+/// sets each partition's clock from the time its server gave.
+pub(crate) async fn read_ends(
+    conn: &Conn,
+    layout: &Layout,
+    clocks: &[Arc<Clock>],
+    partitions: &[Partition],
+    deadline: Duration,
+) -> Result<Vec<End>, String> {
+    let reads = partitions.iter().map(|&p| {
+        let mut conn = conn.clone();
+        async move {
+            let mut invocation = ENDS.key(layout.log(p));
+            invocation.key(layout.meta(p));
+            let asked = std::time::Instant::now();
+            let read = invocation.invoke_async::<(u64, Vec<(u64, String)>)>(&mut conn);
+            let (now, ends) = read.await.map_err(|e| e.to_string())?;
+            clocks[usize::from(p)].heard(now, asked);
+            let (mark, last) = ends.into_iter().next().ok_or("unexpected reply")?;
+            // Every entry added later has an id of this millisecond or later.
+            let floor = EventSeq::new(mark.saturating_sub(1), 0);
+            Ok((p, last.parse().ok(), floor))
+        }
+    });
+    match timeout(deadline, join_all(reads)).await {
+        Ok(ends) => ends.into_iter().collect(),
+        Err(_) => Err("reading the logs' ends timed out".to_owned()),
+    }
+}
+
 /// Up to `count` entries of the log `key` after `after`, up to `end`.
 pub(crate) async fn read_range(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     key: &str,
     after: EventSeq,
     end: EventSeq,

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{eventually, Frame, RedisServer, Sse};
+use common::{eventually, Frame, RedisCluster, RedisServer, Sse};
 use sse_codec::{Event, EventType};
 use sse_core::{ClientId, ConnectRequest, Service, ServiceBuilder, Topic};
 use sse_redis::{BackplaneHooks, Error, RedisBackplane, RedisOptions};
@@ -68,10 +68,21 @@ async fn instance_on(servers: &[RedisServer], options: RedisOptions) -> RedisBac
     .expect("connect")
 }
 
-/// Every kind of message, between two instances over `servers` (one or more shards).
-async fn every_kind_of_message(servers: &[RedisServer]) {
-    let a = instance_on(servers, RedisOptions::new()).await;
-    let b = instance_on(servers, RedisOptions::new()).await;
+/// An instance on a Redis Cluster.
+async fn instance_in(cluster: &RedisCluster, options: RedisOptions) -> RedisBackplane {
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        RedisBackplane::connect_cluster(&seeds, &builder(), options),
+    )
+    .await
+    .expect("connect within 10 s")
+    .expect("connect")
+}
+
+/// Every kind of message, between two instances on the same shards.
+async fn every_kind_of_message(a: RedisBackplane, b: RedisBackplane) {
     let mut a_news = client(a.service(), "a-news", &["news"]);
     let mut b_sport = client(b.service(), "b-sport", &["sport"]);
     let mut b_news = client(b.service(), "b-news", &["news"]);
@@ -124,17 +135,30 @@ async fn every_kind_of_message(servers: &[RedisServer]) {
 
 #[tokio::test]
 async fn every_kind_of_message_reaches_the_right_clients_once() {
-    every_kind_of_message(&[RedisServer::start()]).await;
+    let server = [RedisServer::start()];
+    let a = instance_on(&server, RedisOptions::new()).await;
+    let b = instance_on(&server, RedisOptions::new()).await;
+    every_kind_of_message(a, b).await;
 }
 
 #[tokio::test]
 async fn partitions_spread_over_independent_servers() {
-    every_kind_of_message(&[
+    let servers = [
         RedisServer::start(),
         RedisServer::start(),
         RedisServer::start(),
-    ])
-    .await;
+    ];
+    let a = instance_on(&servers, RedisOptions::new()).await;
+    let b = instance_on(&servers, RedisOptions::new()).await;
+    every_kind_of_message(a, b).await;
+}
+
+#[tokio::test]
+async fn partitions_spread_over_a_redis_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    let a = instance_in(&cluster, RedisOptions::new()).await;
+    let b = instance_in(&cluster, RedisOptions::new()).await;
+    every_kind_of_message(a, b).await;
 }
 
 /// A client of `topics` resuming after `last` on `service`.
@@ -428,9 +452,9 @@ async fn counts_over_every_live_instance() {
         .unwrap()
         .as_millis() as u64;
     redis::pipe()
-        .hset("sse:node:ghost", "active", 5)
-        .pexpire("sse:node:ghost", 300)
-        .zadd("sse:nodes", "ghost", now_ms)
+        .hset("{sse:n}:node:ghost", "active", 5)
+        .pexpire("{sse:n}:node:ghost", 300)
+        .zadd("{sse:n}:nodes", "ghost", now_ms)
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
@@ -749,6 +773,23 @@ async fn clients_moving_between_three_instances_get_every_event_once_in_order() 
     for _ in 0..3 {
         nodes.push(instance(&server, RedisOptions::new()).await);
     }
+    clients_moving_between(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_moving_between_three_instances_on_a_cluster_get_every_event_once_in_order() {
+    let cluster = RedisCluster::start(3, 0);
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(instance_in(&cluster, RedisOptions::new()).await);
+    }
+    clients_moving_between(nodes).await;
+}
+
+/// 4 clients move at random between `nodes` while events of one topic, several or
+/// all are published through each: every client gets each of its events once, in
+/// order.
+async fn clients_moving_between(nodes: Vec<RedisBackplane>) {
     let names = ["t0", "t1", "t2", "t3", "t4", "t5"];
     let mut rng = Lcg(7);
     // Events, in publish order: (data, topics; empty for a broadcast).

@@ -1,4 +1,5 @@
-//! A real `redis-server` for tests: started on a free loopback port, killed by its PID.
+//! A real `redis-server` for tests, started on a free loopback port and killed by its
+//! PID; and a real Redis Cluster of such servers.
 
 use std::{
     io::{Read, Write},
@@ -12,6 +13,7 @@ use std::{
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -20,11 +22,22 @@ impl RedisServer {
     /// Panics (failing the test) when `redis-server` is not installed: these tests
     /// must not pass without Redis. `scripts/test.sh` installs Debian's package.
     pub fn start() -> Self {
+        Self::start_with(|_| Vec::new())
+    }
+
+    /// As [`start`](Self::start), with further arguments for `redis-server`, made
+    /// from its port.
+    pub fn start_with(args: impl FnOnce(u16) -> Vec<String>) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { child: None, port };
+        let args = args(port);
+        let mut server = RedisServer {
+            child: None,
+            port,
+            args,
+        };
         server.spawn();
         server
     }
@@ -44,6 +57,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().display().to_string()])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -98,4 +112,147 @@ fn ping(port: u16) -> bool {
     s.write_all(b"PING\r\n").is_ok()
         && s.read(&mut buf)
             .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+}
+
+/// A Redis Cluster on loopback: `redis-server`s in cluster mode joined by
+/// `redis-cli --cluster create`, each killed by its PID when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` primaries with `replicas` replicas each (a node is judged
+    /// failed after 1 s), and waits until every slot is served and every replica
+    /// is in sync.
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let dir = std::env::temp_dir();
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+            .map(|_| {
+                RedisServer::start_with(|port| {
+                    let config = dir.join(format!("sse-cluster-{port}.conf"));
+                    let _ = std::fs::remove_file(&config);
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &config.display().to_string(),
+                        "--cluster-node-timeout",
+                        "1000",
+                    ]
+                    .map(str::to_owned)
+                    .to_vec()
+                })
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port));
+        }
+        let created = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli (Debian's redis-tools) runs");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until(|c| {
+            c.live().all(|port| {
+                let info = cli(port, &["CLUSTER", "INFO"]);
+                let replication = cli(port, &["INFO", "replication"]);
+                info.contains("cluster_state:ok")
+                    && (!replication.contains("role:slave")
+                        || replication.contains("master_link_status:up"))
+            })
+        });
+        cluster
+    }
+
+    /// The nodes' URLs, `redis://127.0.0.1:PORT`, for seeds.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// The port of the primary that serves `key`'s slot now.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let port = self.live().next().expect("a live node");
+        let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot");
+        for line in cli(port, &["CLUSTER", "NODES"]).lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let serves = fields[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => {
+                    a.parse::<u16>().is_ok_and(|a| a <= slot)
+                        && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                }
+                None => range.parse::<u16>().is_ok_and(|s| s == slot),
+            });
+            if serves {
+                let addr = fields[1].split('@').next().expect("an address");
+                return addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port");
+            }
+        }
+        panic!("no primary serves slot {slot}");
+    }
+
+    /// Kills (SIGKILL) the primary that serves `key`'s slot, then waits until one of
+    /// its replicas serves it and the cluster is whole again. Returns the killed
+    /// node's port.
+    pub fn fail_over(&mut self, key: &str) -> u16 {
+        let port = self.master_of(key);
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node");
+        node.kill();
+        self.wait_until(|c| {
+            c.live()
+                .all(|p| cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                && c.master_of(key) != port
+        });
+        port
+    }
+
+    fn live(&self) -> impl Iterator<Item = u16> + '_ {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+    }
+
+    fn wait_until(&self, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not settle in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// What `redis-cli -p PORT ARGS...` printed (empty if it failed).
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
 }

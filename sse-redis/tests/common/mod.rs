@@ -1,5 +1,5 @@
 //! A real `redis-server` per test, and a small reader of a client's SSE frames.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::{
     collections::VecDeque,
@@ -9,7 +9,7 @@ use std::{
 use futures::StreamExt;
 use sse_core::ClientStream;
 
-pub use sse_testkit::redis::RedisServer;
+pub use sse_testkit::redis::{RedisCluster, RedisServer};
 
 /// One event as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 mod common;
 
 use std::{
+    collections::HashSet,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -525,34 +526,51 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
     on_b.quiet(Duration::from_millis(200)).await;
 }
 
-/// Subscribers of `channel` on the server.
-async fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query_async::<Vec<(String, i64)>>(&mut admin)
-        .await
-        .unwrap()
-        .remove(0);
-    n
+/// Where the channels are: one server, or the nodes of a cluster (sharded PUB/SUB).
+enum Place<'a> {
+    Server(&'a RedisServer),
+    Cluster(&'a RedisCluster),
 }
 
-/// The channel of `topic` among the server's channels.
-async fn channel_of(server: &RedisServer, topic: &str) -> String {
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
-    let channels: Vec<String> = redis::cmd("PUBSUB")
-        .arg("CHANNELS")
-        .arg(format!("*:t:{topic}"))
-        .query_async(&mut admin)
-        .await
-        .unwrap();
-    channels
-        .into_iter()
-        .next()
-        .expect("someone subscribes to it")
+impl Place<'_> {
+    fn urls(&self) -> Vec<String> {
+        match self {
+            Place::Server(server) => vec![server.url()],
+            Place::Cluster(cluster) => cluster.urls(),
+        }
+    }
+
+    /// `PUBSUB` `what` (prefixed with `SHARD` on a cluster) on every node.
+    async fn pubsub<T: redis::FromRedisValue>(&self, what: &str, arg: &str) -> Vec<T> {
+        let what = match self {
+            Place::Server(_) => what.to_owned(),
+            Place::Cluster(_) => format!("SHARD{what}"),
+        };
+        let mut replies = Vec::new();
+        for url in self.urls() {
+            let admin = redis::Client::open(url).unwrap();
+            let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+            let cmd = redis::cmd("PUBSUB").arg(&what).arg(arg).clone();
+            replies.push(cmd.query_async::<T>(&mut admin).await.unwrap());
+        }
+        replies
+    }
+
+    /// Subscribers of `channel`, over every node.
+    async fn subscribers(&self, channel: &str) -> i64 {
+        let counts: Vec<Vec<(String, i64)>> = self.pubsub("NUMSUB", channel).await;
+        counts.into_iter().flatten().map(|(_, n)| n).sum()
+    }
+
+    /// The channel of `topic` among the subscribed ones.
+    async fn channel_of(&self, topic: &str) -> String {
+        let channels: Vec<Vec<String>> = self.pubsub("CHANNELS", &format!("*:t:{topic}")).await;
+        channels
+            .into_iter()
+            .flatten()
+            .next()
+            .expect("someone subscribes to it")
+    }
 }
 
 #[tokio::test]
@@ -561,10 +579,27 @@ async fn an_instance_receives_only_what_its_clients_read() {
     let options = RedisOptions::new().unsubscribe_delay(Duration::from_millis(100));
     let a = instance(&server, options.clone()).await;
     let b = instance(&server, options).await;
+    receives_only_what_its_clients_read(Place::Server(&server), a, b).await;
+}
+
+#[tokio::test]
+async fn on_a_cluster_an_instance_receives_only_what_its_clients_read() {
+    let cluster = RedisCluster::start(3, 0);
+    let options = RedisOptions::new().unsubscribe_delay(Duration::from_millis(100));
+    let a = instance_in(&cluster, options.clone()).await;
+    let b = instance_in(&cluster, options).await;
+    receives_only_what_its_clients_read(Place::Cluster(&cluster), a, b).await;
+}
+
+async fn receives_only_what_its_clients_read(
+    place: Place<'_>,
+    a: RedisBackplane,
+    b: RedisBackplane,
+) {
     let mut reader = client(a.service(), "reader", &["busy"]);
     reader.connected().await;
-    let busy = channel_of(&server, "busy").await;
-    assert_eq!(subscribers(&server, &busy).await, 1, "only a");
+    let busy = place.channel_of("busy").await;
+    assert_eq!(place.subscribers(&busy).await, 1, "only a");
 
     // 1,000 events of a topic b has no reader of: none of their bytes reach b.
     let payload = "x".repeat(64);
@@ -585,7 +620,7 @@ async fn an_instance_receives_only_what_its_clients_read() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut late = client(b.service(), "late", &["busy"]);
     late.connected().await;
-    assert_eq!(subscribers(&server, &busy).await, 2);
+    assert_eq!(place.subscribers(&busy).await, 2);
     a.publish(&topic("busy"), Event::message("now"))
         .await
         .unwrap();
@@ -593,7 +628,7 @@ async fn an_instance_receives_only_what_its_clients_read() {
     // It leaves: b unsubscribes after the delay, and receives nothing more.
     drop(late);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while subscribers(&server, &busy).await != 1 {
+    while place.subscribers(&busy).await != 1 {
         assert!(tokio::time::Instant::now() < deadline, "b unsubscribes");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -947,4 +982,131 @@ async fn a_live_subscription_through_the_backplane_gets_what_is_published_next_a
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_failover_loses_nothing_acknowledged() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let options = || {
+        RedisOptions::new()
+            .replicas(1)
+            .local_fallback(false)
+            .backoff(Duration::from_millis(50), Duration::from_millis(500))
+    };
+    let a = instance_in(&cluster, options()).await;
+    let b = instance_in(&cluster, options()).await;
+    let names = ["t0", "t1", "t2", "t3", "t4", "t5"];
+    let mut reader = client(b.service(), "reader", &names);
+    let mut leaver = client(b.service(), "leaver", &names);
+    reader.connected().await;
+    leaver.connected().await;
+    // Read all along (a client's queue is bounded), and through the failover, which
+    // may hold events back longer than `until` waits.
+    let reader = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.next_within(Duration::from_secs(30)).await {
+            let end = frame.data == "end";
+            frames.push(frame);
+            if end {
+                return frames;
+            }
+        }
+        panic!("the reader's stream stopped after {} events", frames.len());
+    });
+
+    let (mut acknowledged, mut attempts) =
+        acknowledged_publishes(a.clone(), Vec::new(), 0, 100).await;
+    let before: Vec<String> = datas(&leaver.until(acknowledged.last().unwrap()).await)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(before, acknowledged);
+    let last_id = every_id(&mut leaver, &a).await;
+    drop(leaver);
+
+    let publishing = tokio::spawn(acknowledged_publishes(
+        a.clone(),
+        acknowledged,
+        attempts,
+        300,
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = tokio::task::block_in_place(|| cluster.fail_over("{sse:b}:log"));
+    (acknowledged, attempts) = publishing.await.unwrap();
+    assert!(attempts > acknowledged.len(), "some publishes failed");
+    // The promoted replica has none of its own until the killed node rejoins as one:
+    // meanwhile, what it takes is not confirmed.
+    let lone = a.broadcast(Event::message("unconfirmed")).await;
+    assert!(lone.unwrap_err().is_unknown_outcome());
+    tokio::task::block_in_place(|| cluster.revive(killed));
+    a.broadcast(Event::message("end")).await.unwrap();
+
+    // Every acknowledged event reached the reader, once and in its topic's order
+    // (partitions caught up after the failover interleave differently); no attempt
+    // came twice.
+    let frames = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the reader gets the end")
+        .unwrap();
+    let got: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
+    let mut unique = got.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), got.len(), "no duplicate");
+    assert_same_per_topic(&got, &acknowledged);
+
+    // A client resuming after the failover, from before it, gets them from the logs.
+    let mut back = resume(b.service(), "leaver", &names, &last_id);
+    let frames = back.until("end").await;
+    assert!(frames.iter().all(|f| f.event.is_none()), "no reset");
+    let again: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
+    assert_same_per_topic(&again, &acknowledged[100..]);
+}
+
+/// `got` holds every one of `acknowledged`, in the same order per topic (the end of
+/// the data), and maybe unacknowledged attempts.
+fn assert_same_per_topic(got: &[String], acknowledged: &[String]) {
+    let acked: HashSet<&String> = acknowledged.iter().collect();
+    for to in ["all", "t0", "t1", "t2", "t3", "t4", "t5"] {
+        let of = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter(|d| acked.contains(d) && d.ends_with(&format!(".{to}")))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(of(got), of(acknowledged), "events of {to}");
+    }
+}
+
+/// Publishes through `a` until `count` more are acknowledged (`done` has those
+/// before, `attempts` the attempts before), every attempt with data of its own:
+/// broadcasts, and events of topics t0 to t5 (the data ends with `.all` or the
+/// topic). Returns the acknowledged, in order, and the attempts.
+async fn acknowledged_publishes(
+    a: RedisBackplane,
+    mut done: Vec<String>,
+    attempts: usize,
+    count: usize,
+) -> (Vec<String>, usize) {
+    let target = done.len() + count;
+    let mut n = attempts;
+    while done.len() < target {
+        assert!(n < attempts + 2_000, "bounded");
+        let to = match n % 4 {
+            0 => "all".to_owned(),
+            k => format!("t{}", (n + k) % 6),
+        };
+        let data = format!("e{}.{n}.{to}", done.len());
+        let event = Event::message(data.clone());
+        let sent = match to.as_str() {
+            "all" => a.broadcast(event).await,
+            t => a.publish(&topic(t), event).await,
+        };
+        n += 1;
+        match sent {
+            Ok(_) => done.push(data),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    (done, n)
 }

@@ -28,10 +28,8 @@ impl RedisServer {
     /// As [`start`](Self::start), with further arguments for `redis-server`, made
     /// from its port.
     pub fn start_with(args: impl FnOnce(u16) -> Vec<String>) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("sse-test-{port}.rdb")));
         let args = args(port);
         let mut server = RedisServer {
             child: None,
@@ -57,6 +55,9 @@ impl RedisServer {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--dir", &std::env::temp_dir().display().to_string()])
+            // Its own file: a replica writes what it syncs, which the next server
+            // started in the directory would otherwise load.
+            .args(["--dbfilename", &format!("sse-test-{}.rdb", self.port)])
             .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -100,6 +101,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let dir = std::env::temp_dir();
+        let _ = std::fs::remove_file(dir.join(format!("sse-test-{}.rdb", self.port)));
+        let _ = std::fs::remove_file(dir.join(format!("sse-cluster-{}.conf", self.port)));
     }
 }
 
@@ -139,6 +143,9 @@ impl RedisCluster {
                         &config.display().to_string(),
                         "--cluster-node-timeout",
                         "1000",
+                        // The default, port + 10000, may be past 65535.
+                        "--cluster-port",
+                        &free_port().to_string(),
                     ]
                     .map(str::to_owned)
                     .to_vec()
@@ -158,16 +165,31 @@ impl RedisCluster {
             .expect("redis-cli (Debian's redis-tools) runs");
         assert!(created.success(), "redis-cli --cluster create failed");
         let cluster = RedisCluster { nodes };
-        cluster.wait_until(|c| {
-            c.live().all(|port| {
-                let info = cli(port, &["CLUSTER", "INFO"]);
-                let replication = cli(port, &["INFO", "replication"]);
-                info.contains("cluster_state:ok")
-                    && (!replication.contains("role:slave")
-                        || replication.contains("master_link_status:up"))
-            })
-        });
+        cluster.wait_until(Self::settled);
         cluster
+    }
+
+    /// Whether every live node sees the whole cluster, and every replica is in sync.
+    fn settled(&self) -> bool {
+        self.live().all(|port| {
+            let info = cli(port, &["CLUSTER", "INFO"]);
+            let replication = cli(port, &["INFO", "replication"]);
+            info.contains("cluster_state:ok")
+                && (!replication.contains("role:slave")
+                    || replication.contains("master_link_status:up"))
+        })
+    }
+
+    /// Starts a killed node again on its port, with its cluster configuration: it
+    /// rejoins (a failed-over primary as a replica). Waits until the cluster settled.
+    pub fn revive(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node");
+        node.restart();
+        self.wait_until(Self::settled);
     }
 
     /// The nodes' URLs, `redis://127.0.0.1:PORT`, for seeds.
@@ -180,11 +202,16 @@ impl RedisCluster {
 
     /// The port of the primary that serves `key`'s slot now.
     pub fn master_of(&self, key: &str) -> u16 {
-        let port = self.live().next().expect("a live node");
+        self.serving(key).expect("a primary serves the slot")
+    }
+
+    /// The port of the primary that serves `key`'s slot, if one does.
+    fn serving(&self, key: &str) -> Option<u16> {
+        let port = self.live().next()?;
         let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key])
             .trim()
             .parse()
-            .expect("a slot");
+            .ok()?;
         for line in cli(port, &["CLUSTER", "NODES"]).lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
@@ -198,15 +225,11 @@ impl RedisCluster {
                 None => range.parse::<u16>().is_ok_and(|s| s == slot),
             });
             if serves {
-                let addr = fields[1].split('@').next().expect("an address");
-                return addr
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("a port");
+                let addr = fields[1].split('@').next()?;
+                return addr.rsplit(':').next().and_then(|p| p.parse().ok());
             }
         }
-        panic!("no primary serves slot {slot}");
+        None
     }
 
     /// Kills (SIGKILL) the primary that serves `key`'s slot, then waits until one of
@@ -223,7 +246,7 @@ impl RedisCluster {
         self.wait_until(|c| {
             c.live()
                 .all(|p| cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-                && c.master_of(key) != port
+                && c.serving(key).is_some_and(|p| p != port)
         });
         port
     }
@@ -245,6 +268,13 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// What `redis-cli -p PORT ARGS...` printed (empty if it failed).

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use demo_support::{cookie_of, http, is_uuid, DemoProcess, Redis, SseReader};
+use demo_support::{cookie_of, http, is_uuid, DemoProcess, Redis, RedisCluster, SseReader};
 use jsonwebtoken::{get_current_timestamp, Algorithm};
 use serde_json::{json, Value};
 use sse_testkit::routes::{sign, tampered_token, unsigned_token};
@@ -788,6 +788,7 @@ async fn bad_configuration_is_refused_clearly() {
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_demo"))
             .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER")
             .env(key, value)
             .output()
             .expect("the demo runs");
@@ -910,6 +911,86 @@ async fn redis_two_processes_and_resume_across_restart() {
     marker(&one, "live", &mut [&mut alice]).await;
     assert_eq!(bob.next().await.data(), "missed 1");
     assert_eq!(bob.next().await.data(), "live");
+}
+
+/// With `REDIS_CLUSTER`, three demo processes (one per adapter) on a Redis Cluster
+/// are one service: broadcast, topic and direct messages reach each client once,
+/// wherever they are posted, and a client moving from process to process resumes
+/// with exactly what it missed.
+#[tokio::test]
+async fn redis_cluster_three_processes_route_once_and_resume() {
+    let cluster = RedisCluster::start(3, 0);
+    let seeds = cluster.urls().join(",");
+    let env = [
+        ("REDIS_CLUSTER", seeds.as_str()),
+        ("REDIS_PREFIX", "demo-cluster"),
+        ("DEMO_SECRET", SECRET),
+    ];
+    let one = DemoProcess::start("axum", &env).await;
+    let two = DemoProcess::start("warp", &env).await;
+    let three = DemoProcess::start("hyper", &env).await;
+    let demos = [&one, &two, &three];
+    assert_eq!(get_json(&one, "/stats").await["backplane"], "redis");
+
+    let cookie = login(&one, "alice").await;
+    let query = "?topics=room:rust,private:alice";
+    let mut alice = signed_in(&one, query, &cookie).await;
+    let mut bob = guest(&two, "").await;
+    let mut carol = guest(&three, "").await;
+    for demo in demos {
+        wait_active(demo, 1).await;
+    }
+
+    // Each kind of message, posted on each process: once to each of its readers.
+    for (n, via) in demos.into_iter().enumerate() {
+        let (status, body) = post(via, "/broadcast", format!("all {n}")).await;
+        assert_eq!(status, 200, "{body}");
+        for reader in [&mut alice, &mut bob, &mut carol] {
+            assert_eq!(reader.next().await.data(), format!("all {n}"));
+        }
+        post_ok(
+            via,
+            "/topics/room:rust?from=bob",
+            None,
+            &format!("rust {n}"),
+        )
+        .await;
+        assert_eq!(chat(&alice.next().await)["text"], format!("rust {n}"));
+        let (status, body) = post(via, "/clients/alice", format!("psst {n}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(r#""processes":1"#), "{body}");
+        assert_eq!(dm(&alice.next().await)["text"], format!("psst {n}"));
+        marker(
+            via,
+            &format!("mark {n}"),
+            &mut [&mut alice, &mut bob, &mut carol],
+        )
+        .await;
+    }
+
+    // alice moves from process to process, missing what is posted meanwhile.
+    for (n, (to, via)) in [(&two, &three), (&three, &one), (&one, &two)]
+        .into_iter()
+        .enumerate()
+    {
+        let last = alice.last_event_id();
+        drop(alice);
+        post_ok(via, "/topics/room:rust", None, &format!("missed {n}")).await;
+        post(via, "/broadcast", format!("away {n}")).await;
+        let url = to.url(&format!("/events{query}"));
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("last-event-id", last.as_str()),
+        ];
+        alice = SseReader::connect_with(&url, &headers).await;
+        assert_eq!(chat(&alice.next().await)["text"], format!("missed {n}"));
+        assert_eq!(alice.next().await.data(), format!("away {n}"));
+        marker(via, &format!("back {n}"), &mut [&mut alice]).await;
+        for reader in [&mut bob, &mut carol] {
+            assert_eq!(reader.next().await.data(), format!("away {n}"));
+            assert_eq!(reader.next().await.data(), format!("back {n}"));
+        }
+    }
 }
 
 /// A body that does not arrive in time is answered 408 and its connection closed, and

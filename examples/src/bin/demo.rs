@@ -5,12 +5,14 @@
 //! cargo run -p examples --bin demo              # http://127.0.0.1:8080/
 //! PORT=3000 ADAPTER=warp cargo run -p examples --bin demo
 //! REDIS_URL=redis://127.0.0.1/ PORT=8081 cargo run -p examples --bin demo  # one of many
+//! REDIS_CLUSTER=redis://127.0.0.1:7000,redis://127.0.0.1:7001 cargo run -p examples --bin demo
 //! ```
 //!
 //! Environment: `PORT` (default 8080; 0 picks a free one), `ADAPTER` (`axum`, `warp` or
 //! `hyper`; default `axum`), `REDIS_URL` (publish through a Redis backplane so that
-//! every demo on that Redis is one service), `REDIS_PREFIX` (its stream key prefix,
-//! default `demo`), `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
+//! every demo on that Redis is one service), `REDIS_CLUSTER` (the same over a Redis
+//! Cluster, given by some of its nodes, comma-separated), `REDIS_PREFIX` (the
+//! prefix of the Redis keys and channels, default `demo`), `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
 //! demos sharing it accept each other's sessions; random per process when unset) and
 //! `BODY_TIMEOUT_MS` (how long a request body may take to arrive, default 30,000;
 //! then 408). The first line on stdout is `listening on http://ADDR`.
@@ -72,14 +74,21 @@ async fn run() -> Result<(), Box<dyn Error>> {
         ),
         Err(_) => examples::demo::BODY_TIMEOUT,
     };
-    let demo = match std::env::var("REDIS_URL") {
-        Ok(url) => {
-            let prefix = std::env::var("REDIS_PREFIX").unwrap_or_else(|_| "demo".into());
-            let options = RedisOptions::new().prefix(prefix);
+    let prefix = std::env::var("REDIS_PREFIX").unwrap_or_else(|_| "demo".into());
+    let options = RedisOptions::new().prefix(prefix);
+    let demo = match (std::env::var("REDIS_URL"), std::env::var("REDIS_CLUSTER")) {
+        (Ok(_), Ok(_)) => return Err("set REDIS_URL or REDIS_CLUSTER, not both".into()),
+        (Ok(url), _) => {
             let backplane = RedisBackplane::connect(&url, &service_builder(), options).await?;
             Demo::with_backplane(backplane, sessions, adapter)
         }
-        Err(_) => Demo::new(service_builder().build(), sessions, adapter),
+        (_, Ok(seeds)) => {
+            let seeds: Vec<&str> = seeds.split(',').map(str::trim).collect();
+            let backplane =
+                RedisBackplane::connect_cluster(&seeds, &service_builder(), options).await?;
+            Demo::with_backplane(backplane, sessions, adapter)
+        }
+        _ => Demo::new(service_builder().build(), sessions, adapter),
     }
     .body_timeout(body_timeout);
 

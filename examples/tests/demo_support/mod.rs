@@ -39,6 +39,7 @@ impl DemoProcess {
         // A REDIS_URL of the developer's must not turn memory tests into Redis ones.
         command
             .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env("PORT", port);
         let process = ServerProcess::start(command).await;
@@ -213,4 +214,4 @@ impl SseReader {
     }
 }
 
-pub use sse_testkit::redis::RedisServer as Redis;
+pub use sse_testkit::redis::{RedisCluster, RedisServer as Redis};

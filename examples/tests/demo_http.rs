@@ -15,9 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use demo_support::{cookie_of, http, is_uuid, DemoProcess, Redis, RedisCluster, SseReader};
+use demo_support::{cookie_of, http, is_uuid, DemoProcess, Redis, SseReader};
 use jsonwebtoken::{get_current_timestamp, Algorithm};
 use serde_json::{json, Value};
+use sse_testkit::redis::RedisCluster;
 use sse_testkit::routes::{sign, tampered_token, unsigned_token};
 
 /// The session key the tests that mint tokens give the demo.

@@ -214,4 +214,4 @@ impl SseReader {
     }
 }
 
-pub use sse_testkit::redis::{RedisCluster, RedisServer as Redis};
+pub use sse_testkit::redis::RedisServer as Redis;

@@ -180,7 +180,11 @@ async fn hand_off_under_concurrent_publishing() {
         tokio::spawn(async move {
             for n in 0..EVENTS {
                 service.broadcast(Event::message(n.to_string())).unwrap();
-                if n % 16 == 0 {
+                // Paced, so that the clients hand off many times while it runs: all
+                // at once, a client may get everything in a few large writes.
+                if n % 64 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                } else if n % 16 == 0 {
                     tokio::task::yield_now().await;
                 }
             }

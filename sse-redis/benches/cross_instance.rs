@@ -1,7 +1,8 @@
 //! The Redis backplane against a real `redis-server` started here: cross-instance
 //! latency, publish throughput end to end between two instances (with raw pipelined
-//! `XADD` on the same Redis as the baseline), and an instance's CPU per delivered
-//! event as traffic it has no reader for grows.
+//! `XADD` on the same Redis as the baseline), the same over 64 topics on one Redis and
+//! on a 3-primary Redis Cluster, and an instance's CPU per delivered event as traffic
+//! it has no reader for grows.
 //!
 //! `cargo bench -p sse-redis --bench cross_instance` runs it in full; under
 //! `cargo test` (no `--bench` argument) it runs a few iterations as a smoke test.
@@ -14,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::RedisServer;
+use common::{RedisCluster, RedisServer};
 use futures::StreamExt;
 use sse_codec::Event;
 use sse_core::{ClientStream, ConnectRequest, Service, ServiceBuilder, Topic};
@@ -41,13 +42,28 @@ async fn main() {
     let scale = if full { 1 } else { 100 };
     let server = RedisServer::start();
     latency(&server, 5_000 / scale).await;
-    throughput(&server, 400_000 / scale).await;
+    let (a, b) = (connect(&server).await, connect(&server).await);
+    throughput("one Redis, 1 topic", a, b, 1, 400_000 / scale).await;
     raw_xadd(&server, 400_000 / scale).await;
+    let (a, b) = (connect(&server).await, connect(&server).await);
+    throughput("one Redis, 64 topics", a, b, 64, 400_000 / scale).await;
+    let cluster = RedisCluster::start(3, 0);
+    let (a, b) = (connect_to(&cluster).await, connect_to(&cluster).await);
+    throughput("3-primary cluster, 64 topics", a, b, 64, 400_000 / scale).await;
+    drop(cluster);
     uninterested(&server, if full { 5 } else { 1 }).await;
 }
 
 async fn connect(server: &RedisServer) -> RedisBackplane {
     RedisBackplane::connect(&server.url(), &builder(), options())
+        .await
+        .expect("an instance")
+}
+
+async fn connect_to(cluster: &RedisCluster) -> RedisBackplane {
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    RedisBackplane::connect_cluster(&seeds, &builder(), options())
         .await
         .expect("an instance")
 }
@@ -89,20 +105,27 @@ async fn latency(server: &RedisServer, rounds: usize) {
 
 /// 512 publishers on A and a reader of their topic on each instance: events/s until
 /// both readers have every event.
-async fn throughput(server: &RedisServer, events: usize) {
-    let a = Arc::new(connect(server).await);
-    let b = connect(server).await;
-    let mut on_a = reader(&a, &["t"]).await;
-    let mut on_b = reader(&b, &["t"]).await;
+async fn throughput(
+    label: &str,
+    a: RedisBackplane,
+    b: RedisBackplane,
+    topics: usize,
+    events: usize,
+) {
+    let names: Vec<String> = (0..topics).map(|n| format!("t{n}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let a = Arc::new(a);
+    let mut on_a = reader(&a, &names).await;
+    let mut on_b = reader(&b, &names).await;
     let publishers = 512;
     let each = events / publishers;
     let sent = each * publishers;
     let start = Instant::now();
     let tasks: Vec<_> = (0..publishers)
-        .map(|_| {
+        .map(|n| {
             let a = Arc::clone(&a);
             tokio::spawn(async move {
-                let topic = Topic::new("t").unwrap();
+                let topic = Topic::new(&format!("t{}", n % topics)).unwrap();
                 let payload = "x".repeat(64);
                 for _ in 0..each {
                     a.publish(&topic, Event::message(payload.clone()))
@@ -125,7 +148,7 @@ async fn throughput(server: &RedisServer, events: usize) {
     let (on_a, on_b) = readers.await.unwrap();
     let rate = |t: Duration| sent as f64 / t.as_secs_f64();
     println!(
-        "end to end, {publishers} publishers on A, 64-byte data: {sent} events published in {published:?} ({:.0}/s); \
+        "end to end, {label}, {publishers} publishers on A, 64-byte data: {sent} events published in {published:?} ({:.0}/s); \
          A's reader had all after {on_a:?} ({:.0}/s), B's after {on_b:?} ({:.0}/s)",
         rate(published),
         rate(on_a),

@@ -49,7 +49,9 @@ use crate::{
 ///   partition has a log, a Redis stream `{prefix:P}:log` capped by
 ///   [`max_len`](RedisOptions::max_len) and [`max_age`](RedisOptions::max_age), and
 ///   channels under the same hash tag. Partitions spread over the shards given to
-///   [`connect_shards`](Self::connect_shards) (partition `P` on shard `P mod n`).
+///   [`connect_shards`](Self::connect_shards) (partition `P` on shard `P mod n`), or
+///   over the nodes of a Redis Cluster with
+///   [`connect_cluster`](Self::connect_cluster) (each partition in its slot).
 /// - **Publishing** runs one script on the partition's shard: it appends the event
 ///   to the log and publishes it on each of its topics' channels (`{prefix:P}:t:T`)
 ///   or the broadcast channel, with the log entry's id. Concurrent publishes share

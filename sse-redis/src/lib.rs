@@ -7,7 +7,9 @@
 //! channels of its own topics and clients. Every topic and broadcast event is also
 //! written to a log in Redis (one stream per partition of the topics), so a client
 //! that reconnects to any instance resumes with `Last-Event-ID` from Redis, exactly
-//! once and in order. Partitions can spread over several independent Redis servers.
+//! once and in order. Partitions can spread over several independent Redis servers
+//! ([`RedisBackplane::connect_shards`]) or over a Redis Cluster
+//! ([`RedisBackplane::connect_cluster`], with sharded PUB/SUB).
 //! See [`RedisBackplane`] for the design and what happens when Redis goes away, and
 //! `docs/redis.md` in the repository for the reasoning behind it.
 //!

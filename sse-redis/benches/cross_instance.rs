@@ -293,10 +293,13 @@ fn thread_cpu() -> Duration {
 async fn drain(stream: &mut ClientStream, events: usize) {
     let mut seen = 0;
     while seen < events {
-        let chunk = tokio::time::timeout(Duration::from_secs(60), stream.next())
-            .await
-            .expect("frames within 60 s")
-            .unwrap();
+        let chunk = tokio::time::timeout(
+            Duration::from_secs(std::env::var("DRAIN_S").map_or(60, |s| s.parse().unwrap())),
+            stream.next(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("frames within 60 s: {seen} of {events}"))
+        .unwrap();
         seen += chunk.windows(2).filter(|w| w == b"\n\n").count();
     }
 }

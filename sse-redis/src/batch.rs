@@ -93,6 +93,9 @@ async fn write(target: &Target, mut batch: Vec<Entry>) {
     if batch.is_empty() {
         return;
     }
+    // Publishes waiting together have no order among them: grouped by channels, they
+    // go out in few payloads (the script sends one per run of the same channels).
+    batch.sort_by(|a, b| a.message.channels.cmp(&b.message.channels));
     let messages: Vec<&Message> = batch.iter().map(|entry| &entry.message).collect();
     let answer = tokio::time::timeout(target.deadline, append(target, &messages, None)).await;
     let answer = answer.unwrap_or_else(|_| {
@@ -202,8 +205,12 @@ pub(crate) async fn append(
 /// microseconds, then the entry's place in the batch (a log already past that, after
 /// the clock went back, gives the next id). No id goes below the partition's
 /// high-water mark `hw` in the meta hash, the latest time a script or a node's
-/// catch-up saw: a node raises its position to just below it. Each channel gets one payload, its
-/// records in the log's order. The script trims the log itself, exactly, and records
+/// catch-up saw: a node raises its position to just below it. Each run of entries with
+/// the same channels is one payload on each of them, runs in the log's order: a node
+/// reading several of a partition's channels hears its entries in the log's order
+/// (one payload per channel over the whole batch would let a later entry of one
+/// channel arrive before an earlier one of another, and the node would drop it as
+/// already past). The script trims the log itself, exactly, and records
 /// the newest entry it removed as the meta hash's `floor`: a client whose position is
 /// below it has lost events. Age trimming runs once the oldest entry is a sixteenth
 /// of the bound past it, so that it costs nothing on most runs.
@@ -223,7 +230,8 @@ elseif ms > mark then
   redis.call('HSET', KEYS[2], 'hw', string.format('%.0f', ms))
 end
 local prefix = string.format('%.0f-', ms)
-local ids, out, order = {}, {}, {}
+local ids, runs = {}, {}
+local run, key = nil, nil
 local i = 7
 for e = 1, tonumber(ARGV[5]) do
   local topics, except, frame, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -233,17 +241,15 @@ for e = 1, tonumber(ARGV[5]) do
     id = redis.call('XADD', KEYS[1], '*', 't', topics, 'x', except, 'f', frame)
   end
   ids[e] = id
-  local record = id .. ' ' .. topics .. ' ' .. except .. '\n' .. frame
-  for c = 1, n do
-    local channel = ARGV[i + 3 + c]
-    local records = out[channel]
-    if not records then
-      records = {}
-      out[channel] = records
-      order[#order + 1] = channel
-    end
-    records[#records + 1] = record
+  local channels = {}
+  for c = 1, n do channels[c] = ARGV[i + 3 + c] end
+  local this = table.concat(channels, ' ')
+  if this ~= key then
+    run = {channels = channels, records = {}}
+    runs[#runs + 1] = run
+    key = this
   end
+  run.records[#run.records + 1] = id .. ' ' .. topics .. ' ' .. except .. '\n' .. frame
   i = i + 4 + n
 end
 local floor = false
@@ -268,8 +274,11 @@ if over >= tonumber(ARGV[2]) then
   redis.call('XTRIM', KEYS[1], 'MINID', gone[over + 1][1])
 end
 if floor then redis.call('HSET', KEYS[2], 'floor', floor) end
-for _, channel in ipairs(order) do
-  redis.call(ARGV[6], channel, table.concat(out[channel]))
+for _, run in ipairs(runs) do
+  local payload = table.concat(run.records)
+  for _, channel in ipairs(run.channels) do
+    redis.call(ARGV[6], channel, payload)
+  end
 end
 if keyed then redis.call('SET', KEYS[3], ids[1], 'PX', ARGV[4]) end
 return ids

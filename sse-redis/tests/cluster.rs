@@ -1110,3 +1110,55 @@ async fn acknowledged_publishes(
     }
     (done, n)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_to_topics_of_one_partition_all_arrive() {
+    // One partition: every topic's events share a log, and batches mix topics.
+    let server = RedisServer::start();
+    let options = || RedisOptions::new().partitions(1);
+    let a = instance(&server, options()).await;
+    let b = instance(&server, options()).await;
+    const NAMES: [&str; 8] = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"];
+    let names: &'static [&str] = &NAMES;
+    let mut reader = client(b.service(), "reader", names);
+    let mut some = client(b.service(), "some", &names[2..5]);
+    reader.connected().await;
+    some.connected().await;
+    // Read all along: a client's queue is bounded.
+    let reading = [(reader, names), (some, &names[2..5])]
+        .map(|(mut sse, of)| tokio::spawn(async move { (sse.until("end").await, of) }));
+    let (publishers, each) = (64, 20);
+    let tasks: Vec<_> = (0..publishers)
+        .map(|p| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let to = topic(&format!("t{}", p % 8));
+                for n in 0..each {
+                    let event = Event::message(format!("p{p}.{n}"));
+                    a.publish(&to, event).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    a.broadcast(Event::message("end")).await.unwrap();
+    for read in reading {
+        let (got, of) = read.await.unwrap();
+        let expected = (0..publishers)
+            .filter(|p| of.contains(&format!("t{}", p % 8).as_str()))
+            .count()
+            * each;
+        assert_eq!(got.len() - 1, expected, "every event, once");
+        // Each publisher's events in its order.
+        for p in 0..publishers {
+            let mine: Vec<&str> = datas(&got)
+                .into_iter()
+                .filter(|d| d.starts_with(&format!("p{p}.")))
+                .collect();
+            let sorted: Vec<String> = (0..mine.len()).map(|n| format!("p{p}.{n}")).collect();
+            assert_eq!(mine, sorted);
+        }
+    }
+}

@@ -987,80 +987,134 @@ async fn a_live_subscription_through_the_backplane_gets_what_is_published_next_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_failover_loses_nothing_acknowledged() {
     let mut cluster = RedisCluster::start(3, 1);
-    let options = || {
-        RedisOptions::new()
-            .replicas(1)
-            .local_fallback(false)
-            .backoff(Duration::from_millis(50), Duration::from_millis(500))
-    };
-    let a = instance_in(&cluster, options()).await;
-    let b = instance_in(&cluster, options()).await;
-    let names = ["t0", "t1", "t2", "t3", "t4", "t5"];
-    let mut reader = client(b.service(), "reader", &names);
-    let mut leaver = client(b.service(), "leaver", &names);
-    reader.connected().await;
-    leaver.connected().await;
-    // Read all along (a client's queue is bounded), and through the failover, which
-    // may hold events back longer than `until` waits.
-    let reader = tokio::spawn(async move {
-        let mut frames = Vec::new();
-        while let Some(frame) = reader.next_within(Duration::from_secs(30)).await {
-            let end = frame.data == "end";
-            frames.push(frame);
-            if end {
-                return frames;
-            }
-        }
-        panic!("the reader's stream stopped after {} events", frames.len());
-    });
-
-    let (mut acknowledged, mut attempts) =
-        acknowledged_publishes(a.clone(), Vec::new(), 0, 100).await;
-    let before: Vec<String> = datas(&leaver.until(acknowledged.last().unwrap()).await)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(before, acknowledged);
-    let last_id = every_id(&mut leaver, &a).await;
-    drop(leaver);
-
-    let publishing = tokio::spawn(acknowledged_publishes(
-        a.clone(),
-        acknowledged,
-        attempts,
-        300,
-    ));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut run = Disrupted::begin(&cluster, RedisOptions::new().replicas(1)).await;
     let killed = tokio::task::block_in_place(|| cluster.fail_over("{sse:b}:log"));
-    (acknowledged, attempts) = publishing.await.unwrap();
+    let (acknowledged, attempts) = run.publishing().await;
     assert!(attempts > acknowledged.len(), "some publishes failed");
     // The promoted replica has none of its own until the killed node rejoins as one:
     // meanwhile, what it takes is not confirmed.
-    let lone = a.broadcast(Event::message("unconfirmed")).await;
+    let lone = run.a.broadcast(Event::message("unconfirmed")).await;
     assert!(lone.unwrap_err().is_unknown_outcome());
     tokio::task::block_in_place(|| cluster.revive(killed));
-    a.broadcast(Event::message("end")).await.unwrap();
+    run.check(&acknowledged).await;
+}
 
-    // Every acknowledged event reached the reader, once and in its topic's order
-    // (partitions caught up after the failover interleave differently); no attempt
-    // came twice.
-    let frames = tokio::time::timeout(Duration::from_secs(30), reader)
-        .await
-        .expect("the reader gets the end")
-        .unwrap();
-    let got: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
-    let mut unique = got.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), got.len(), "no duplicate");
-    assert_same_per_topic(&got, &acknowledged);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_moved_to_another_primary_under_load_loses_nothing() {
+    let cluster = RedisCluster::start(3, 0);
+    let mut run = Disrupted::begin(&cluster, RedisOptions::new()).await;
+    let before = cluster.master_of("{sse:b}:log");
+    let after = tokio::task::block_in_place(|| cluster.move_slot("{sse:b}:log"));
+    assert_ne!(before, after);
+    let (acknowledged, attempts) = run.publishing().await;
+    // The old primary told the subscribers it no longer sends the slot's channels:
+    // they connect again and catch up.
+    assert!(run.b.status().outages > 0, "{:?}", run.b.status());
+    eprintln!(
+        "{attempts} attempts for {} acknowledged",
+        acknowledged.len()
+    );
+    run.check(&acknowledged).await;
+}
 
-    // A client resuming after the failover, from before it, gets them from the logs.
-    let mut back = resume(b.service(), "leaver", &names, &last_id);
-    let frames = back.until("end").await;
-    assert!(frames.iter().all(|f| f.event.is_none()), "no reset");
-    let again: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
-    assert_same_per_topic(&again, &acknowledged[100..]);
+/// Two instances on a cluster, a reader of broadcasts and six topics on B, and a
+/// client that left with the id it had, while publishes go on through A (see
+/// [`acknowledged_publishes`]): something is done to the cluster meanwhile, then
+/// [`check`](Self::check) asserts that no acknowledged event was lost.
+struct Disrupted {
+    a: RedisBackplane,
+    b: RedisBackplane,
+    reader: tokio::task::JoinHandle<Vec<Frame>>,
+    last_id: String,
+    publishing: tokio::task::JoinHandle<(Vec<String>, usize)>,
+    first: usize,
+}
+
+const SIX: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];
+
+impl Disrupted {
+    /// Connects, publishes 100 events, lets a client leave, and starts publishing
+    /// 300 more.
+    async fn begin(cluster: &RedisCluster, options: RedisOptions) -> Self {
+        let options = options
+            .local_fallback(false)
+            .backoff(Duration::from_millis(50), Duration::from_millis(500));
+        let a = instance_in(cluster, options.clone()).await;
+        let b = instance_in(cluster, options).await;
+        let mut reader = client(b.service(), "reader", &SIX);
+        let mut leaver = client(b.service(), "leaver", &SIX);
+        reader.connected().await;
+        leaver.connected().await;
+        // Read all along (a client's queue is bounded), and through the disruption,
+        // which may hold events back longer than `until` waits.
+        let reader = tokio::spawn(async move {
+            let mut frames = Vec::new();
+            while let Some(frame) = reader.next_within(Duration::from_secs(30)).await {
+                let end = frame.data == "end";
+                frames.push(frame);
+                if end {
+                    return frames;
+                }
+            }
+            panic!("the reader's stream stopped after {} events", frames.len());
+        });
+        let (acknowledged, attempts) = acknowledged_publishes(a.clone(), Vec::new(), 0, 100).await;
+        let mut before = Vec::new();
+        for _ in 0..acknowledged.len() {
+            before.push(leaver.next().await.data);
+        }
+        // On a cluster, partitions on different primaries arrive over different
+        // connections: in each topic's order, not in the order of the publishes.
+        assert_same_per_topic(&before, &acknowledged);
+        assert_eq!(before.len(), acknowledged.len());
+        let last_id = every_id(&mut leaver, &a).await;
+        drop(leaver);
+        let first = acknowledged.len();
+        let publishing = tokio::spawn(acknowledged_publishes(
+            a.clone(),
+            acknowledged,
+            attempts,
+            300,
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Disrupted {
+            a,
+            b,
+            reader,
+            last_id,
+            publishing,
+            first,
+        }
+    }
+
+    /// Waits for the publishing: the acknowledged events, and the attempts.
+    async fn publishing(&mut self) -> (Vec<String>, usize) {
+        (&mut self.publishing).await.unwrap()
+    }
+
+    /// Every acknowledged event reached the reader, once and in its topic's order
+    /// (partitions caught up after a disruption interleave differently), and no
+    /// attempt twice; a client resuming from before gets every one since from the
+    /// logs, without a reset.
+    async fn check(self, acknowledged: &[String]) {
+        self.a.broadcast(Event::message("end")).await.unwrap();
+        let frames = tokio::time::timeout(Duration::from_secs(30), self.reader)
+            .await
+            .expect("the reader gets the end")
+            .unwrap();
+        let got: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "no duplicate");
+        assert_same_per_topic(&got, acknowledged);
+
+        let mut back = resume(self.b.service(), "leaver", &SIX, &self.last_id);
+        let frames = back.until("end").await;
+        assert!(frames.iter().all(|f| f.event.is_none()), "no reset");
+        let again: Vec<String> = datas(&frames).into_iter().map(str::to_owned).collect();
+        assert_same_per_topic(&again, &acknowledged[self.first..]);
+    }
 }
 
 /// `got` holds every one of `acknowledged`, in the same order per topic (the end of

@@ -251,6 +251,70 @@ impl RedisCluster {
         port
     }
 
+    /// Moves `key`'s slot to another primary, as resharding does (`IMPORTING` /
+    /// `MIGRATING`, its keys moved with `MIGRATE` a few at a time, then the slot
+    /// assigned everywhere), while clients go on using it. Returns the new owner's
+    /// port.
+    pub fn move_slot(&self, key: &str) -> u16 {
+        let from = self.master_of(key);
+        let port = self.live().next().expect("a live node");
+        let slot = cli(port, &["CLUSTER", "KEYSLOT", key]).trim().to_owned();
+        let primaries: Vec<(String, u16)> = cli(port, &["CLUSTER", "NODES"])
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                if fields.len() < 8 || !fields[2].contains("master") || fields[2].contains("fail") {
+                    return None;
+                }
+                let addr = fields[1].split('@').next()?;
+                let port = addr.rsplit(':').next()?.parse().ok()?;
+                Some((fields[0].to_owned(), port))
+            })
+            .collect();
+        let id_of = |port: u16| -> String {
+            let (id, _) = primaries
+                .iter()
+                .find(|(_, p)| *p == port)
+                .expect("a primary");
+            id.clone()
+        };
+        let to = primaries
+            .iter()
+            .map(|(_, p)| *p)
+            .find(|p| *p != from)
+            .expect("another primary");
+        let ok = |out: String| assert!(out.trim() == "OK", "{out}");
+        ok(cli(
+            to,
+            &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &id_of(from)],
+        ));
+        ok(cli(
+            from,
+            &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &id_of(to)],
+        ));
+        loop {
+            let keys = cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "1"]);
+            let keys: Vec<&str> = keys.split_whitespace().collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            args.extend(keys);
+            ok(cli(from, &args));
+            // Clients meet the slot half moved meanwhile.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for (_, port) in &primaries {
+            ok(cli(
+                *port,
+                &["CLUSTER", "SETSLOT", &slot, "NODE", &id_of(to)],
+            ));
+        }
+        self.wait_until(|c| c.settled() && c.serving(key) == Some(to));
+        to
+    }
+
     fn live(&self) -> impl Iterator<Item = u16> + '_ {
         self.nodes
             .iter()

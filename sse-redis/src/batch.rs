@@ -182,13 +182,16 @@ pub(crate) async fn append(
         async move { invocation.invoke_async::<Vec<Value>>(&mut conn).await }
     })
     .await?;
-    Ok(ids
-        .iter()
-        .map(|id| {
-            let id = redis::from_redis_value::<String>(id).ok()?;
-            id.parse().ok()
-        })
-        .collect())
+    let id = |id: &Value| -> Option<EventSeq> {
+        redis::from_redis_value::<String>(id).ok()?.parse().ok()
+    };
+    match &ids[..] {
+        // The others follow the first.
+        [first] if messages.len() > 1 => Ok((0..messages.len() as u64)
+            .map(|e| id(first).map(|first| EventSeq::new(first.epoch(), first.seq() + e)))
+            .collect()),
+        ids => Ok(ids.iter().map(id).collect()),
+    }
 }
 
 /// Appends a batch to a partition's log and publishes it, at most once for a key:
@@ -198,8 +201,9 @@ pub(crate) async fn append(
 /// unkeyed), the number of entries, the publish command (`PUBLISH`, or `SPUBLISH`
 /// on a cluster), then per entry its topics in this partition, its
 /// topics in partitions written before (their readers get it there), its frame, its
-/// number of channels and the channels. Returns the entries' ids (for a key seen before, the
-/// id its first send got).
+/// number of channels and the channels. Returns the entries' ids, or only the first
+/// when the others follow it (the same millisecond, each sequence one more), as they
+/// do unless the clock went back; for a key seen before, the id its first send got.
 ///
 /// Entry ids follow the order scripts run in across the shard's logs: the time in
 /// microseconds, then the entry's place in the batch (a log already past that, after
@@ -231,25 +235,28 @@ elseif ms > mark then
 end
 local prefix = string.format('%.0f-', ms)
 local ids, runs = {}, {}
-local run, key = nil, nil
+local run, key, parts = nil, nil, nil
+local contiguous = true
 local i = 7
 for e = 1, tonumber(ARGV[5]) do
   local topics, except, frame, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local wanted = prefix .. (sub + e - 1)
-  local id = redis.pcall('XADD', KEYS[1], wanted, 't', topics, 'x', except, 'f', frame)
+  local id = redis.pcall('XADD', KEYS[1], prefix .. (sub + e - 1), 't', topics, 'x', except, 'f', frame)
   if type(id) == 'table' and id.err then
     id = redis.call('XADD', KEYS[1], '*', 't', topics, 'x', except, 'f', frame)
+    contiguous = false
   end
   ids[e] = id
-  local channels = {}
-  for c = 1, n do channels[c] = ARGV[i + 3 + c] end
-  local this = table.concat(channels, ' ')
+  local this = ARGV[i + 4]
+  if n ~= 1 then this = table.concat(ARGV, ' ', i + 4, i + 3 + n) end
   if this ~= key then
-    run = {channels = channels, records = {}}
+    parts = {}
+    run = {first = i + 4, n = n, parts = parts}
     runs[#runs + 1] = run
     key = this
   end
-  run.records[#run.records + 1] = id .. ' ' .. topics .. ' ' .. except .. '\n' .. frame
+  local k = #parts
+  parts[k + 1], parts[k + 2], parts[k + 3] = id, ' ', topics
+  parts[k + 4], parts[k + 5], parts[k + 6], parts[k + 7] = ' ', except, '\n', frame
   i = i + 4 + n
 end
 local floor = false
@@ -275,12 +282,13 @@ if over >= tonumber(ARGV[2]) then
 end
 if floor then redis.call('HSET', KEYS[2], 'floor', floor) end
 for _, run in ipairs(runs) do
-  local payload = table.concat(run.records)
-  for _, channel in ipairs(run.channels) do
-    redis.call(ARGV[6], channel, payload)
+  local payload = table.concat(run.parts)
+  for c = run.first, run.first + run.n - 1 do
+    redis.call(ARGV[6], ARGV[c], payload)
   end
 end
 if keyed then redis.call('SET', KEYS[3], ids[1], 'PX', ARGV[4]) end
+if contiguous then return {ids[1]} end
 return ids
 ";
 

@@ -167,15 +167,24 @@ pub(crate) async fn append(
         .arg(once.map_or(0, |(_, ttl)| ttl))
         .arg(messages.len())
         .arg(target.conn.publish_command());
-    for message in messages {
-        invocation
-            .arg(&message.topics)
-            .arg(&message.except)
-            .arg(message.frame.as_ref())
-            .arg(message.channels.len());
-        for channel in &message.channels {
-            invocation.arg(channel);
+    let mut previous: Option<&Message> = None;
+    for &message in messages {
+        let same = previous.is_some_and(|p| {
+            p.channels == message.channels && p.topics == message.topics && p.except == message.except
+        });
+        if same {
+            invocation.arg("=").arg(message.frame.as_ref());
+        } else {
+            invocation
+                .arg(message.channels.len())
+                .arg(&message.topics)
+                .arg(&message.except)
+                .arg(message.frame.as_ref());
+            for channel in &message.channels {
+                invocation.arg(channel);
+            }
         }
+        previous = Some(message);
     }
     let ids = crate::backplane::unsent_retried(|| {
         let (mut conn, invocation) = (target.conn.clone(), &invocation);
@@ -199,9 +208,10 @@ pub(crate) async fn append(
 /// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
 /// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
 /// unkeyed), the number of entries, the publish command (`PUBLISH`, or `SPUBLISH`
-/// on a cluster), then per entry its topics in this partition, its
-/// topics in partitions written before (their readers get it there), its frame, its
-/// number of channels and the channels. Returns the entries' ids, or only the first
+/// on a cluster), then per entry its number of channels, its topics in this
+/// partition, its topics in partitions written before (their readers get it there),
+/// its frame and its channels; or, for an entry with the same channels and topics as
+/// the one before, `=` and its frame (Redis makes a string of every argument). Returns the entries' ids, or only the first
 /// when the others follow it (the same millisecond, each sequence one more), as they
 /// do unless the clock went back; for a key seen before, the id its first send got.
 ///
@@ -236,28 +246,38 @@ end
 local prefix = string.format('%.0f-', ms)
 local ids, runs = {}, {}
 local run, key, parts = nil, nil, nil
+local topics, except, frame, n
 local contiguous = true
 local i = 7
 for e = 1, tonumber(ARGV[5]) do
-  local topics, except, frame, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local same = ARGV[i] == '='
+  if same then
+    frame = ARGV[i + 1]
+  else
+    n, topics, except, frame = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  end
   local id = redis.pcall('XADD', KEYS[1], prefix .. (sub + e - 1), 't', topics, 'x', except, 'f', frame)
   if type(id) == 'table' and id.err then
     id = redis.call('XADD', KEYS[1], '*', 't', topics, 'x', except, 'f', frame)
     contiguous = false
   end
   ids[e] = id
-  local this = ARGV[i + 4]
-  if n ~= 1 then this = table.concat(ARGV, ' ', i + 4, i + 3 + n) end
-  if this ~= key then
-    parts = {}
-    run = {first = i + 4, n = n, parts = parts}
-    runs[#runs + 1] = run
-    key = this
+  if same then
+    i = i + 2
+  else
+    local this = ARGV[i + 4]
+    if n ~= 1 then this = table.concat(ARGV, ' ', i + 4, i + 3 + n) end
+    if this ~= key then
+      parts = {}
+      run = {first = i + 4, n = n, parts = parts}
+      runs[#runs + 1] = run
+      key = this
+    end
+    i = i + 4 + n
   end
   local k = #parts
   parts[k + 1], parts[k + 2], parts[k + 3] = id, ' ', topics
   parts[k + 4], parts[k + 5], parts[k + 6], parts[k + 7] = ' ', except, '\n', frame
-  i = i + 4 + n
 end
 local floor = false
 local age = tonumber(ARGV[3])

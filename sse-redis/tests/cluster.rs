@@ -1171,7 +1171,13 @@ async fn concurrent_publishes_to_topics_of_one_partition_all_arrive() {
     let server = RedisServer::start();
     let options = || RedisOptions::new().partitions(1);
     let a = instance(&server, options()).await;
-    let b = instance(&server, options()).await;
+    // Room for every event: a reader that a loaded machine holds back must not
+    // overflow its queue (256 frames by default) and lose them that way.
+    let mut roomy = builder();
+    roomy.queue_limits(4096, 1 << 24);
+    let b = RedisBackplane::connect(&server.url(), &roomy, options())
+        .await
+        .unwrap();
     const NAMES: [&str; 8] = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"];
     let names: &'static [&str] = &NAMES;
     let mut reader = client(b.service(), "reader", names);

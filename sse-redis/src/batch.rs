@@ -170,7 +170,9 @@ pub(crate) async fn append(
     let mut previous: Option<&Message> = None;
     for &message in messages {
         let same = previous.is_some_and(|p| {
-            p.channels == message.channels && p.topics == message.topics && p.except == message.except
+            p.channels == message.channels
+                && p.topics == message.topics
+                && p.except == message.except
         });
         if same {
             invocation.arg("=").arg(message.frame.as_ref());

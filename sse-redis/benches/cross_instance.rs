@@ -302,13 +302,10 @@ fn thread_cpu() -> Duration {
 async fn drain(stream: &mut ClientStream, events: usize) {
     let mut seen = 0;
     while seen < events {
-        let chunk = tokio::time::timeout(
-            Duration::from_secs(std::env::var("DRAIN_S").map_or(60, |s| s.parse().unwrap())),
-            stream.next(),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("frames within 60 s: {seen} of {events}"))
-        .unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(60), stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("frames within 60 s: {seen} of {events}"))
+            .unwrap();
         // Frames end with a blank line; a chunk holds whole frames.
         seen += memchr::memmem::find_iter(&chunk, b"\n\n").count();
     }

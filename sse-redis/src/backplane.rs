@@ -645,9 +645,7 @@ impl RedisBackplane {
                 topics.iter().map(|t| layout.topic_channel(p, t)).collect()
             };
             let message = batch::Message {
-                topics: message::join_topics(topics),
-                except: message::join_topics(&taken),
-                frame: frame.clone(),
+                record: message::record(topics, &taken, &frame),
                 channels,
             };
             match self.append(p, message, key).await {

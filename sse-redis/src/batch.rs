@@ -13,11 +13,8 @@ use crate::conn::Conn;
 
 /// What one publish appends to a partition's log and publishes.
 pub(crate) struct Message {
-    /// The message's topics in this partition, joined (empty for a broadcast).
-    pub(crate) topics: String,
-    /// Its topics in partitions it was written to before, joined.
-    pub(crate) except: String,
-    pub(crate) frame: Bytes,
+    /// Its record, `TOPICS EXCEPT\nFRAME` (see [`crate::message`]).
+    pub(crate) record: Bytes,
     pub(crate) channels: Vec<String>,
 }
 
@@ -169,19 +166,13 @@ pub(crate) async fn append(
         .arg(target.conn.publish_command());
     let mut previous: Option<&Message> = None;
     for &message in messages {
-        let same = previous.is_some_and(|p| {
-            p.channels == message.channels
-                && p.topics == message.topics
-                && p.except == message.except
-        });
+        let same = previous.is_some_and(|p| p.channels == message.channels);
         if same {
-            invocation.arg("=").arg(message.frame.as_ref());
+            invocation.arg("=").arg(message.record.as_ref());
         } else {
             invocation
                 .arg(message.channels.len())
-                .arg(&message.topics)
-                .arg(&message.except)
-                .arg(message.frame.as_ref());
+                .arg(message.record.as_ref());
             for channel in &message.channels {
                 invocation.arg(channel);
             }
@@ -210,10 +201,11 @@ pub(crate) async fn append(
 /// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
 /// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
 /// unkeyed), the number of entries, the publish command (`PUBLISH`, or `SPUBLISH`
-/// on a cluster), then per entry its number of channels, its topics in this
-/// partition, its topics in partitions written before (their readers get it there),
-/// its frame and its channels; or, for an entry with the same channels and topics as
-/// the one before, `=` and its frame (Redis makes a string of every argument). Returns the entries' ids, or only the first
+/// on a cluster), then per entry its number of channels, its record (`TOPICS
+/// EXCEPT\nFRAME`: its topics in this partition, its topics in partitions written
+/// before, whose readers get it there, and its frame) and its channels; or, for an
+/// entry with the same channels as the one before, `=` and its record (Redis makes a
+/// string of every argument). An entry's one field, `r`, is its record. Returns the entries' ids, or only the first
 /// when the others follow it (the same millisecond, each sequence one more), as they
 /// do unless the clock went back; for a key seen before, the id its first send got.
 ///
@@ -248,38 +240,32 @@ end
 local prefix = string.format('%.0f-', ms)
 local ids, runs = {}, {}
 local run, key, parts = nil, nil, nil
-local topics, except, frame, n
 local contiguous = true
 local i = 7
 for e = 1, tonumber(ARGV[5]) do
-  local same = ARGV[i] == '='
-  if same then
-    frame = ARGV[i + 1]
-  else
-    n, topics, except, frame = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  end
-  local id = redis.pcall('XADD', KEYS[1], prefix .. (sub + e - 1), 't', topics, 'x', except, 'f', frame)
+  local record = ARGV[i + 1]
+  local id = redis.pcall('XADD', KEYS[1], prefix .. (sub + e - 1), 'r', record)
   if type(id) == 'table' and id.err then
-    id = redis.call('XADD', KEYS[1], '*', 't', topics, 'x', except, 'f', frame)
+    id = redis.call('XADD', KEYS[1], '*', 'r', record)
     contiguous = false
   end
   ids[e] = id
-  if same then
+  if ARGV[i] == '=' then
     i = i + 2
   else
-    local this = ARGV[i + 4]
-    if n ~= 1 then this = table.concat(ARGV, ' ', i + 4, i + 3 + n) end
+    local n = tonumber(ARGV[i])
+    local this = ARGV[i + 2]
+    if n ~= 1 then this = table.concat(ARGV, ' ', i + 2, i + 1 + n) end
     if this ~= key then
       parts = {}
-      run = {first = i + 4, n = n, parts = parts}
+      run = {first = i + 2, n = n, parts = parts}
       runs[#runs + 1] = run
       key = this
     end
-    i = i + 4 + n
+    i = i + 2 + n
   end
   local k = #parts
-  parts[k + 1], parts[k + 2], parts[k + 3] = id, ' ', topics
-  parts[k + 4], parts[k + 5], parts[k + 6], parts[k + 7] = ' ', except, '\n', frame
+  parts[k + 1], parts[k + 2], parts[k + 3] = id, ' ', record
 end
 local floor = false
 local age = tonumber(ARGV[3])

@@ -1,12 +1,13 @@
 //! How a message travels: its event, encoded once as the Server-Sent Events frame it
 //! becomes (without an id), and the topics it is for.
 //!
-//! - A log entry (stream `{ns:P}:log`) has three fields: `t`, the message's topics
-//!   in this partition joined by `,` (empty for a broadcast); `x`, its topics in
-//!   partitions it was written to before this one, whose readers get it there; and
-//!   `f`, the frame.
+//! - A message's record is `TOPICS EXCEPT\nFRAME`: its topics in this partition
+//!   joined by `,` (empty for a broadcast), its topics in partitions it was written
+//!   to before this one, whose readers get it there, and the frame.
+//! - A log entry (stream `{ns:P}:log`) has one field, `r`, the record. (Entries of
+//!   earlier versions had `t`, `x` and `f` for the three parts; they still read.)
 //! - On a topic or broadcast channel the payload is one record or more, each
-//!   `ENTRY-ID TOPICS EXCEPT\nFRAME`.
+//!   preceded by its entry's id and a space: `ENTRY-ID TOPICS EXCEPT\nFRAME`.
 //! - On a client channel (direct messages, not logged) the payload is the frame,
 //!   which may carry the event's own id.
 //!
@@ -65,13 +66,34 @@ fn without_id(event: &Event) -> Event {
     out
 }
 
-/// The `t` field: topics joined by `,` (topics cannot hold commas).
-pub(crate) fn join_topics(topics: &[Topic]) -> String {
-    topics
-        .iter()
-        .map(Topic::as_str)
-        .collect::<Vec<_>>()
-        .join(",")
+/// The record of a message for `topics` (empty: a broadcast) whose readers of
+/// `except` got it from an earlier partition. Topics cannot hold commas or spaces.
+pub(crate) fn record(topics: &[Topic], except: &[Topic], frame: &[u8]) -> Bytes {
+    let names: usize = topics.iter().chain(except).map(|t| t.as_str().len() + 1).sum();
+    let mut out = BytesMut::with_capacity(names + 2 + frame.len());
+    for (list, end) in [(topics, b' '), (except, b'\n')] {
+        for (n, topic) in list.iter().enumerate() {
+            if n > 0 {
+                out.put_u8(b',');
+            }
+            out.put_slice(topic.as_str().as_bytes());
+        }
+        out.put_u8(end);
+    }
+    out.put_slice(frame);
+    out.freeze()
+}
+
+/// A log entry's record at `pos`, checked: one whole frame after its header.
+pub(crate) fn parse_record(pos: EventSeq, record: &[u8]) -> Result<Logged, Malformed> {
+    let newline = memchr::memchr(b'\n', record).ok_or("no topics line")?;
+    let header = std::str::from_utf8(&record[..newline]).map_err(|_| "header")?;
+    let (topics, except) = header.split_once(' ').ok_or("no except list")?;
+    let frame = &record[newline + 1..];
+    if BLANK_LINE.find(frame).map(|end| end + 2) != Some(frame.len()) {
+        return Err("not one frame");
+    }
+    logged(pos, topics, except, Bytes::copy_from_slice(frame))
 }
 
 /// Where a frame ends, searched once per record.
@@ -226,6 +248,24 @@ mod tests {
         );
         // A direct message keeps its id.
         assert_eq!(direct(&event.encode()).unwrap(), event.encode());
+    }
+
+    #[test]
+    fn a_record_reads_back_from_the_log_and_from_a_channel() {
+        let frame = logged_frame(&Event::message("x"));
+        let topics = [Topic::new("a").unwrap(), Topic::new("b").unwrap()];
+        let except = [Topic::new("c").unwrap()];
+        let record = record(&topics, &except, &frame);
+        assert_eq!(&record[..], b"a,b c\ndata: x\n\n");
+        let pos = EventSeq::new(17, 3);
+        let logged = parse_record(pos, &record).unwrap();
+        assert_eq!((logged.topics.len(), logged.except.len()), (2, 1));
+        let on_channel = [&b"17-3 "[..], &record].concat();
+        assert_eq!(parse_payload(&on_channel).unwrap(), [logged]);
+        assert_eq!(&super::record(&[], &[], &frame)[..], b" \ndata: x\n\n");
+        for bad in [&b" \ndata: x\n"[..], b" \ndata: x\n\ndata: y\n\n", b"a\ndata: x\n\n"] {
+            assert!(parse_record(pos, bad).is_err());
+        }
     }
 
     #[test]

@@ -593,6 +593,10 @@ pub(crate) fn entry_message(
         Some(Value::BulkString(b)) => Ok(b.as_slice()),
         _ => Err("missing field"),
     };
+    if let Ok(record) = field("r") {
+        return message::parse_record(pos, record);
+    }
+    // Entries written before records: a field for each part.
     let text = |name: &str| std::str::from_utf8(field(name)?).map_err(|_| "topics");
     let frame = bytes::Bytes::copy_from_slice(field("f")?);
     message::logged(pos, text("t")?, text("x")?, frame)

@@ -343,6 +343,7 @@ impl RedisBackplane {
                     conn: links[layout.shard(p)].conn.clone(),
                     log: layout.log(p),
                     meta: layout.meta(p),
+                    marks: layout.marks(p),
                     bounds: (
                         options.max_len,
                         (options.max_len / 16).max(1),

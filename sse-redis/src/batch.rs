@@ -46,6 +46,7 @@ pub(crate) struct Target {
     pub(crate) conn: Conn,
     pub(crate) log: String,
     pub(crate) meta: String,
+    pub(crate) marks: String,
     /// The log's length bound, how far past it it may grow, and its age bound (ms).
     pub(crate) bounds: (usize, usize, u64),
     /// How long a publish waits for Redis: a batch not answered by then is given up
@@ -158,6 +159,7 @@ pub(crate) async fn append(
     invocation
         .key(&target.meta)
         .key(once.map_or(target.log.as_str(), |(record, _)| record))
+        .key(&target.marks)
         .arg(max_len)
         .arg(slack)
         .arg(max_age)
@@ -197,8 +199,8 @@ pub(crate) async fn append(
 }
 
 /// Appends a batch to a partition's log and publishes it, at most once for a key:
-/// `KEYS` the log, the partition's meta hash, and the key's record (the log itself
-/// when unkeyed); `ARGV` the log's length bound, how far past it the log may grow
+/// `KEYS` the log, the partition's meta hash, the key's record (the log itself when
+/// unkeyed), and the partition's marks; `ARGV` the log's length bound, how far past it the log may grow
 /// before it is trimmed, its age bound in ms, the key's time to live in ms (0:
 /// unkeyed), the number of entries, the publish command (`PUBLISH`, or `SPUBLISH`
 /// on a cluster), then per entry its number of channels, its record (`TOPICS
@@ -218,10 +220,14 @@ pub(crate) async fn append(
 /// reading several of a partition's channels hears its entries in the log's order
 /// (one payload per channel over the whole batch would let a later entry of one
 /// channel arrive before an earlier one of another, and the node would drop it as
-/// already past). The script trims the log itself, exactly, and records
-/// the newest entry it removed as the meta hash's `floor`: a client whose position is
-/// below it has lost events. Age trimming runs once the oldest entry is a sixteenth
-/// of the bound past it, so that it costs nothing on most runs.
+/// already past). The script trims the log itself and records the newest entry it
+/// removed as the meta hash's `floor`, exactly: a client whose position is below it
+/// has lost events. Every `slack`-th entry appended (counted in the meta hash's `n`)
+/// is a mark, kept in a list (the newest 64): once the log is `slack` over its
+/// bound, it is cut at the oldest marks, each the newest entry removed, so the cut
+/// reads no entries (a log without marks is read for its cut instead). Age trimming
+/// runs once the oldest entry is a sixteenth of the bound past it, so that it costs
+/// nothing on most runs.
 pub(crate) const BATCH_LUA: &str = r"
 local keyed = ARGV[4] ~= '0'
 if keyed then
@@ -282,11 +288,29 @@ if oldest > 0 and #first > 0 then
     end
   end
 end
+local count, slack = tonumber(ARGV[5]), tonumber(ARGV[2])
+local before = redis.call('HINCRBY', KEYS[2], 'n', count) - count
+local e = slack - before % slack
+while e <= count do
+  redis.call('RPUSH', KEYS[4], ids[e])
+  e = e + slack
+end
+redis.call('LTRIM', KEYS[4], -64, -1)
 local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
-if over >= tonumber(ARGV[2]) then
-  local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over + 1)
-  floor = gone[over][1]
-  redis.call('XTRIM', KEYS[1], 'MINID', gone[over + 1][1])
+while over >= slack do
+  local mark = redis.call('LPOP', KEYS[4])
+  if not mark then
+    local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over + 1)
+    floor = gone[over][1]
+    redis.call('XTRIM', KEYS[1], 'MINID', gone[over + 1][1])
+    break
+  end
+  local dash = string.find(mark, '-')
+  local seq = tonumber(string.sub(mark, dash + 1)) + 1
+  local bound = string.sub(mark, 1, dash) .. string.format('%.0f', seq)
+  local removed = redis.call('XTRIM', KEYS[1], 'MINID', bound)
+  if removed > 0 then floor = mark end
+  over = over - removed
 end
 if floor then redis.call('HSET', KEYS[2], 'floor', floor) end
 for _, run in ipairs(runs) do

@@ -69,7 +69,11 @@ fn without_id(event: &Event) -> Event {
 /// The record of a message for `topics` (empty: a broadcast) whose readers of
 /// `except` got it from an earlier partition. Topics cannot hold commas or spaces.
 pub(crate) fn record(topics: &[Topic], except: &[Topic], frame: &[u8]) -> Bytes {
-    let names: usize = topics.iter().chain(except).map(|t| t.as_str().len() + 1).sum();
+    let names: usize = topics
+        .iter()
+        .chain(except)
+        .map(|t| t.as_str().len() + 1)
+        .sum();
     let mut out = BytesMut::with_capacity(names + 2 + frame.len());
     for (list, end) in [(topics, b' '), (except, b'\n')] {
         for (n, topic) in list.iter().enumerate() {
@@ -263,7 +267,11 @@ mod tests {
         let on_channel = [&b"17-3 "[..], &record].concat();
         assert_eq!(parse_payload(&on_channel).unwrap(), [logged]);
         assert_eq!(&super::record(&[], &[], &frame)[..], b" \ndata: x\n\n");
-        for bad in [&b" \ndata: x\n"[..], b" \ndata: x\n\ndata: y\n\n", b"a\ndata: x\n\n"] {
+        for bad in [
+            &b" \ndata: x\n"[..],
+            b" \ndata: x\n\ndata: y\n\n",
+            b"a\ndata: x\n\n",
+        ] {
             assert!(parse_record(pos, bad).is_err());
         }
     }

@@ -83,6 +83,11 @@ impl Layout {
         format!("{}:meta", self.tag(partition))
     }
 
+    /// Partition `partition`'s marks: where its log will be cut by length.
+    pub(crate) fn marks(&self, partition: Partition) -> String {
+        format!("{}:marks", self.tag(partition))
+    }
+
     /// Where a keyed send's outcome is kept: `once` for logged events, `once-c` for
     /// direct messages, so one key used for both sends each once.
     pub(crate) fn once(&self, partition: Partition, key: &str) -> String {

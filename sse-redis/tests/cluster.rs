@@ -1222,3 +1222,56 @@ async fn concurrent_publishes_to_topics_of_one_partition_all_arrive() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_by_length_records_exactly_what_it_dropped() {
+    let server = RedisServer::start();
+    // Marks every 2 entries (a sixteenth of 32).
+    let a = instance(&server, RedisOptions::new().max_len(32)).await;
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut positions = Vec::new();
+    for round in 0..5 {
+        // Alone, then concurrent: marks fall inside batches too.
+        let publishers = if round % 2 == 0 { 1 } else { 16 };
+        let sent = futures::future::join_all((0..publishers).map(|p| {
+            let a = a.clone();
+            async move {
+                let mut mine = Vec::new();
+                for n in 0..40 / publishers {
+                    let event = Event::message(format!("{round}.{p}.{n}"));
+                    mine.push(a.broadcast(event).await.unwrap());
+                }
+                mine
+            }
+        }))
+        .await;
+        positions.extend(sent.into_iter().flatten());
+        positions.sort();
+        let len: usize = redis::cmd("XLEN")
+            .arg("{sse:b}:log")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert!((32..34).contains(&len), "round {round}: {len} entries");
+        let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("{sse:b}:log")
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let first: sse_core::EventSeq = first.ids[0].id.parse().unwrap();
+        let floor: String = redis::cmd("HGET")
+            .arg("{sse:b}:meta")
+            .arg("floor")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let kept = positions.iter().position(|p| *p == first).unwrap();
+        assert_eq!(floor, positions[kept - 1].to_string(), "round {round}");
+        assert_eq!(positions.len() - kept, len, "round {round}");
+    }
+}

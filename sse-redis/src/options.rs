@@ -39,6 +39,7 @@ pub struct RedisOptions {
     pub(crate) heartbeat: Duration,
     pub(crate) once_ttl: Duration,
     pub(crate) replicas: usize,
+    pub(crate) refresh: crate::shard::Refresh,
 }
 
 impl Default for RedisOptions {
@@ -59,6 +60,7 @@ impl Default for RedisOptions {
             heartbeat: Duration::from_secs(5),
             once_ttl: Duration::from_secs(300),
             replicas: 0,
+            refresh: crate::shard::Refresh::default(),
         }
     }
 }

@@ -44,12 +44,23 @@ pub(crate) enum Command {
     Ready(Vec<Partition>, oneshot::Sender<()>),
 }
 
-/// How far behind Redis's clock a position may fall before [`Subscriber::refresh`]
-/// moves it: ids hold every position relative to the oldest, in at most 4 base-36
-/// digits each (28 minutes).
-const STALE_MS: u64 = 10 * 60 * 1000;
-/// How often positions are checked for staleness.
-const REFRESH: Duration = Duration::from_secs(60);
+/// How often positions are checked for staleness, and how far behind Redis's clock
+/// one may fall before [`Subscriber::refresh`] moves it: ids hold every position
+/// relative to the oldest, in at most 4 base-36 digits each (28 minutes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refresh {
+    pub(crate) every: Duration,
+    pub(crate) stale: Duration,
+}
+
+impl Default for Refresh {
+    fn default() -> Self {
+        Refresh {
+            every: Duration::from_secs(60),
+            stale: Duration::from_secs(10 * 60),
+        }
+    }
+}
 
 /// Reads the ends of the logs given as `KEYS` (each log, then its partition's meta
 /// hash): Redis's time in ms, and per partition its high-water mark (raised to the
@@ -209,7 +220,8 @@ impl Subscriber {
         }
         let mut ping = tokio::time::interval(self.options.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut refresh = tokio::time::interval_at(Instant::now() + REFRESH, REFRESH);
+        let every = self.options.refresh.every;
+        let mut refresh = tokio::time::interval_at(Instant::now() + every, every);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next_leave = link.leaving.values().min().copied();
@@ -467,8 +479,9 @@ impl Subscriber {
             })
             .collect();
         let mine = layout.of_shard(self.index);
+        let stale_ms = self.options.refresh.stale.as_millis() as u64;
         for (p, end, floor) in self.ends(&mine).await? {
-            let stale = self.node.position(p).epoch() + STALE_MS < floor.epoch();
+            let stale = self.node.position(p).epoch() + stale_ms < floor.epoch();
             if !stale {
                 continue;
             }
@@ -621,5 +634,63 @@ fn channel_kind(channel: &str) -> Option<Kind> {
         ("b", "all") => Some(Kind::Broadcast),
         (p, rest) if rest.starts_with("t:") => p.parse().ok().map(Kind::Topic),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use sse_codec::Event;
+    use sse_core::{ConnectRequest, Service};
+    use sse_testkit::redis::RedisServer;
+
+    use super::Refresh;
+    use crate::{cut::Cut, RedisBackplane, RedisOptions};
+
+    /// The id in the first frame of `stream` that carries one.
+    async fn next_id(stream: &mut sse_core::ClientStream) -> String {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("an open stream");
+            let text = String::from_utf8(frame.to_vec()).unwrap();
+            let id = text.lines().find_map(|l| l.strip_prefix("id: "));
+            if let (Some(id), true) = (id, text.contains("data: ")) {
+                return id.to_owned();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn positions_of_quiet_partitions_move_up_so_ids_stay_short() {
+        let server = RedisServer::start();
+        let mut options = RedisOptions::new();
+        options.refresh = Refresh {
+            every: Duration::from_millis(100),
+            stale: Duration::from_millis(300),
+        };
+        let run = |options: RedisOptions| async {
+            let backplane = RedisBackplane::connect(&server.url(), &Service::builder(), options)
+                .await
+                .unwrap();
+            let mut stream = backplane.service().connect(ConnectRequest::new()).unwrap();
+            // Nothing is published to the topic partitions meanwhile.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let sent = backplane.broadcast(Event::message("x")).await.unwrap();
+            let cut = Cut::parse(&next_id(&mut stream).await, 17).unwrap();
+            let oldest = cut.0.iter().map(|p| p.epoch()).min().unwrap();
+            sent.epoch() - oldest
+        };
+        let behind = run(options).await;
+        assert!(
+            behind < 1000,
+            "refreshed: the oldest position {behind} ms behind"
+        );
+        // Without the refresh (the default waits a minute), they stay where they began.
+        let behind = run(RedisOptions::new()).await;
+        assert!(behind >= 1500, "not refreshed: {behind} ms behind");
     }
 }

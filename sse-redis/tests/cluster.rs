@@ -1275,3 +1275,43 @@ async fn a_log_cut_by_length_records_exactly_what_it_dropped() {
         assert_eq!(positions.len() - kept, len, "round {round}");
     }
 }
+
+#[tokio::test]
+async fn a_channel_left_before_a_reconnect_is_not_subscribed_again() {
+    let server = RedisServer::start();
+    let place = Place::Server(&server);
+    let options = RedisOptions::new().unsubscribe_delay(Duration::from_millis(500));
+    let a = instance(&server, options).await;
+    let mut kept = client(a.service(), "kept", &["kept"]);
+    let mut leaving = client(a.service(), "leaving", &["gone"]);
+    kept.connected().await;
+    leaving.connected().await;
+    let (kept_channel, gone) = (
+        place.channel_of("kept").await,
+        place.channel_of("gone").await,
+    );
+    drop(leaving);
+    // Within the delay, the subscriber's connection is cut.
+    let admin = redis::Client::open(server.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    eventually(Duration::from_secs(5), "a reconnects", || {
+        a.status().reconnects >= 1 && a.status().up
+    })
+    .await;
+    assert_eq!(place.subscribers(&kept_channel).await, 1, "wanted: again");
+    // Past the delay, the channel left before the cut is not subscribed, now or later.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(place.subscribers(&gone).await, 0, "left: not again");
+    a.publish(&topic("kept"), Event::message("still"))
+        .await
+        .unwrap();
+    assert_eq!(kept.next().await.data, "still");
+}

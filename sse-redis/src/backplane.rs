@@ -275,11 +275,7 @@ impl RedisBackplane {
             .map_err(|e| Error::Config(e.to_string()))?;
         let mut conns = Vec::new();
         for _ in 0..2 {
-            let connect = timeout(options.connect_timeout, client.get_async_connection());
-            let conn = connect
-                .await
-                .map_err(|_| Error::Connect("timed out".into()))?
-                .map_err(|e| Error::Connect(e.to_string()))?;
+            let conn = connected(&options, client.get_async_connection()).await?;
             conns.push(Conn::Cluster(conn));
         }
         let reader = conns.pop().expect("two connections");
@@ -958,7 +954,14 @@ async fn connect_manager(
         .set_response_timeout(options.publish_timeout)
         .set_number_of_retries(2)
         .set_max_delay(options.backoff.1.as_millis() as u64);
-    let connect = client.get_connection_manager_with_config(config);
+    connected(options, client.get_connection_manager_with_config(config)).await
+}
+
+/// What `connect` makes, within the connect timeout.
+async fn connected<T>(
+    options: &RedisOptions,
+    connect: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
     timeout(options.connect_timeout, connect)
         .await
         .map_err(|_| Error::Connect("timed out".into()))?

@@ -23,13 +23,7 @@ fn builder() -> ServiceBuilder {
 }
 
 async fn instance(server: &RedisServer, options: RedisOptions) -> RedisBackplane {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        RedisBackplane::connect(&server.url(), &builder(), options),
-    )
-    .await
-    .expect("connect within 10 s")
-    .expect("connect")
+    within_10s(RedisBackplane::connect(&server.url(), &builder(), options)).await
 }
 
 fn topic(name: &str) -> Topic {
@@ -60,26 +54,23 @@ fn urls(servers: &[RedisServer]) -> Vec<String> {
 async fn instance_on(servers: &[RedisServer], options: RedisOptions) -> RedisBackplane {
     let urls = urls(servers);
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        RedisBackplane::connect_shards(&urls, &builder(), options),
-    )
-    .await
-    .expect("connect within 10 s")
-    .expect("connect")
+    within_10s(RedisBackplane::connect_shards(&urls, &builder(), options)).await
 }
 
 /// An instance on a Redis Cluster.
 async fn instance_in(cluster: &RedisCluster, options: RedisOptions) -> RedisBackplane {
     let urls = cluster.urls();
     let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        RedisBackplane::connect_cluster(&seeds, &builder(), options),
-    )
-    .await
-    .expect("connect within 10 s")
-    .expect("connect")
+    within_10s(RedisBackplane::connect_cluster(&seeds, &builder(), options)).await
+}
+
+async fn within_10s(
+    connect: impl std::future::Future<Output = Result<RedisBackplane, Error>>,
+) -> RedisBackplane {
+    tokio::time::timeout(Duration::from_secs(10), connect)
+        .await
+        .expect("connect within 10 s")
+        .expect("connect")
 }
 
 /// Every kind of message, between two instances on the same shards.

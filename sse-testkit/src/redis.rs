@@ -183,12 +183,7 @@ impl RedisCluster {
     /// Starts a killed node again on its port, with its cluster configuration: it
     /// rejoins (a failed-over primary as a replica). Waits until the cluster settled.
     pub fn revive(&mut self, port: u16) {
-        let node = self
-            .nodes
-            .iter_mut()
-            .find(|n| n.port == port)
-            .expect("a node");
-        node.restart();
+        self.node(port).restart();
         self.wait_until(Self::settled);
     }
 
@@ -237,12 +232,7 @@ impl RedisCluster {
     /// node's port.
     pub fn fail_over(&mut self, key: &str) -> u16 {
         let port = self.master_of(key);
-        let node = self
-            .nodes
-            .iter_mut()
-            .find(|n| n.port == port)
-            .expect("a node");
-        node.kill();
+        self.node(port).kill();
         self.wait_until(|c| {
             c.live()
                 .all(|p| cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
@@ -313,6 +303,11 @@ impl RedisCluster {
         }
         self.wait_until(|c| c.settled() && c.serving(key) == Some(to));
         to
+    }
+
+    fn node(&mut self, port: u16) -> &mut RedisServer {
+        let node = self.nodes.iter_mut().find(|n| n.port == port);
+        node.expect("a node of the cluster")
     }
 
     fn live(&self) -> impl Iterator<Item = u16> + '_ {

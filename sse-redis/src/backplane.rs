@@ -881,31 +881,6 @@ impl Shared {
         let margin = clock.error.load(Relaxed) + CLOCK_MARGIN_MS;
         EventSeq::new(clock.now_ms().saturating_sub(margin), 0)
     }
-
-    /// Whether any of these logs dropped entries after the given positions: a
-    /// position below its log's `floor`.
-    pub(crate) async fn trimmed_past(&self, starts: &[(Partition, EventSeq)]) -> Result<bool, ()> {
-        for &(partition, after) in starts {
-            let shard = &self.shards[self.layout.shard(partition)];
-            let mut conn = shard.reader.clone();
-            let mut cmd = redis::cmd("HGET");
-            cmd.arg(self.layout.meta(partition)).arg("floor");
-            let floor = timeout(
-                self.options.publish_timeout,
-                cmd.query_async::<Option<String>>(&mut conn),
-            );
-            match floor.await {
-                Ok(Ok(floor)) => {
-                    let floor = floor.and_then(|f| f.parse::<EventSeq>().ok());
-                    if floor.is_some_and(|f| after < f) {
-                        return Ok(true);
-                    }
-                }
-                _ => return Err(()),
-            }
-        }
-        Ok(false)
-    }
 }
 
 /// Margin, beside the round trip, for a shard clock's error (drift since it was

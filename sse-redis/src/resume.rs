@@ -17,7 +17,7 @@ use crate::{
     cut::Cut,
     message::Logged,
     partition::Partition,
-    shard::{entry_message, read_range},
+    shard::{entry_message, read_page},
     subscriptions::channels_of,
 };
 
@@ -163,15 +163,6 @@ async fn gate(
             done: false,
         })
         .collect();
-    if matches!(resumed, Some(Some(_))) && notices.is_empty() {
-        let starts: Vec<(Partition, EventSeq)> =
-            readers.iter().map(|r| (r.partition, r.after)).collect();
-        match shared.trimmed_past(&starts).await {
-            Ok(false) => {}
-            Ok(true) => notices.put_slice(&reset(ResetReason::TooOld, Some(&from))),
-            Err(_) => return (unavailable(&shared, &client), None),
-        }
-    }
     // The client's ids: its own positions in its partitions, the node's elsewhere.
     let mut ids = end.clone();
     for &p in &partitions {
@@ -184,6 +175,7 @@ async fn gate(
         readers,
         ids,
         failed: false,
+        gap: false,
     });
     (notices.freeze(), reading)
 }
@@ -224,6 +216,9 @@ struct Reading {
     readers: Vec<Reader>,
     ids: Cut,
     failed: bool,
+    /// A log dropped entries the client had not read yet (before its history began,
+    /// or while it was read): it is told, `too-old`, before what comes next.
+    gap: bool,
 }
 
 impl Reading {
@@ -238,6 +233,9 @@ impl Reading {
                 self.failed = true;
                 chunk.put_slice(&unavailable(&self.shared, &self.client));
                 return Some(chunk.freeze());
+            }
+            if std::mem::take(&mut self.gap) {
+                chunk.put_slice(&reset(ResetReason::TooOld, Some(&self.ids)));
             }
             let next = self
                 .readers
@@ -264,17 +262,19 @@ impl Reading {
             while reader.buf.is_empty() && !reader.done {
                 let shard = self.shared.layout.shard(reader.partition);
                 let mut conn = self.shared.shards[shard].reader.clone();
-                let log = self.shared.layout.log(reader.partition);
-                let page = read_range(
+                let (page, trimmed) = read_page(
                     &mut conn,
-                    &log,
-                    reader.after,
-                    reader.end,
+                    &self.shared.layout,
+                    reader.partition,
+                    (reader.after, reader.end),
                     options.read_batch,
                     options.publish_timeout,
                 )
                 .await
                 .map_err(|_| ())?;
+                // Trimmed while the client read what came before: what it lost is
+                // between those and this page.
+                self.gap |= trimmed;
                 reader.done = page.len() < options.read_batch;
                 for entry in &page {
                     let Ok(pos) = entry.id.parse::<EventSeq>() else {

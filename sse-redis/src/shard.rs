@@ -597,6 +597,39 @@ pub(crate) async fn read_range(
     }
 }
 
+/// Up to `count` entries of partition `p`'s log after `after`, up to `end`, and
+/// whether the log had by then dropped entries after `after` (its floor is past it),
+/// which the page then lacks.
+pub(crate) async fn read_page(
+    conn: &mut Conn,
+    layout: &Layout,
+    p: Partition,
+    (after, end): (EventSeq, EventSeq),
+    count: usize,
+    deadline: Duration,
+) -> Result<(Vec<StreamId>, bool), String> {
+    // One transaction of reads (a script would be held by `CLIENT PAUSE WRITE`): the
+    // floor as of the page.
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .hget(layout.meta(p), "floor")
+        .cmd("XRANGE")
+        .arg(layout.log(p))
+        .arg(format!("({after}"))
+        .arg(end.to_string())
+        .arg("COUNT")
+        .arg(count);
+    let read = pipe.query_async::<(Option<String>, StreamRangeReply)>(conn);
+    match timeout(deadline, read).await {
+        Ok(Ok((floor, page))) => {
+            let floor = floor.and_then(|f| f.parse::<EventSeq>().ok());
+            Ok((page.ids, floor.is_some_and(|floor| after < floor)))
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("reading a log timed out".to_owned()),
+    }
+}
+
 /// The message of a log entry.
 pub(crate) fn entry_message(
     pos: EventSeq,

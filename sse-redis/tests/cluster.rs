@@ -1306,3 +1306,64 @@ async fn a_channel_left_before_a_reconnect_is_not_subscribed_again() {
         .unwrap();
     assert_eq!(kept.next().await.data, "still");
 }
+
+#[tokio::test]
+async fn a_log_trimmed_while_a_client_reads_its_history_is_announced() {
+    let server = RedisServer::start();
+    let options = RedisOptions::new().max_len(16).read_batch(2);
+    let a = instance(&server, options).await;
+    let mut reader = client(a.service(), "reader", &[]);
+    reader.connected().await;
+    // Events of 8 KiB: the history comes a chunk of one or two events at a time, read
+    // from the log only as the client takes them.
+    let big = "x".repeat(8 * 1024);
+    let mut ids = Vec::new();
+    for n in 0..16 {
+        a.broadcast(Event::message(format!("{n} {big}")))
+            .await
+            .unwrap();
+        ids.push(reader.next().await.id.unwrap());
+    }
+    let mut late = resume(a.service(), "late", &[], &ids[1]);
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(late.next().await);
+    }
+    // Meanwhile the log drops everything the client has yet to read.
+    for n in 16..48 {
+        a.broadcast(Event::message(format!("{n} {big}")))
+            .await
+            .unwrap();
+    }
+    loop {
+        let frame = late.next().await;
+        let last = frame.data.starts_with("47 ");
+        got.push(frame);
+        if last {
+            break;
+        }
+    }
+    let number = |f: &Frame| f.data.split(' ').next().unwrap().parse::<u32>().ok();
+    assert_eq!(number(&got[0]), Some(2));
+    // Every jump in the numbers comes right after the notice, and there is one.
+    let mut told = 0;
+    for pair in got.windows(2) {
+        match (number(&pair[0]), number(&pair[1])) {
+            (Some(a), Some(b)) => assert_eq!(b, a + 1, "a gap without a notice"),
+            (None, _) => {
+                assert_eq!(pair[0].event.as_deref(), Some("sse-reset"));
+                assert_eq!(pair[0].data, "too-old");
+                told += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        told,
+        1,
+        "{:?}",
+        got.iter()
+            .map(|f| &f.data[..f.data.len().min(8)])
+            .collect::<Vec<_>>()
+    );
+}

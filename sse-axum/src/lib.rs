@@ -45,6 +45,8 @@
 //! notices an idle HTTP/1.1 connection closing because it keeps reading the socket
 //! while it writes a response, and an HTTP/2 stream ends on reset or connection close.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use axum::{
     body::Body,
     extract::Request,

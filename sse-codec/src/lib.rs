@@ -26,6 +26,8 @@
 //!   chunks.
 //! - `proptest`: the `strategy` module, generators of events, event streams and chunkings.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod encode;
 mod error;
 mod event;

@@ -48,6 +48,8 @@
 //! assert_eq!(request.requested_topics(), ["news", "sport"]);
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod head;
 #[cfg(feature = "jwt")]
 pub mod jwt;

@@ -79,6 +79,8 @@
 //! bound that delay to about two intervals; turning them off leaves such a client
 //! registered until the next event to it.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::{
     convert::Infallible,
     future::{ready, Ready},

@@ -38,6 +38,8 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod backplane;
 mod batch;
 mod conn;

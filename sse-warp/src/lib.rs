@@ -46,6 +46,8 @@
 //! the socket while it writes a response, and an HTTP/2 stream ends on reset or
 //! connection close.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::convert::Infallible;
 
 use sse_core::{ClientStream, Error, Principal, Service};

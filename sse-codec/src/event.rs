@@ -39,6 +39,38 @@ impl Event {
         Self::new().with_data(data)
     }
 
+    /// An event whose data is `value` as JSON (one line: JSON text needs no line
+    /// break), for `JSON.parse(event.data)` on the page.
+    ///
+    /// # Errors
+    ///
+    /// What [`serde_json::to_string`] refuses: a map with keys that are not strings,
+    /// or a `Serialize` implementation that fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sse_codec::{Event, EventType};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Chat<'a> {
+    ///     from: &'a str,
+    ///     text: &'a str,
+    /// }
+    ///
+    /// const CHAT: EventType = EventType::from_static("chat");
+    /// let event = Event::json(&Chat { from: "ada", text: "two\nlines" })?.with_event(CHAT);
+    /// assert_eq!(
+    ///     &event.encode()[..],
+    ///     b"event: chat\ndata: {\"from\":\"ada\",\"text\":\"two\\nlines\"}\n\n"
+    /// );
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_string(value).map(Self::message)
+    }
+
     /// Sets the data. Empty data still dispatches an event with empty data on the
     /// receiving side; an event whose data was never set dispatches nothing there.
     #[must_use]
@@ -127,5 +159,22 @@ impl Event {
             + self.retry.map_or(0, |_| 7 + 20 + 1)
             + self.data.as_deref().map_or(0, |d| lines(6, d))
             + 1
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod json_tests {
+    use std::collections::BTreeMap;
+
+    use super::Event;
+
+    #[test]
+    fn json_data_is_one_line_and_refusals_are_errors() {
+        let value = serde_json::json!({ "text": "a\nb\r\nc", "n": 1 });
+        let frame = Event::json(&value).unwrap().encode();
+        assert_eq!(frame.iter().filter(|&&b| b == b'\n').count(), 2, "{frame:?}");
+        // JSON object keys must be strings.
+        let map: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        assert!(Event::json(&map).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Validated field values: once built, they cannot break the line they are written on.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use crate::FieldError;
 
@@ -14,9 +14,13 @@ use crate::FieldError;
 /// let kind = EventType::new("tick").unwrap();
 /// assert_eq!(kind.as_str(), "tick");
 /// assert!(EventType::new("tick\ndata: forged").is_err());
+///
+/// // A fixed type, checked when the program is compiled.
+/// const TICK: EventType = EventType::from_static("tick");
+/// assert_eq!(TICK, kind);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventType(Box<str>);
+pub struct EventType(Cow<'static, str>);
 
 impl EventType {
     /// Validates `value` as an event type.
@@ -29,7 +33,30 @@ impl EventType {
         if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_some() {
             return Err(FieldError::InvalidEventType);
         }
-        Ok(EventType(value.into_boxed_str()))
+        Ok(EventType(Cow::Owned(value)))
+    }
+
+    /// A fixed event type, without allocating. In a `const` (the way to use it), a
+    /// CR or LF in `value` fails the build.
+    ///
+    /// # Panics
+    ///
+    /// If `value` contains CR or LF (at compile time in a `const`).
+    ///
+    /// ```compile_fail
+    /// const FORGED: sse_codec::EventType = sse_codec::EventType::from_static("a\ndata: b");
+    /// ```
+    pub const fn from_static(value: &'static str) -> Self {
+        let bytes = value.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(
+                bytes[i] != b'\r' && bytes[i] != b'\n',
+                "an event type cannot hold CR or LF"
+            );
+            i += 1;
+        }
+        EventType(Cow::Borrowed(value))
     }
 
     /// The event type as text.
@@ -125,6 +152,27 @@ text_newtype_impls!(EventId);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_event_type_is_the_same_as_a_checked_one() {
+        const TICK: EventType = EventType::from_static("tick");
+        assert_eq!(TICK, EventType::new("tick").unwrap());
+        assert_eq!(TICK.as_str(), "tick");
+        let mut set = std::collections::HashSet::new();
+        set.insert(EventType::new("tick").unwrap());
+        assert!(set.contains(&TICK));
+    }
+
+    #[test]
+    #[should_panic(expected = "an event type cannot hold CR or LF")]
+    fn a_fixed_event_type_with_a_line_break_panics_outside_a_const() {
+        let value: &'static str = if std::hint::black_box(true) {
+            "a\rb"
+        } else {
+            "ab"
+        };
+        let _ = EventType::from_static(value);
+    }
 
     #[test]
     fn event_type_rejects_line_breaks() {

@@ -95,6 +95,26 @@ pub use sse_http::jwt;
 #[cfg(feature = "server")]
 pub use sse_http::{serve, Connection, Server};
 pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
+// The crates under this one, whole, for what the prelude leaves out.
+pub use sse_codec;
+pub use sse_core;
+
+/// What a first app needs, in one import; the rest is under [`sse_core`] and
+/// [`sse_codec`].
+///
+/// ```
+/// use sse_hyper::prelude::*;
+///
+/// const TICK: EventType = EventType::from_static("tick");
+/// let service = Service::new();
+/// let _endpoint = SseEndpoint::new(service.clone());
+/// service.broadcast(Event::message("hello").with_event(TICK)).unwrap();
+/// ```
+pub mod prelude {
+    pub use crate::{RequestOptions, SseEndpoint, SseResponse};
+    pub use sse_codec::{Event, EventId, EventType};
+    pub use sse_core::{ClientId, Service, Target, Topic};
+}
 
 /// The outcome of a connect: `200` with the client's event stream (no body for
 /// `HEAD`), or the refusal's status and text.

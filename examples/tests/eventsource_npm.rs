@@ -52,7 +52,8 @@ async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
     let stalled = stalled_client(addr, &service).await;
 
     let _ = stop.send(());
-    server.await.expect("server task");
+    // The listener closes first; the server returns once the drain ended the streams.
+    sse_testkit::refused(addr).await;
     let drain = tokio::spawn({
         let service = service.clone();
         async move { service.shutdown(shutdown_options()).await }
@@ -65,6 +66,10 @@ async fn npm_eventsource_comes_back_after_a_slow_drain_and_a_restart() {
         .await;
     assert_eq!(drain.await.expect("drain").forced, 1, "the drain was held");
     drop(stalled);
+    tokio::time::timeout(WAIT, server)
+        .await
+        .expect("the server returns once its connections closed")
+        .expect("server task");
 
     let listener = TcpListener::bind(addr).await.expect("the same port again");
     let service = Service::new();

@@ -9,6 +9,8 @@
 mod browser_support;
 mod drain_support;
 
+use std::time::Duration;
+
 use axum::{response::Html, routing::get, Router};
 use browser_support::{eval, launch, open, wait_until};
 use drain_support::{shutdown_options, stalled_client};
@@ -64,7 +66,8 @@ async fn event_source_comes_back_after_a_slow_drain_and_a_restart() {
     let stalled = stalled_client(addr, &service).await;
 
     let _ = stop.send(());
-    server.await.expect("server task").expect("served");
+    // The listener closes first; the server returns once the drain ended the streams.
+    sse_testkit::refused(addr).await;
     let drain = tokio::spawn({
         let service = service.clone();
         async move { service.shutdown(shutdown_options()).await }
@@ -77,6 +80,11 @@ async fn event_source_comes_back_after_a_slow_drain_and_a_restart() {
         "the stalled client held the drain to its end"
     );
     drop(stalled);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server returns once its connections closed")
+        .expect("server task")
+        .expect("served");
 
     let listener = TcpListener::bind(addr).await.expect("the same port again");
     let service = Service::new();

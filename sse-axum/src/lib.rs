@@ -81,7 +81,7 @@ pub mod prelude {
 }
 
 #[cfg(feature = "server")]
-pub use serve::{serve, serve_with, Server};
+pub use serve::{serve, serve_with, PeerAddr, Server};
 
 /// A handler connecting each request to a [`Service`] and answering with the client's
 /// event stream. Mount it with `get(endpoint)`; it works with any router state.
@@ -200,15 +200,20 @@ mod serve {
         io,
     };
 
-    use axum::Router;
+    use axum::{
+        extract::{ConnectInfo, Request},
+        Router,
+    };
     use hyper_util::service::TowerToHyperService;
     use tokio::net::TcpListener;
 
-    pub use sse_http::Server;
+    pub use sse_http::{PeerAddr, Server};
 
     /// Serves `router` on `listener` over HTTP/1.1 with [`Server::new`]'s settings,
     /// forever: a drop-in for `axum::serve(listener, router)` when the router carries
-    /// event streams.
+    /// event streams. Handlers get the peer's address as `ConnectInfo<SocketAddr>`
+    /// (as with `into_make_service_with_connect_info`) and as
+    /// [`PeerAddr`](sse_http::PeerAddr).
     ///
     /// Against `axum::serve`, an idle stream holds about 12 KiB of resident memory
     /// instead of 21 KiB, and each event write costs less CPU (see [`Server`] for why,
@@ -234,8 +239,11 @@ mod serve {
         serve_with(&Server::new(), listener, router, pending()).await
     }
 
-    /// Serves `router` on `listener` with `server`'s settings until `stop` resolves; then
-    /// stops accepting and returns (see [`Server::serve_until`]).
+    /// Serves `router` on `listener` with `server`'s settings until `stop` resolves;
+    /// then stops accepting and returns once every connection has closed, as
+    /// `axum::serve(..).with_graceful_shutdown(stop)` does: requests in flight are
+    /// answered, and event streams end when their service shuts down, which `stop`
+    /// may do (see [`Server::serve_until`]).
     ///
     /// # Errors
     ///
@@ -246,8 +254,17 @@ mod serve {
         router: Router,
         stop: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        let router = router.layer(axum::middleware::map_request(connect_info));
         server
             .serve_until(listener, TowerToHyperService::new(router), stop)
             .await
+    }
+
+    /// The peer's address as axum's `ConnectInfo`.
+    async fn connect_info(mut request: Request) -> Request {
+        if let Some(&PeerAddr(peer)) = request.extensions().get::<PeerAddr>() {
+            request.extensions_mut().insert(ConnectInfo(peer));
+        }
+        request
     }
 }

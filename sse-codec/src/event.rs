@@ -172,7 +172,11 @@ mod json_tests {
     fn json_data_is_one_line_and_refusals_are_errors() {
         let value = serde_json::json!({ "text": "a\nb\r\nc", "n": 1 });
         let frame = Event::json(&value).unwrap().encode();
-        assert_eq!(frame.iter().filter(|&&b| b == b'\n').count(), 2, "{frame:?}");
+        assert_eq!(
+            frame.iter().filter(|&&b| b == b'\n').count(),
+            2,
+            "{frame:?}"
+        );
         // JSON object keys must be strings.
         let map: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
         assert!(Event::json(&map).is_err());

@@ -132,11 +132,11 @@ async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
 }
 
 #[tokio::test]
-async fn serve_until_stops_accepting_and_streams_go_on() {
+async fn serve_until_stops_accepting_then_returns_once_its_connections_closed() {
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn({
+    let mut serving = tokio::spawn({
         let sse = Endpoint::new(service.clone());
         async move {
             Server::new()
@@ -148,17 +148,49 @@ async fn serve_until_stops_accepting_and_streams_go_on() {
     });
     let mut early = connect_raw_h1(addr, "/events", &[]).await;
     stop.send(()).expect("server running");
+
+    // The listener is gone: a new connection is refused.
+    sse_testkit::refused(addr).await;
+    // The stream accepted before still gets events, and the server waits for it.
+    service.broadcast(Event::message("after stop")).unwrap();
+    read_until(&mut early, "data: after stop").await;
+    assert!(
+        timeout(Duration::from_millis(200), &mut serving)
+            .await
+            .is_err(),
+        "serve_until waits for the open stream"
+    );
+    // The service's shutdown ends the stream: its connection closes, and serve_until
+    // returns.
+    service
+        .shutdown(sse_core::Shutdown::new(Duration::from_secs(1)))
+        .await;
     timeout(WAIT, serving)
         .await
         .expect("serve_until returns")
         .expect("no panic")
         .expect("no error");
+}
 
-    // The listener is gone: a new connection is refused.
-    assert!(TcpStream::connect(addr).await.is_err());
-    // The stream accepted before still gets events.
-    service.broadcast(Event::message("after stop")).unwrap();
-    read_until(&mut early, "data: after stop").await;
+#[tokio::test]
+async fn every_request_carries_its_peer_address() {
+    let (listener, addr) = bind_loopback().await;
+    let echo =
+        hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+            let peer = request
+                .extensions()
+                .get::<sse_http::PeerAddr>()
+                .map(|p| p.0);
+            let body = http_body_util::Full::new(bytes::Bytes::from(format!("{peer:?}")));
+            Ok::<_, std::convert::Infallible>(http::Response::new(body))
+        });
+    tokio::spawn(async move { Server::new().serve(listener, echo).await });
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let mine = tcp.local_addr().expect("local address");
+    tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("request");
+    read_until(&mut tcp, &format!("Some({mine})")).await;
 }
 
 /// Connects with a 4 KiB receive buffer, reads the prelude, and then never reads

@@ -316,6 +316,19 @@ pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
     (listener, addr)
 }
 
+/// Waits until connecting to `addr` is refused: its listener is closed. Panics
+/// after 5 s.
+pub async fn refused(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} still accepts after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// Opens a raw HTTP/1.1 stream with `headers` and reads until the prelude comment; the
 /// caller then drops the socket to close the TCP connection.
 pub async fn connect_raw_h1(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> TcpStream {

@@ -16,7 +16,9 @@ pub mod scenarios;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-pub use client::{bind_loopback, connect_raw_h1, read_until, Client, EventClient, Refused};
+pub use client::{
+    bind_loopback, connect_raw_h1, read_until, refused, Client, EventClient, Refused,
+};
 pub use routes::RecordingHooks;
 
 use sse_core::Service;

@@ -84,7 +84,7 @@ pub mod prelude {
 }
 
 #[cfg(feature = "server")]
-pub use serve::{serve, serve_with, Server};
+pub use serve::{serve, serve_with, PeerAddr, Server};
 
 /// Connects each request to a [`Service`] and answers with the client's event stream,
 /// as a warp filter: [`filter`](Self::filter).
@@ -206,7 +206,7 @@ mod serve {
     use tower_service::Service;
     use warp::{http::Request, reply::Response};
 
-    pub use sse_http::Server;
+    pub use sse_http::{PeerAddr, Server};
 
     /// Serves `service` (a filter made into one with [`warp::service`]) on `listener`
     /// over HTTP/1.1 with [`Server::new`]'s settings, forever: in place of
@@ -244,7 +244,9 @@ mod serve {
     }
 
     /// Serves `service` on `listener` with `server`'s settings until `stop` resolves;
-    /// then stops accepting and returns (see [`Server::serve_until`]).
+    /// then stops accepting and returns once every connection has closed: requests in
+    /// flight are answered, and event streams end when their service shuts down,
+    /// which `stop` may do (see [`Server::serve_until`]).
     ///
     /// # Errors
     ///

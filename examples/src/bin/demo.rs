@@ -94,7 +94,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // Tests wait for this line to learn the port; say it before anything else.
-    println!("listening on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     eprintln!("demo: {adapter} adapter, open the address above in a browser");
     eprintln!("demo: session key {secret_note}");
@@ -117,17 +118,30 @@ async fn run() -> Result<(), Box<dyn Error>> {
     // network error, which `EventSource` retries, rather than a 503, on which it gives
     // up for good. The open connections are served to the end of the drain.
     let _ = stop.send(());
-    let _ = server.await;
+    listener_closed(addr).await;
     // Streams end cleanly with a retry hint, so browsers come back when we do.
     let report = demo
         .service()
         .shutdown(Shutdown::new(Duration::from_secs(3)).retry(RETRY, Duration::from_secs(1)))
         .await;
+    // It returns once every connection has closed.
+    let _ = server.await;
     eprintln!(
         "demo: shut down; {} clients, {} cut off",
         report.clients, report.forced
     );
     Ok(())
+}
+
+/// Waits (up to a second) until the server has closed its listener on `addr`.
+async fn listener_closed(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        if tokio::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

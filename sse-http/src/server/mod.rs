@@ -4,6 +4,7 @@ use std::{
     error::Error as StdError,
     future::{pending, Future},
     io,
+    net::SocketAddr,
     time::Duration,
 };
 
@@ -12,7 +13,7 @@ use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::watch,
+    sync::{mpsc, watch},
 };
 
 mod deadline;
@@ -168,12 +169,36 @@ impl Server {
         self.serve_until(listener, service, pending()).await
     }
 
-    /// Like [`serve`](Self::serve), but stops accepting when `stop` resolves, and
-    /// returns; the listener is closed then, so a client that reconnects meets a
-    /// refused connection (which `EventSource` retries). Connections already accepted
-    /// go on until their responses end, and are then closed rather than kept alive
-    /// for another request: call [`sse_core::Service::shutdown`] to end the event
-    /// streams.
+    /// Like [`serve`](Self::serve), but stops accepting when `stop` resolves, then
+    /// returns once every connection it accepted has closed, as
+    /// `axum::serve(..).with_graceful_shutdown(stop)` does. The listener is closed at
+    /// once, so a client that reconnects meets a refused connection (which
+    /// `EventSource` retries). Connections already accepted go on until their
+    /// responses end, and are then closed rather than kept alive for another request:
+    /// an event stream ends when its service shuts down, so run
+    /// [`sse_core::Service::shutdown`] in `stop`, or alongside once `stop` resolved
+    /// (wrap the whole in a timeout for a hard deadline).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sse_core::{Service, Shutdown};
+    /// use sse_http::{Endpoint, Server};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let service = Service::new();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let stop = {
+    ///     let service = service.clone();
+    ///     async move {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///         // Ends every stream (with a final retry hint), so the connections close.
+    ///         service.shutdown(Shutdown::new(Duration::from_secs(5))).await;
+    ///     }
+    /// };
+    /// Server::new().serve_until(listener, Endpoint::new(service), stop).await
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -190,19 +215,20 @@ impl Server {
         let mut stop = std::pin::pin!(stop);
         // Tells the connections to close once their response ends.
         let (stopping, stopped) = watch::channel(false);
+        // Closed once the last connection's task, holding a sender, ends.
+        let (open, mut all_closed) = mpsc::channel::<()>(1);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = &mut stop => {
-                    let _ = stopping.send(true);
-                    return Ok(());
-                }
+                () = &mut stop => break,
             };
             match accepted {
                 Ok((tcp, _)) => {
                     let connection = self.serve_connection(tcp, service.clone());
                     let mut stopped = stopped.clone();
+                    let open = open.clone();
                     tokio::spawn(async move {
+                        let _open = open;
                         let mut connection = std::pin::pin!(connection);
                         // A connection's error (reset, timeout, bad request) is its own.
                         tokio::select! {
@@ -220,6 +246,11 @@ impl Server {
                 Err(_) => tokio::time::sleep(ACCEPT_PAUSE).await,
             }
         }
+        drop(listener);
+        let _ = stopping.send(true);
+        drop(open);
+        let _ = all_closed.recv().await;
+        Ok(())
     }
 
     /// Serves one accepted connection with `service` until it closes, with this
@@ -228,10 +259,15 @@ impl Server {
     /// The returned [`Connection`] resolves with hyper's error for the connection (the
     /// peer reset it, sent a malformed request, or did not send its request head in
     /// time); [`Connection::graceful_shutdown`] closes it once its response ends.
+    /// Each request carries the peer's address as a [`PeerAddr`] extension.
     pub fn serve_connection<S>(&self, tcp: TcpStream, service: S) -> Connection<S>
     where
         S: ServeService,
     {
+        let service = WithPeer {
+            inner: service,
+            peer: tcp.peer_addr().ok(),
+        };
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -253,16 +289,41 @@ impl Server {
 /// A connection's socket, as hyper sees it.
 type Io = TokioIo<RequestDeadline<GatherWrites<TcpStream>>>;
 
+/// The address of the peer a request came from: an extension of every request the
+/// [`Server`] serves (in axum, `sse_axum::serve` also gives it as
+/// `ConnectInfo<SocketAddr>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// A service that adds the peer's address to each request.
+struct WithPeer<S> {
+    inner: S,
+    peer: Option<SocketAddr>,
+}
+
+impl<S: ServeService> hyper::service::Service<Request<Incoming>> for WithPeer<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(PeerAddr(peer));
+        }
+        self.inner.call(request)
+    }
+}
+
 pin_project_lite::pin_project! {
     /// One connection served by [`Server::serve_connection`]: a future that resolves
     /// when the connection closes.
     #[must_use = "a connection does nothing unless polled"]
     pub struct Connection<S>
     where
-        S: hyper::service::HttpService<Incoming>,
+        S: ServeService,
     {
         #[pin]
-        inner: http1::Connection<Io, S>,
+        inner: http1::Connection<Io, WithPeer<S>>,
     }
 }
 
@@ -287,7 +348,7 @@ impl<S: ServeService> Future for Connection<S> {
 
 impl<S> std::fmt::Debug for Connection<S>
 where
-    S: hyper::service::HttpService<Incoming>,
+    S: ServeService,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection").finish_non_exhaustive()

@@ -18,6 +18,12 @@
 //! [`ClientStream`] is the queue's receiving end, a `Stream<Item = Bytes>` to use as a
 //! response body, or to drive into any `Sink<Bytes>` with [`ClientStream::forward_to`].
 //!
+//! **Runtime.** Any transport, but tokio's timers: a stream's keep-alive and
+//! `write_delay`, the history's age expiry and [`Service::shutdown`]'s deadline use
+//! `tokio::time`, so poll streams and run the shutdown inside a tokio runtime with its
+//! time driver (a stream polled elsewhere panics with "there is no reactor running"
+//! once it arms a timer). Connecting, publishing and the registry work from any thread.
+//!
 //! ```
 //! use futures::StreamExt;
 //! use sse_codec::Event;

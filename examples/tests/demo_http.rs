@@ -780,6 +780,34 @@ async fn head_events(adapter: &str) {
     wait_active(&demo, 1).await;
 }
 
+/// `GET /metrics` is the service's counters in Prometheus's text format, as fresh as
+/// the last report (every second).
+#[tokio::test]
+async fn metrics_are_served_for_prometheus() {
+    let demo = DemoProcess::start("axum", &[]).await;
+    let _reader = guest(&demo, "").await;
+    post_ok(&demo, "/topics/room:rust?from=bob", None, "hi").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, text) = send(&demo, "GET", "/metrics", None, String::new()).await;
+        assert_eq!(status, 200, "{text}");
+        let has = |line: &str| text.lines().any(|l| l == line);
+        if has("sse_clients 1") && has("sse_events_published_total 1") {
+            assert!(
+                text.contains("# TYPE sse_deliveries_total counter"),
+                "{text}"
+            );
+            assert!(
+                text.contains("sse_drops_total{reason=\"drop_oldest\"} 0"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "not reported within 5 s: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn bad_configuration_is_refused_clearly() {
     for (key, value, says) in [

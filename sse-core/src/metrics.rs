@@ -79,3 +79,63 @@ impl Counters {
         }
     }
 }
+
+/// Publishing the counters to the [`metrics`](::metrics) facade.
+#[cfg(feature = "metrics")]
+mod report {
+    use std::time::Duration;
+
+    use super::Metrics;
+    use crate::Service;
+
+    impl Service {
+        /// Publishes [`metrics`](Service::metrics) to the `metrics` facade now, then
+        /// every `every`, until the service is dropped (the task holds it weakly):
+        /// gauges `sse_clients`, `sse_history_events`, `sse_history_bytes`; counters
+        /// `sse_connections_total`, `sse_disconnections_total`,
+        /// `sse_rejections_total`, `sse_events_published_total`,
+        /// `sse_deliveries_total`, `sse_delivered_bytes_total`, `sse_resumes_total`,
+        /// `sse_resets_total` and `sse_drops_total` by `reason` (`drop_oldest`,
+        /// `drop_newest`, `disconnect`). Install a recorder first (such as
+        /// `metrics-exporter-prometheus`). Needs a tokio runtime.
+        ///
+        /// The figures are as fresh as `every`; reading them costs the service nothing
+        /// between reports.
+        pub fn report_metrics(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+            let service = self.downgrade();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(service) = Service::upgrade(&service) else {
+                        return;
+                    };
+                    record(&service.metrics());
+                }
+            })
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn record(m: &Metrics) {
+        metrics::gauge!("sse_clients").set(m.active as f64);
+        metrics::gauge!("sse_history_events").set(m.history_events as f64);
+        metrics::gauge!("sse_history_bytes").set(m.history_bytes as f64);
+        metrics::counter!("sse_connections_total").absolute(m.connected);
+        metrics::counter!("sse_disconnections_total").absolute(m.removed);
+        metrics::counter!("sse_rejections_total").absolute(m.rejected);
+        metrics::counter!("sse_events_published_total").absolute(m.published);
+        metrics::counter!("sse_deliveries_total").absolute(m.queued);
+        metrics::counter!("sse_delivered_bytes_total").absolute(m.queued_bytes);
+        metrics::counter!("sse_resumes_total").absolute(m.resumed);
+        metrics::counter!("sse_resets_total").absolute(m.reset);
+        for (reason, n) in [
+            ("drop_oldest", m.dropped_oldest),
+            ("drop_newest", m.dropped_newest),
+            ("disconnect", m.disconnected_slow),
+        ] {
+            metrics::counter!("sse_drops_total", "reason" => reason).absolute(n);
+        }
+    }
+}

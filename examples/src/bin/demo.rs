@@ -90,7 +90,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
         _ => Demo::new(service_builder().build(), sessions, adapter),
     }
-    .body_timeout(body_timeout);
+    .body_timeout(body_timeout)
+    .metrics(
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(|e| format!("the metrics recorder: {e}"))?,
+    );
 
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // Tests wait for this line to learn the port; say it before anything else.

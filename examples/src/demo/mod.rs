@@ -14,6 +14,7 @@
 //! | `POST /subscriptions/{topic}[?client=ID]` | subscribes a connected client, live |
 //! | `DELETE /subscriptions/{topic}[?client=ID]` | unsubscribes it |
 //! | `GET /stats` | `{"active","adapter","backplane","latest_id"}` |
+//! | `GET /metrics` | the service's counters in Prometheus's text format (`sse_*`), every second |
 //!
 //! # Who is who
 //!
@@ -200,6 +201,7 @@ pub struct Demo {
     sessions: Sessions,
     adapter: &'static str,
     body_timeout: Duration,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Demo {
@@ -212,6 +214,7 @@ impl Demo {
             sessions,
             adapter,
             body_timeout: BODY_TIMEOUT,
+            metrics: None,
         }
     }
 
@@ -228,6 +231,7 @@ impl Demo {
             sessions,
             adapter,
             body_timeout: BODY_TIMEOUT,
+            metrics: None,
         }
     }
 
@@ -235,6 +239,16 @@ impl Demo {
     #[must_use]
     pub fn body_timeout(mut self, deadline: Duration) -> Self {
         self.body_timeout = deadline;
+        self
+    }
+
+    /// Serves `GET /metrics` from `prometheus`, the recorder installed for the
+    /// process, which the service reports to every second from now on (inside a tokio
+    /// runtime).
+    pub fn metrics(mut self, prometheus: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        // The task ends with the service.
+        let _ = self.service.report_metrics(Duration::from_secs(1));
+        self.metrics = Some(prometheus);
         self
     }
 
@@ -286,6 +300,16 @@ impl Demo {
             match route {
                 Route::Page => return Reply::new(200, "text/html; charset=utf-8", PAGE),
                 Route::Stats => return demo.stats(),
+                Route::Metrics => {
+                    return match &demo.metrics {
+                        Some(prometheus) => Reply::new(
+                            200,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                            prometheus.render(),
+                        ),
+                        None => Reply::text(404, "metrics are off"),
+                    }
+                }
                 Route::Logout => {
                     return Reply::json(200, &json!({})).with_cookie(Sessions::sign_out())
                 }
@@ -316,7 +340,11 @@ impl Demo {
                 Route::Broadcast(event) => demo.broadcast(event, text).await,
                 Route::Chat(topic, given) => demo.chat(topic, from(given), text).await,
                 Route::Direct(id, given) => demo.direct(id, from(given), text).await,
-                Route::Page | Route::Stats | Route::Logout | Route::Subscription(..) => {
+                Route::Page
+                | Route::Stats
+                | Route::Metrics
+                | Route::Logout
+                | Route::Subscription(..) => {
                     unreachable!("answered above")
                 }
             }
@@ -486,6 +514,7 @@ impl Demo {
 enum Route {
     Page,
     Stats,
+    Metrics,
     Login,
     Logout,
     Broadcast(Option<EventType>),
@@ -502,6 +531,7 @@ fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Reply> 
     let route = match (method, segments.as_slice()) {
         ("GET" | "HEAD", [""]) => Route::Page,
         ("GET" | "HEAD", ["stats"]) => Route::Stats,
+        ("GET" | "HEAD", ["metrics"]) => Route::Metrics,
         ("POST", ["login"]) => Route::Login,
         ("POST", ["logout"]) => Route::Logout,
         (method @ ("POST" | "DELETE"), ["subscriptions", _]) => {
@@ -531,7 +561,9 @@ fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Reply> 
             Route::Direct(id, sender(head.query_param("from"))?)
         }
         // `/events` reaches here only if the glue did not route it to the adapter.
-        (_, [""] | ["stats"] | ["events"]) => return Err(Reply::method_not_allowed("GET")),
+        (_, [""] | ["stats"] | ["metrics"] | ["events"]) => {
+            return Err(Reply::method_not_allowed("GET"))
+        }
         (_, ["broadcast"] | ["topics", _] | ["clients", _] | ["login"] | ["logout"]) => {
             return Err(Reply::method_not_allowed("POST"))
         }

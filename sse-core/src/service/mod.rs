@@ -109,6 +109,18 @@ impl Service {
         ServiceBuilder::default().build()
     }
 
+    /// A handle that does not keep the service alive.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn downgrade(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The service of a handle from [`downgrade`](Self::downgrade), while it lives.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn upgrade(weak: &Weak<Inner>) -> Option<Service> {
+        weak.upgrade().map(|inner| Service { inner })
+    }
+
     /// A builder to configure a service.
     pub fn builder() -> ServiceBuilder {
         ServiceBuilder::default()

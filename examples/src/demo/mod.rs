@@ -247,7 +247,7 @@ impl Demo {
     /// runtime).
     pub fn metrics(mut self, prometheus: metrics_exporter_prometheus::PrometheusHandle) -> Self {
         // The task ends with the service.
-        let _ = self.service.report_metrics(Duration::from_secs(1));
+        drop(self.service.report_metrics(Duration::from_secs(1)));
         self.metrics = Some(prometheus);
         self
     }

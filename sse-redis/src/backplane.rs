@@ -130,7 +130,7 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct RedisBackplane {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// What the backplane, its resume source and its clients' streams share.
@@ -463,7 +463,7 @@ impl RedisBackplane {
 
     /// The links' state and counters.
     pub fn status(&self) -> Status {
-        self.shared.node.health.snapshot()
+        self.shared.status()
     }
 
     /// Sends `event` to every client of every instance. Any id it had is replaced.
@@ -852,6 +852,11 @@ impl RedisBackplane {
 }
 
 impl Shared {
+    /// The links' state and counters.
+    pub(crate) fn status(&self) -> Status {
+        self.node.health.snapshot()
+    }
+
     /// Asks the shards of `partitions` (and of `also`, for the channels they were
     /// sent before) to subscribe what they were asked to and catch those partitions
     /// up; whether every one answered within

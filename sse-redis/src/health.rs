@@ -170,3 +170,50 @@ impl Health {
         }
     }
 }
+
+/// Publishing the backplane's state to the [`metrics`](::metrics) facade.
+#[cfg(feature = "metrics")]
+mod report {
+    use std::{sync::Arc, time::Duration};
+
+    use crate::{backplane::Shared, RedisBackplane, Status};
+
+    impl RedisBackplane {
+        /// Publishes [`status`](RedisBackplane::status) to the `metrics` facade now,
+        /// then every `every`, until the backplane is dropped (the task holds it
+        /// weakly): gauge `sse_redis_up` (1 or 0); counters `sse_redis_outages_total`,
+        /// `sse_redis_reconnects_total`, `sse_redis_published_total`,
+        /// `sse_redis_publish_errors_total`, `sse_redis_local_fallbacks_total`,
+        /// `sse_redis_received_total`, `sse_redis_received_bytes_total`,
+        /// `sse_redis_malformed_total`. Also starts the service's own report
+        /// ([`Service::report_metrics`](sse_core::Service::report_metrics)). Install a
+        /// recorder first. Needs a tokio runtime.
+        pub fn report_metrics(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+            drop(self.service().report_metrics(every));
+            let shared = Arc::downgrade(&self.shared);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    record(&Shared::status(&shared));
+                }
+            })
+        }
+    }
+
+    fn record(s: &Status) {
+        metrics::gauge!("sse_redis_up").set(if s.up { 1.0 } else { 0.0 });
+        metrics::counter!("sse_redis_outages_total").absolute(s.outages);
+        metrics::counter!("sse_redis_reconnects_total").absolute(s.reconnects);
+        metrics::counter!("sse_redis_published_total").absolute(s.published);
+        metrics::counter!("sse_redis_publish_errors_total").absolute(s.publish_errors);
+        metrics::counter!("sse_redis_local_fallbacks_total").absolute(s.local_fallbacks);
+        metrics::counter!("sse_redis_received_total").absolute(s.received);
+        metrics::counter!("sse_redis_received_bytes_total").absolute(s.received_bytes);
+        metrics::counter!("sse_redis_malformed_total").absolute(s.malformed);
+    }
+}

@@ -14,7 +14,7 @@
 //! | `POST /subscriptions/{topic}[?client=ID]` | subscribes a connected client, live |
 //! | `DELETE /subscriptions/{topic}[?client=ID]` | unsubscribes it |
 //! | `GET /stats` | `{"active","adapter","backplane","latest_id"}` |
-//! | `GET /metrics` | the service's counters in Prometheus's text format (`sse_*`), every second |
+//! | `GET /metrics` | the service's counters (`sse_*`) and the backplane's (`sse_redis_*`) in Prometheus's text format, every second |
 //!
 //! # Who is who
 //!
@@ -246,8 +246,12 @@ impl Demo {
     /// process, which the service reports to every second from now on (inside a tokio
     /// runtime).
     pub fn metrics(mut self, prometheus: metrics_exporter_prometheus::PrometheusHandle) -> Self {
-        // The task ends with the service.
-        drop(self.service.report_metrics(Duration::from_secs(1)));
+        // The task ends with the service (or the backplane, which reports both).
+        let every = Duration::from_secs(1);
+        drop(match &self.publisher {
+            Publisher::Local => self.service.report_metrics(every),
+            Publisher::Redis(backplane) => backplane.report_metrics(every),
+        });
         self.metrics = Some(prometheus);
         self
     }

@@ -34,8 +34,9 @@ impl Service {
     /// (shutting down), or whatever [`Hooks::on_connect`](crate::Hooks::on_connect) returned.
     pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
         let result = self.admit(request);
-        if result.is_err() {
+        if let Err(error) = &result {
             bump(&self.inner.counters.rejected, 1);
+            tracing::debug!(%error, "connection refused");
         }
         result
     }
@@ -213,6 +214,14 @@ impl Inner {
             },
             1,
         );
+        match reset {
+            Some(reason) => tracing::debug!(
+                client = %client.id(),
+                reason = reason.as_str(),
+                "resuming client told sse-reset"
+            ),
+            None => tracing::debug!(client = %client.id(), %last, "client resumed"),
+        }
         ((!resume.cursor.is_done()).then_some(resume.cursor), reset)
     }
 

@@ -198,6 +198,7 @@ impl Inner {
 
     pub(super) fn removed_hook(&self, client: &Arc<Client>, count: usize) {
         bump(&self.counters.removed, 1);
+        tracing::debug!(client = %client.id(), count, "client removed");
         self.hooks.on_remove_client(client.id(), count);
         self.removed.notify_waiters();
     }

@@ -249,6 +249,7 @@ impl Inner {
             if let Some(id) = read.lost {
                 write.put_slice(&reset_notice(ResetReason::TooOld, id));
                 bump(&self.counters.reset, 1);
+                tracing::debug!(reason = "too-old", "resuming client lost events as it read");
             }
             read.frames.iter().for_each(|f| write.put_slice(f));
             if !write.is_empty() {
@@ -387,6 +388,7 @@ impl Inner {
         bump(&c.dropped_newest, tally.dropped_newest);
         bump(&c.disconnected_slow, tally.delivery.disconnected as u64);
         for (client, action) in &tally.slow {
+            tracing::debug!(client = %client.id(), ?action, "slow client");
             self.hooks.on_slow_client(client, *action);
             if *action == SlowClientAction::Disconnected {
                 self.remove(client);

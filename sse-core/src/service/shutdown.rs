@@ -84,6 +84,7 @@ impl Service {
             inner.accepting.store(false, Ordering::Release);
             inner.manager.clients()
         };
+        tracing::info!(clients = clients.len(), deadline = ?options.deadline, "shutting down");
         let final_frame = options.final_event.as_ref().map(Event::encode);
         for client in &clients {
             let mut frame = BytesMut::new();
@@ -117,6 +118,7 @@ impl Service {
                 self.disconnect(client);
             }
         }
+        tracing::info!(clients = clients.len(), forced, "shut down");
         ShutdownReport {
             clients: clients.len(),
             forced,

@@ -74,7 +74,7 @@ pub use error::{Error, NameError, Rejection, RejectionKind};
 pub use hooks::{Hooks, ResetReason};
 pub use interest::{Interest, InterestListener};
 pub use manager::{ClientManager, MemoryManager};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Rejections};
 pub use name::{ClientId, Topic};
 pub use notices::{CLIENT_EVENT, GAP_EVENT, REPLACED_EVENT, REPLACED_RETRY, RESET_EVENT};
 pub use policy::{DuplicatePolicy, SlowClientAction, SlowClientPolicy};

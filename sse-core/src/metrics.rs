@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::replay::HistorySize;
+use crate::{replay::HistorySize, RejectionKind};
 
 /// A snapshot of a service's counters, from [`Service::metrics`](crate::Service::metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,6 +14,8 @@ pub struct Metrics {
     pub removed: u64,
     /// Connections refused (by a limit, a hook, or shutdown).
     pub rejected: u64,
+    /// Of those, by why.
+    pub rejections: Rejections,
     /// Events published (broadcast, topic or direct).
     pub published: u64,
     /// Frames put in client queues, one per recipient.
@@ -37,11 +39,42 @@ pub struct Metrics {
     pub history_bytes: u64,
 }
 
+/// Refused connections by [`RejectionKind`], in [`Metrics::rejections`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rejections([u64; KINDS.len()]);
+
+/// Every kind, in the order [`Rejections`] keeps them.
+const KINDS: [RejectionKind; 6] = [
+    RejectionKind::Invalid,
+    RejectionKind::Unauthenticated,
+    RejectionKind::Forbidden,
+    RejectionKind::Duplicate,
+    RejectionKind::TooMany,
+    RejectionKind::ShuttingDown,
+];
+
+fn index(kind: RejectionKind) -> usize {
+    KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+impl Rejections {
+    /// Connections refused for `kind`.
+    pub fn get(&self, kind: RejectionKind) -> u64 {
+        self.0[index(kind)]
+    }
+
+    /// Every kind with its count.
+    pub fn iter(&self) -> impl Iterator<Item = (RejectionKind, u64)> + '_ {
+        KINDS.iter().copied().zip(self.0.iter().copied())
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) connected: AtomicU64,
     pub(crate) removed: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) rejected_by: [AtomicU64; KINDS.len()],
     pub(crate) published: AtomicU64,
     pub(crate) queued: AtomicU64,
     pub(crate) queued_bytes: AtomicU64,
@@ -50,6 +83,16 @@ pub(crate) struct Counters {
     pub(crate) disconnected_slow: AtomicU64,
     pub(crate) resumed: AtomicU64,
     pub(crate) reset: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a refused connection, of `kind` if it was a rejection.
+    pub(crate) fn refused(&self, kind: Option<RejectionKind>) {
+        bump(&self.rejected, 1);
+        if let Some(kind) = kind {
+            bump(&self.rejected_by[index(kind)], 1);
+        }
+    }
 }
 
 pub(crate) fn bump(counter: &AtomicU64, by: u64) {
@@ -66,6 +109,7 @@ impl Counters {
             connected: self.connected.load(Relaxed),
             removed: self.removed.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            rejections: Rejections(std::array::from_fn(|k| self.rejected_by[k].load(Relaxed))),
             published: self.published.load(Relaxed),
             queued: self.queued.load(Relaxed),
             queued_bytes: self.queued_bytes.load(Relaxed),
@@ -93,7 +137,9 @@ mod report {
         /// every `every`, until the service is dropped (the task holds it weakly):
         /// gauges `sse_clients`, `sse_history_events`, `sse_history_bytes`; counters
         /// `sse_connections_total`, `sse_disconnections_total`,
-        /// `sse_rejections_total`, `sse_events_published_total`,
+        /// `sse_rejections_total` by `kind` (`invalid`, `unauthenticated`,
+        /// `forbidden`, `duplicate`, `too_many`, `shutting_down`, `other`),
+        /// `sse_events_published_total`,
         /// `sse_deliveries_total`, `sse_delivered_bytes_total`, `sse_resumes_total`,
         /// `sse_resets_total` and `sse_drops_total` by `reason` (`drop_oldest`,
         /// `drop_newest`, `disconnect`). Install a recorder first (such as
@@ -117,6 +163,18 @@ mod report {
         }
     }
 
+    fn kind_label(kind: crate::RejectionKind) -> &'static str {
+        use crate::RejectionKind as K;
+        match kind {
+            K::Invalid => "invalid",
+            K::Unauthenticated => "unauthenticated",
+            K::Forbidden => "forbidden",
+            K::Duplicate => "duplicate",
+            K::TooMany => "too_many",
+            K::ShuttingDown => "shutting_down",
+        }
+    }
+
     #[allow(clippy::cast_precision_loss)]
     fn record(m: &Metrics) {
         metrics::gauge!("sse_clients").set(m.active as f64);
@@ -124,7 +182,13 @@ mod report {
         metrics::gauge!("sse_history_bytes").set(m.history_bytes as f64);
         metrics::counter!("sse_connections_total").absolute(m.connected);
         metrics::counter!("sse_disconnections_total").absolute(m.removed);
-        metrics::counter!("sse_rejections_total").absolute(m.rejected);
+        let mut kinds = 0;
+        for (kind, n) in m.rejections.iter() {
+            kinds += n;
+            metrics::counter!("sse_rejections_total", "kind" => kind_label(kind)).absolute(n);
+        }
+        let other = m.rejected.saturating_sub(kinds);
+        metrics::counter!("sse_rejections_total", "kind" => "other").absolute(other);
         metrics::counter!("sse_events_published_total").absolute(m.published);
         metrics::counter!("sse_deliveries_total").absolute(m.queued);
         metrics::counter!("sse_delivered_bytes_total").absolute(m.queued_bytes);

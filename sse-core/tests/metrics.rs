@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use sse_codec::Event;
-use sse_core::{ConnectRequest, Service};
+use sse_core::{ConnectRequest, RejectionKind, Service};
 
 #[tokio::test]
 async fn the_counters_reach_the_metrics_facade() {
@@ -18,6 +18,9 @@ async fn the_counters_reach_the_metrics_facade() {
     // One frame of room: of three events, the client (not reading) keeps one.
     let service = Service::builder().queue_limits(1, usize::MAX).build();
     let _reader = service.connect(ConnectRequest::new()).unwrap();
+    // Refused: a topic name with a space.
+    let refused = service.connect(ConnectRequest::new().topics(["no spaces"]));
+    assert!(refused.is_err());
     for n in 0..3 {
         service.broadcast(Event::message(n.to_string())).unwrap();
     }
@@ -42,11 +45,21 @@ async fn the_counters_reach_the_metrics_facade() {
     let m = service.metrics();
     assert_eq!((m.active, m.published), (1, 3), "{m:?}");
     assert!(m.dropped_oldest >= 2, "{m:?}");
+    assert_eq!(
+        (m.rejected, m.rejections.get(RejectionKind::Invalid)),
+        (1, 1)
+    );
     for (name, label, expected) in [
         ("sse_clients", None, m.active),
         ("sse_connections_total", None, m.connected),
         ("sse_disconnections_total", None, m.removed),
-        ("sse_rejections_total", None, m.rejected),
+        (
+            "sse_rejections_total",
+            Some(("kind", "invalid")),
+            m.rejections.get(RejectionKind::Invalid),
+        ),
+        ("sse_rejections_total", Some(("kind", "forbidden")), 0),
+        ("sse_rejections_total", Some(("kind", "other")), 0),
         ("sse_events_published_total", None, m.published),
         ("sse_deliveries_total", None, m.queued),
         ("sse_delivered_bytes_total", None, m.queued_bytes),

@@ -35,7 +35,8 @@ impl Service {
     pub fn connect(&self, request: ConnectRequest) -> Result<ClientStream, Error> {
         let result = self.admit(request);
         if let Err(error) = &result {
-            bump(&self.inner.counters.rejected, 1);
+            let kind = error.rejection().map(|r| r.kind());
+            self.inner.counters.refused(kind);
             tracing::debug!(%error, "connection refused");
         }
         result

@@ -269,6 +269,14 @@ async fn demo_in_a_real_browser() {
         "the clock to count 2 clients",
     )
     .await;
+    // The live panel: events/s from two ticks (the clock's own, at least), no drops.
+    wait_until(
+        &a,
+        "Number(document.getElementById('rate').textContent) > 0",
+        "the panel's events/s",
+    )
+    .await;
+    assert_eq!(text(&a, "dropped").await, "0");
 
     // Tab A joins room "rust" through the page, on its live stream: no reconnect.
     type_into(&a, "#name", "Ann").await;

@@ -490,10 +490,14 @@ impl Demo {
         let mut ids: Vec<&ClientId> = clients.iter().map(|c| c.id()).collect();
         ids.sort();
         ids.dedup();
+        // The page's live panel: events/s from two ticks' `published`, and drops.
+        let metrics = self.service.metrics();
         let data = json!({
             "time": iso8601(now),
             "unix_ms": now.as_millis() as u64,
             "active": clients.len(),
+            "published": metrics.published,
+            "dropped": metrics.dropped_oldest + metrics.dropped_newest + metrics.disconnected_slow,
         });
         let tick = Event::message(data.to_string()).with_event(known_type(CLOCK_EVENT));
         for id in &ids {

@@ -142,11 +142,14 @@ mod report {
         /// `sse_events_published_total`,
         /// `sse_deliveries_total`, `sse_delivered_bytes_total`, `sse_resumes_total`,
         /// `sse_resets_total` and `sse_drops_total` by `reason` (`drop_oldest`,
-        /// `drop_newest`, `disconnect`). Install a recorder first (such as
-        /// `metrics-exporter-prometheus`). Needs a tokio runtime.
+        /// `drop_newest`, `disconnect`); and the queues' depth: gauges
+        /// `sse_queued_frames` (frames waiting in every client's queue) and
+        /// `sse_queue_depth_max` (the fullest queue's). Install a recorder first (such
+        /// as `metrics-exporter-prometheus`). Needs a tokio runtime.
         ///
-        /// The figures are as fresh as `every`; reading them costs the service nothing
-        /// between reports.
+        /// The figures are as fresh as `every`. A report reads every client's queue
+        /// length (a short lock each); between reports it costs the service nothing.
+        #[allow(clippy::cast_precision_loss)]
         pub fn report_metrics(&self, every: Duration) -> tokio::task::JoinHandle<()> {
             let service = self.downgrade();
             tokio::spawn(async move {
@@ -158,6 +161,11 @@ mod report {
                         return;
                     };
                     record(&service.metrics());
+                    let clients = service.clients();
+                    let depths = clients.iter().map(|c| c.queue.len());
+                    let (total, max) = depths.fold((0, 0), |(t, m), n| (t + n, m.max(n)));
+                    metrics::gauge!("sse_queued_frames").set(total as f64);
+                    metrics::gauge!("sse_queue_depth_max").set(max as f64);
                 }
             })
         }

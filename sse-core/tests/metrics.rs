@@ -82,6 +82,9 @@ async fn the_counters_reach_the_metrics_facade() {
             Some(("reason", "disconnect")),
             m.disconnected_slow,
         ),
+        // The reader's queue is full: one frame of room.
+        ("sse_queued_frames", None, 1),
+        ("sse_queue_depth_max", None, 1),
     ] {
         assert_eq!(
             value(name, label),

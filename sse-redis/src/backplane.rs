@@ -912,7 +912,7 @@ impl Clock {
     }
 
     /// Now by the server's clock, in unix ms.
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         (now_ms() as i64)
             .saturating_add(self.offset.load(Relaxed))
             .max(0) as u64

@@ -185,7 +185,10 @@ mod report {
         /// `sse_redis_reconnects_total`, `sse_redis_published_total`,
         /// `sse_redis_publish_errors_total`, `sse_redis_local_fallbacks_total`,
         /// `sse_redis_received_total`, `sse_redis_received_bytes_total`,
-        /// `sse_redis_malformed_total`. Also starts the service's own report
+        /// `sse_redis_malformed_total`; and, as payloads arrive (with the feature on,
+        /// whether or not this runs), histogram `sse_redis_delivery_lag_seconds`:
+        /// from a publish's script run to its payload here, by the clock of the
+        /// partition's server. Also starts the service's own report
         /// ([`Service::report_metrics`](sse_core::Service::report_metrics)). Install a
         /// recorder first. Needs a tokio runtime.
         pub fn report_metrics(&self, every: Duration) -> tokio::task::JoinHandle<()> {

@@ -412,6 +412,22 @@ impl Subscriber {
         Ok(())
     }
 
+    /// Records how long a payload took from its script run to here, by the clock of
+    /// the partition's server (the entry id's millisecond is its time then): the
+    /// backplane's lag, histogram `sse_redis_delivery_lag_seconds`.
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    fn lag(&self, partition: Partition, records: &[message::Logged]) {
+        #[cfg(feature = "metrics")]
+        if let Some(first) = records.first() {
+            let now = self.clocks[usize::from(partition)].now_ms();
+            let lag_ms = now.saturating_sub(first.pos.epoch());
+            #[allow(clippy::cast_precision_loss)]
+            metrics::histogram!("sse_redis_delivery_lag_seconds").record(lag_ms as f64 / 1000.0);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (partition, records);
+    }
+
     /// The partition whose log a channel's messages are in, if any.
     fn logged_partition(&self, channel: &str) -> Option<Partition> {
         match channel_kind(channel)? {
@@ -436,10 +452,12 @@ impl Subscriber {
                 bump(&health.received);
             }),
             Some(Kind::Broadcast) => message::parse_payload(payload).map(|records| {
+                self.lag(layout.broadcast(), &records);
                 self.node.deliver(layout.broadcast(), &records);
             }),
             Some(Kind::Topic(partition)) if partition < layout.partitions() => {
                 message::parse_payload(payload).map(|records| {
+                    self.lag(partition, &records);
                     self.node.deliver(partition, &records);
                 })
             }

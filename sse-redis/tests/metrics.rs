@@ -56,6 +56,22 @@ async fn the_backplane_reports_to_the_metrics_facade() {
     assert_eq!(value("sse_redis_outages_total"), Some(0.0));
     // The service's own report runs alongside.
     assert_eq!(value("sse_clients"), Some(1.0));
+    // The lag of every broadcast heard back, from script run to here.
+    let lags: Vec<f64> = snapshot
+        .iter()
+        .find_map(|(key, _, _, value)| match value {
+            DebugValue::Histogram(samples)
+                if key.key().name() == "sse_redis_delivery_lag_seconds" =>
+            {
+                Some(samples.iter().map(|s| s.into_inner()).collect())
+            }
+            _ => None,
+        })
+        .expect("a lag histogram");
+    assert!(
+        !lags.is_empty() && lags.iter().all(|&s| (0.0..1.0).contains(&s)),
+        "{lags:?}"
+    );
 
     drop(_reader);
     drop(backplane);

@@ -217,6 +217,10 @@ mod serve {
     /// instead of 19 KiB, and each event write costs less CPU (see [`Server`] for why,
     /// `BENCHMARKS.md` for the numbers); it does not speak HTTP/2.
     ///
+    /// The peer's address: `warp::ext::get::<sse_warp::PeerAddr>()`. (warp's own
+    /// `warp::addr::remote()` gives `None` here: warp fills it only under
+    /// `warp::serve`, with a type of its own that it keeps private.)
+    ///
     /// ```no_run
     /// use warp::Filter;
     ///

@@ -53,8 +53,16 @@ const KINDS: [RejectionKind; 6] = [
     RejectionKind::ShuttingDown,
 ];
 
+/// `kind`'s place in [`KINDS`]; a new kind fails to compile here until it has one.
 fn index(kind: RejectionKind) -> usize {
-    KINDS.iter().position(|k| *k == kind).unwrap_or(0)
+    match kind {
+        RejectionKind::Invalid => 0,
+        RejectionKind::Unauthenticated => 1,
+        RejectionKind::Forbidden => 2,
+        RejectionKind::Duplicate => 3,
+        RejectionKind::TooMany => 4,
+        RejectionKind::ShuttingDown => 5,
+    }
 }
 
 impl Rejections {
@@ -125,6 +133,18 @@ impl Counters {
 }
 
 /// Publishing the counters to the [`metrics`](::metrics) facade.
+#[cfg(test)]
+mod tests {
+    use super::{index, KINDS};
+
+    #[test]
+    fn every_kind_has_its_own_place() {
+        for (place, kind) in KINDS.iter().enumerate() {
+            assert_eq!(index(*kind), place, "{kind:?}");
+        }
+    }
+}
+
 #[cfg(feature = "metrics")]
 mod report {
     use std::time::Duration;

@@ -273,13 +273,8 @@ impl RedisBackplane {
         let client = feed::cluster_builder(&seeds, &options)
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
-        let mut conns = Vec::new();
-        for _ in 0..2 {
-            let conn = connected(&options, client.get_async_connection()).await?;
-            conns.push(Conn::Cluster(conn));
-        }
-        let reader = conns.pop().expect("two connections");
-        let conn = conns.pop().expect("two connections");
+        let conn = Conn::Cluster(connected(&options, client.get_async_connection()).await?);
+        let reader = Conn::Cluster(connected(&options, client.get_async_connection()).await?);
         let setup = Setup {
             source: Source::Cluster(seeds),
             conn,

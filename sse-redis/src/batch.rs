@@ -1,6 +1,7 @@
 //! Publishing in batches: the publishes to one partition that wait at the same time
 //! share one script run, which appends them all to the log and publishes one payload
-//! per channel. Redis then spends its time on the entries, not on the calls.
+//! per run of entries with the same channels. Redis then spends its time on the
+//! entries, not on the calls.
 
 use std::sync::Arc;
 

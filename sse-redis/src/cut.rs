@@ -44,11 +44,7 @@ impl Cut {
         push36(&mut out, base);
         for (p, pos) in self.0.iter().enumerate() {
             out.push(if p == 0 { ';' } else { ',' });
-            push36(&mut out, p as u64);
-            out.push(':');
-            push36(&mut out, pos.epoch() - base);
-            out.push('-');
-            push36(&mut out, pos.seq());
+            out.push_str(&piece(p, *pos, base));
         }
         out
     }

@@ -482,21 +482,17 @@ impl Subscriber {
         Ok(())
     }
 
-    /// Keeps every position of this shard within [`STALE`] of Redis's clock, so that
-    /// ids stay short: a partition without a topic read here moves up at once (nothing
-    /// in it is of interest), one with a quiet topic reads its log up to the end.
+    /// Keeps every position of this shard within [`Refresh::stale`] of Redis's clock,
+    /// so that ids stay short: a partition without a topic read here moves up at once
+    /// (nothing in it is of interest), one with a quiet topic reads its log up to the
+    /// end.
     async fn refresh(&mut self) -> Result<(), String> {
-        let layout = self.node.layout.clone();
         let interested: HashSet<Partition> = self
             .wanted
             .iter()
-            .filter_map(|c| match channel_kind(c) {
-                Some(Kind::Topic(p)) => Some(p),
-                Some(Kind::Broadcast) => Some(layout.broadcast()),
-                _ => None,
-            })
+            .filter_map(|c| self.logged_partition(c))
             .collect();
-        let mine = layout.of_shard(self.index);
+        let mine = self.node.layout.of_shard(self.index);
         let stale_ms = self.options.refresh.stale.as_millis() as u64;
         for (p, end, floor) in self.ends(&mine).await? {
             let stale = self.node.position(p).epoch() + stale_ms < floor.epoch();
@@ -602,17 +598,23 @@ pub(crate) async fn read_range(
     count: usize,
     deadline: Duration,
 ) -> Result<Vec<StreamId>, String> {
+    let cmd = range(key, after, end, count);
+    match timeout(deadline, cmd.query_async::<StreamRangeReply>(conn)).await {
+        Ok(Ok(reply)) => Ok(reply.ids),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("reading a log timed out".to_owned()),
+    }
+}
+
+/// `XRANGE` of up to `count` entries of the log `key` after `after`, up to `end`.
+fn range(key: &str, after: EventSeq, end: EventSeq, count: usize) -> redis::Cmd {
     let mut cmd = redis::cmd("XRANGE");
     cmd.arg(key)
         .arg(format!("({after}"))
         .arg(end.to_string())
         .arg("COUNT")
         .arg(count);
-    match timeout(deadline, cmd.query_async::<StreamRangeReply>(conn)).await {
-        Ok(Ok(reply)) => Ok(reply.ids),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("reading a log timed out".to_owned()),
-    }
+    cmd
 }
 
 /// Up to `count` entries of partition `p`'s log after `after`, up to `end`, and
@@ -631,12 +633,7 @@ pub(crate) async fn read_page(
     let mut pipe = redis::pipe();
     pipe.atomic()
         .hget(layout.meta(p), "floor")
-        .cmd("XRANGE")
-        .arg(layout.log(p))
-        .arg(format!("({after}"))
-        .arg(end.to_string())
-        .arg("COUNT")
-        .arg(count);
+        .add_command(range(&layout.log(p), after, end, count));
     let read = pipe.query_async::<(Option<String>, StreamRangeReply)>(conn);
     match timeout(deadline, read).await {
         Ok(Ok((floor, page))) => {

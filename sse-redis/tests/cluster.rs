@@ -46,6 +46,12 @@ fn datas(frames: &[Frame]) -> Vec<&str> {
     frames.iter().map(|f| f.data.as_str()).collect()
 }
 
+/// A connection of its own to the Redis at `url`, for what a test does to it directly.
+async fn admin(url: String) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
 /// The shards' URLs, for `connect_shards`.
 fn urls(servers: &[RedisServer]) -> Vec<String> {
     servers.iter().map(RedisServer::url).collect()
@@ -437,8 +443,7 @@ async fn counts_over_every_live_instance() {
     assert_eq!(counts_until(&a, &left).await, left);
 
     // An instance that died without cleaning up counts until its key expires.
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = admin(server.url()).await;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -469,8 +474,7 @@ async fn a_publish_without_an_answer_is_an_unknown_outcome_and_a_keyed_retry_sen
     on_b.connected().await;
 
     // Redis holds writes for 800 ms: the send is not answered in time, then taken.
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(800)
@@ -539,8 +543,7 @@ impl Place<'_> {
         };
         let mut replies = Vec::new();
         for url in self.urls() {
-            let admin = redis::Client::open(url).unwrap();
-            let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+            let mut admin = admin(url).await;
             let cmd = redis::cmd("PUBSUB").arg(&what).arg(arg).clone();
             replies.push(cmd.query_async::<T>(&mut admin).await.unwrap());
         }
@@ -701,8 +704,7 @@ async fn a_client_moving_to_an_instance_whose_link_was_cut_gets_every_event_once
     drop(on_a);
 
     // Cut every subscriber connection: a's is back at once, b's in 1.5 s.
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
@@ -736,8 +738,7 @@ async fn a_clock_gone_back_loses_nothing() {
     let a = instance(&server, RedisOptions::new()).await;
     // As if Redis's clock had been a minute ahead when the broadcast log last saw it,
     // and had since gone back.
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     let (secs, _): (u64, u64) = redis::cmd("TIME").query_async(&mut admin).await.unwrap();
     redis::cmd("HSET")
         .arg("{sse:b}:meta")
@@ -913,8 +914,7 @@ async fn a_live_subscription_through_the_backplane_gets_what_is_published_next_a
     reader.connected().await;
     let r = ClientId::new("r").unwrap();
     // It returns only once Redis has the subscription: not while Redis is paused.
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     redis::cmd("CLIENT")
         .arg("PAUSE")
         .arg(300)
@@ -1219,8 +1219,7 @@ async fn a_log_cut_by_length_records_exactly_what_it_dropped() {
     let server = RedisServer::start();
     // Marks every 2 entries (a sixteenth of 32).
     let a = instance(&server, RedisOptions::new().max_len(32)).await;
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     let mut positions = Vec::new();
     for round in 0..5 {
         // Alone, then concurrent: marks fall inside batches too.
@@ -1283,8 +1282,7 @@ async fn a_channel_left_before_a_reconnect_is_not_subscribed_again() {
     );
     drop(leaving);
     // Within the delay, the subscriber's connection is cut.
-    let admin = redis::Client::open(server.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut admin = admin(server.url()).await;
     let killed: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")

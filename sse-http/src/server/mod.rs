@@ -223,8 +223,8 @@ impl Server {
                 () = &mut stop => break,
             };
             match accepted {
-                Ok((tcp, _)) => {
-                    let connection = self.serve_connection(tcp, service.clone());
+                Ok((tcp, peer)) => {
+                    let connection = self.serve_peer(tcp, Some(peer), service.clone());
                     let mut stopped = stopped.clone();
                     let open = open.clone();
                     tokio::spawn(async move {
@@ -264,9 +264,18 @@ impl Server {
     where
         S: ServeService,
     {
+        let peer = tcp.peer_addr().ok();
+        self.serve_peer(tcp, peer, service)
+    }
+
+    /// [`serve_connection`](Self::serve_connection) with the peer's address known.
+    fn serve_peer<S>(&self, tcp: TcpStream, peer: Option<SocketAddr>, service: S) -> Connection<S>
+    where
+        S: ServeService,
+    {
         let service = WithPeer {
             inner: service,
-            peer: tcp.peer_addr().ok(),
+            peer,
         };
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);

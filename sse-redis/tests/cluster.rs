@@ -89,29 +89,49 @@ async fn every_kind_of_message(a: RedisBackplane, b: RedisBackplane) {
         sse.connected().await;
     }
 
+    // Each message is read where it goes before the next is sent: partitions on
+    // different shards arrive over different connections, in no order between them.
+    let (mut got_a, mut got_s, mut got_n) = (Vec::new(), Vec::new(), Vec::new());
     a.broadcast(Event::message("hello")).await.unwrap();
+    got_a.push(a_news.next().await);
+    got_s.push(b_sport.next().await);
+    got_n.push(b_news.next().await);
     b.publish(&topic("news"), Event::message("n1"))
         .await
         .unwrap();
+    got_a.push(a_news.next().await);
+    got_n.push(b_news.next().await);
     a.publish(&topic("sport"), Event::message("s1"))
         .await
         .unwrap();
+    got_s.push(b_sport.next().await);
     b.publish_many(&[topic("news"), topic("sport")], Event::message("both"))
         .await
         .unwrap();
+    got_a.push(a_news.next().await);
+    got_s.push(b_sport.next().await);
+    got_n.push(b_news.next().await);
     let typed = Event::message("typed").with_event(EventType::new("chat").unwrap());
     a.broadcast(typed).await.unwrap();
+    got_a.push(a_news.next().await);
+    got_s.push(b_sport.next().await);
+    got_n.push(b_news.next().await);
     // Direct messages reach only the instances holding the id.
     let id = |s: &str| ClientId::new(s).unwrap();
     let to_a = b.send_to(&id("a-news"), Event::message("to-a")).await;
     assert_eq!(to_a.unwrap(), 1);
+    got_a.push(a_news.next().await);
     let to_b = a.send_to(&id("b-sport"), Event::message("to-b")).await;
     assert_eq!(to_b.unwrap(), 1);
+    got_s.push(b_sport.next().await);
     let lost = a.send_to(&id("nobody"), Event::message("lost")).await;
     assert_eq!(lost.unwrap(), 0, "connected nowhere");
     b.broadcast(Event::message("end")).await.unwrap();
+    got_a.extend(a_news.until("end").await);
+    got_s.extend(b_sport.until("end").await);
+    got_n.extend(b_news.until("end").await);
 
-    let got = a_news.until("end").await;
+    let got = got_a;
     assert_eq!(datas(&got), ["hello", "n1", "both", "typed", "to-a", "end"]);
     assert_eq!(got[3].event.as_deref(), Some("chat"));
     assert_eq!(got[4].id, None, "direct messages carry no id");
@@ -119,9 +139,9 @@ async fn every_kind_of_message(a: RedisBackplane, b: RedisBackplane) {
         .iter()
         .filter(|f| f.data != "to-a")
         .all(|f| f.id.as_deref().is_some_and(|id| id.starts_with("2."))));
-    let got = b_sport.until("end").await;
+    let got = got_s;
     assert_eq!(datas(&got), ["hello", "s1", "both", "typed", "to-b", "end"]);
-    let on_b = b_news.until("end").await;
+    let on_b = got_n;
     assert_eq!(datas(&on_b), ["hello", "n1", "both", "typed", "end"]);
     // One id per event on an instance, shared by its recipients.
     assert_eq!(on_b.last().unwrap().id, got.last().unwrap().id);

@@ -12,7 +12,8 @@
 # RUNS=N repeats the whole matrix N times; the tables then give each figure's median
 # over the runs (machine noise is about 10% from run to run), and ratios are of medians.
 # Server names: ours-ADAPTER (axum, warp, hyper), ours-ADAPTER-stock (axum::serve or
-# warp::serve instead of the library's server), ours-ADAPTER-delayMS (a write delay of
+# warp::serve instead of the library's server), ours-ADAPTER-hyperwrites (the library's
+# server with lean_streams(false): hyper writes the streams), ours-ADAPTER-delayMS (a write delay of
 # MS milliseconds), baseline.
 # JSON lines go to $OUT (default target/bench/fanout.jsonl); a Markdown table to stdout.
 set -euo pipefail
@@ -50,6 +51,7 @@ start_server() { # start_server NAME RATE -> sets SRV_PID, PORT
     case $name in
         ours-*-delay*) bin=bench-server adapter=${name#ours-} delay=${adapter#*-delay} adapter=${adapter%%-*} ;;
         ours-*-stock) bin=bench-server adapter=${name#ours-} adapter=${adapter%-stock} serve=stock ;;
+        ours-*-hyperwrites) bin=bench-server adapter=${name#ours-} adapter=${adapter%-hyperwrites} serve=hyper-writes ;;
         ours-*) bin=bench-server adapter=${name#ours-} ;;
         baseline) bin=bench-baseline adapter= ;;
         *) echo "unknown server $name" >&2; exit 2 ;;
@@ -118,11 +120,13 @@ live = median_rows([r for r in rows if not r["label"].endswith("-idle")],
                    lambda r: (r["label"], r["clients"], r["rate"]))
 idle = median_rows([r for r in rows if r["label"].endswith("-idle")], lambda r: r["label"])
 f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"
-print("| server | clients | ev/s/client | delivered ev/s | delivery | p50 ms | p99 ms | CPU s / M deliveries | runs |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+user_share = lambda r: "-" if not r.get("cpu_s") else f"{100 * r['cpu_user_s'] / r['cpu_s']:.1f}%"
+print("| server | clients | ev/s/client | delivered ev/s | delivery | p50 ms | p99 ms | CPU s / M deliveries | user CPU | runs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in live:
     print(f"| {r['label']} | {r['connected']:.0f}/{r['clients']} | {r['rate']:g} | {r['events_per_s']:.0f} | "
-          f"{100 * (r['delivery'] or 0):.2f}% | {f(r['p50_ms'])} | {f(r['p99_ms'])} | {f(r['cpu_s_per_million'])} | {r['runs']} |")
+          f"{100 * (r['delivery'] or 0):.2f}% | {f(r['p50_ms'])} | {f(r['p99_ms'])} | {f(r['cpu_s_per_million'])} | "
+          f"{user_share(r)} | {r['runs']} |")
 print()
 print("| server | idle streams | RSS before (KiB) | RSS after (KiB) | KiB per connection | runs |")
 print("|---|---:|---:|---:|---:|---:|")

@@ -82,12 +82,12 @@ async fn serve_warp(service: Service, allowed: &str) -> SocketAddr {
 
 /// hyper: the CORS headers by hand, as its docs describe.
 async fn serve_hyper(service: Service, allowed: &str) -> SocketAddr {
-    use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
-    use sse_hyper::{SseBody, SseEndpoint};
+    use hyper::{service::service_fn, Request, Response, StatusCode};
+    use sse_hyper::{RequestBody, SseBody, SseEndpoint};
 
     let sse = SseEndpoint::with_options(service, options());
     let allowed = HeaderValue::from_str(allowed).expect("origin");
-    let app = service_fn(move |request: Request<Incoming>| {
+    let app = service_fn(move |request: Request<RequestBody>| {
         let origin_ok = request.headers().get(header::ORIGIN) == Some(&allowed);
         let mut response = if request.method() == Method::OPTIONS {
             let mut preflight = Response::new(SseBody::full(""));

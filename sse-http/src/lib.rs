@@ -67,4 +67,4 @@ pub use response::{
     SseBody,
 };
 #[cfg(feature = "server")]
-pub use server::{serve, Connection, PeerAddr, ServeService, Server};
+pub use server::{serve, Connection, PeerAddr, RequestBody, ServeService, Server};

@@ -1,6 +1,8 @@
 //! The response: a stream's head and body, or a refusal's status and text, and
 //! [`Endpoint`], which makes one of a request.
 
+#[cfg(feature = "server")]
+use std::sync::{Arc, Mutex};
 use std::{
     convert::Infallible,
     fmt,
@@ -98,8 +100,21 @@ impl<B> hyper::service::Service<http::Request<B>> for Endpoint {
 /// The response to a connect's outcome ([`RequestOptions::connect`]): `200` with the
 /// client's event stream, `200` with no body for `HEAD` (`Ok(None)`), or the error's
 /// status and text ([`error_response`]).
+///
+/// With feature `server`, the stream can also be taken from the response by
+/// [`Server`](crate::Server), which then writes it itself; see there.
 pub fn connect_response(outcome: Result<Option<ClientStream>, Error>) -> Response<SseBody> {
     match outcome {
+        #[cfg(feature = "server")]
+        Ok(Some(stream)) => {
+            let slot = StreamSlot(Arc::new(Mutex::new(Some(stream))));
+            let mut response = stream_response(SseBody {
+                kind: Kind::Shared(slot.clone()),
+            });
+            response.extensions_mut().insert(slot);
+            response
+        }
+        #[cfg(not(feature = "server"))]
         Ok(Some(stream)) => stream_response(SseBody::new(stream)),
         Ok(None) => stream_response(SseBody::full(Bytes::new())),
         Err(error) => error_response(&error).map(SseBody::full),
@@ -118,6 +133,23 @@ pub struct SseBody {
 enum Kind {
     Stream(ClientStream),
     Full(Option<Bytes>),
+    /// A stream the server may take before the body is first polled.
+    #[cfg(feature = "server")]
+    Shared(StreamSlot),
+}
+
+/// A response's client stream, held by its body and by an extension of the response
+/// until one of them takes it: the server, to write the stream itself, or the body at
+/// its first poll, under any other server.
+#[cfg(feature = "server")]
+#[derive(Clone)]
+pub(crate) struct StreamSlot(Arc<Mutex<Option<ClientStream>>>);
+
+#[cfg(feature = "server")]
+impl StreamSlot {
+    pub(crate) fn take(&self) -> Option<ClientStream> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 impl SseBody {
@@ -143,8 +175,17 @@ impl SseBody {
     pub fn take_full(&mut self) -> Option<Bytes> {
         match &mut self.kind {
             Kind::Full(bytes) => Some(bytes.take().unwrap_or_default()),
-            Kind::Stream(_) => None,
+            _ => None,
         }
+    }
+
+    /// Takes a shared stream into the body (or ends it, if the server took it).
+    fn settle(&mut self) -> &mut Kind {
+        #[cfg(feature = "server")]
+        if let Kind::Shared(slot) = &self.kind {
+            self.kind = slot.take().map_or(Kind::Full(None), Kind::Stream);
+        }
+        &mut self.kind
     }
 }
 
@@ -153,9 +194,12 @@ impl Stream for SseBody {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match &mut self.kind {
+        match self.settle() {
             Kind::Stream(stream) => Pin::new(stream).poll_next(cx).map(|f| f.map(Ok)),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
+            // Settled above: never shared here.
+            #[cfg(feature = "server")]
+            Kind::Shared(_) => Poll::Ready(None),
         }
     }
 }
@@ -174,11 +218,14 @@ impl http_body::Body for SseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match &mut self.kind {
+        match self.settle() {
             Kind::Stream(stream) => Pin::new(stream)
                 .poll_next(cx)
                 .map(|frame| frame.map(|f| Ok(Frame::data(f)))),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            // Settled above: never shared here.
+            #[cfg(feature = "server")]
+            Kind::Shared(_) => Poll::Ready(None),
         }
     }
 
@@ -188,8 +235,8 @@ impl http_body::Body for SseBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Stream(_) => SizeHint::default(),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            _ => SizeHint::default(),
         }
     }
 }
@@ -199,6 +246,8 @@ impl fmt::Debug for SseBody {
         match &self.kind {
             Kind::Stream(stream) => f.debug_tuple("SseBody").field(stream).finish(),
             Kind::Full(bytes) => f.debug_tuple("SseBody").field(bytes).finish(),
+            #[cfg(feature = "server")]
+            Kind::Shared(_) => f.debug_tuple("SseBody").field(&"shared stream").finish(),
         }
     }
 }

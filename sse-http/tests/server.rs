@@ -81,14 +81,15 @@ async fn a_request_head_over_the_limit_is_431_at_once() {
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
     use http_body_util::BodyExt;
-    use hyper::{body::Incoming, service::service_fn, Request, Response};
+    use hyper::{service::service_fn, Request, Response};
+    use sse_http::RequestBody;
 
     let service = Service::new();
     let (listener, addr) = bind_loopback().await;
     let mut server = Server::new();
     server.request_timeout(Some(Duration::from_millis(300)));
     let sse = Endpoint::new(service.clone());
-    let app = service_fn(move |request: Request<Incoming>| {
+    let app = service_fn(move |request: Request<RequestBody>| {
         let sse = sse.clone();
         async move {
             if request.uri().path() == "/events" {
@@ -176,7 +177,7 @@ async fn serve_until_stops_accepting_then_returns_once_its_connections_closed() 
 async fn every_request_carries_its_peer_address() {
     let (listener, addr) = bind_loopback().await;
     let echo =
-        hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+        hyper::service::service_fn(|request: http::Request<sse_http::RequestBody>| async move {
             let peer = request
                 .extensions()
                 .get::<sse_http::PeerAddr>()

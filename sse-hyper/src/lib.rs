@@ -93,7 +93,7 @@ use sse_http::Endpoint;
 #[cfg(feature = "jwt")]
 pub use sse_http::jwt;
 #[cfg(feature = "server")]
-pub use sse_http::{serve, Connection, PeerAddr, Server};
+pub use sse_http::{serve, Connection, PeerAddr, RequestBody, Server};
 pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
 // The crates under this one, whole, for what the prelude leaves out.
 pub use sse_codec;

@@ -4,10 +4,7 @@
 use std::{convert::Infallible, net::SocketAddr};
 
 use http::{Request, Response, StatusCode};
-use hyper::{
-    body::Incoming,
-    service::{service_fn, Service as HyperService},
-};
+use hyper::service::{service_fn, Service as HyperService};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
@@ -17,17 +14,17 @@ use sse_hyper::{SseBody, SseEndpoint};
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 
 /// Every suite route, and 404 for anything else.
-fn route(
+fn route<B: hyper::body::Body + Send + 'static>(
     service: Service,
 ) -> impl HyperService<
-    Request<Incoming>,
+    Request<B>,
     Response = Response<SseBody>,
     Error = Infallible,
     Future = impl std::future::Future<Output = Result<Response<SseBody>, Infallible>> + Send + 'static,
 > + Clone
        + Send
        + 'static {
-    service_fn(move |mut request: Request<Incoming>| {
+    service_fn(move |mut request: Request<B>| {
         // The application's own authentication, before the handler.
         if let Some(principal) = routes::middleware_principal(request.headers()) {
             request.extensions_mut().insert(principal);

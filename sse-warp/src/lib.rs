@@ -84,7 +84,7 @@ pub mod prelude {
 }
 
 #[cfg(feature = "server")]
-pub use serve::{serve, serve_with, PeerAddr, Server};
+pub use serve::{serve, serve_with, PeerAddr, RequestBody, Server};
 
 /// Connects each request to a [`Service`] and answers with the client's event stream,
 /// as a warp filter: [`filter`](Self::filter).
@@ -200,13 +200,12 @@ mod serve {
         io,
     };
 
-    use hyper::body::Incoming;
     use hyper_util::service::TowerToHyperService;
     use tokio::net::TcpListener;
     use tower_service::Service;
     use warp::{http::Request, reply::Response};
 
-    pub use sse_http::{PeerAddr, Server};
+    pub use sse_http::{PeerAddr, RequestBody, Server};
 
     /// Serves `service` (a filter made into one with [`warp::service`]) on `listener`
     /// over HTTP/1.1 with [`Server::new`]'s settings, forever: in place of
@@ -238,7 +237,7 @@ mod serve {
     /// See [`Server::serve`].
     pub async fn serve<S>(listener: TcpListener, service: S) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response, Error = Infallible>
+        S: Service<Request<RequestBody>, Response = Response, Error = Infallible>
             + Clone
             + Send
             + 'static,
@@ -262,7 +261,7 @@ mod serve {
         stop: impl Future<Output = ()>,
     ) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response, Error = Infallible>
+        S: Service<Request<RequestBody>, Response = Response, Error = Infallible>
             + Clone
             + Send
             + 'static,

@@ -6,8 +6,6 @@ use std::{
     task::{Context, Poll},
 };
 
-use hyper::body::Incoming;
-
 use sse_core::Service;
 use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
 use warp::{http::Request, Filter, Reply};
@@ -46,9 +44,9 @@ fn app(
 #[derive(Clone)]
 struct Authenticating<S>(S);
 
-impl<S> tower_service::Service<Request<Incoming>> for Authenticating<S>
+impl<S, B> tower_service::Service<Request<B>> for Authenticating<S>
 where
-    S: tower_service::Service<Request<Incoming>>,
+    S: tower_service::Service<Request<B>>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -58,7 +56,7 @@ where
         self.0.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<Incoming>) -> S::Future {
+    fn call(&mut self, mut request: Request<B>) -> S::Future {
         if let Some(principal) = routes::middleware_principal(request.headers()) {
             request.extensions_mut().insert(principal);
         }

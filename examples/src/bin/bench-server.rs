@@ -10,7 +10,8 @@
 //! `$ADAPTER` picks the framework: `axum` (default), `warp` or `hyper`, each served by
 //! the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
 //! `sse_http::Server`); `SERVE=stock` serves axum and warp with their own
-//! `axum::serve` / `warp::serve` instead, for comparison. `$PORT` is the port on
+//! `axum::serve` / `warp::serve` instead, and `SERVE=hyper-writes` the library's
+//! server with `lean_streams(false)` (hyper writes the streams), for comparison. `$PORT` is the port on
 //! 127.0.0.1 (default 0, any); the first line printed is `listening on ADDR`.
 //!
 //! `$WRITE_DELAY_MS` (default 0) sets `ServiceBuilder::write_delay`, which trades
@@ -29,7 +30,6 @@ use std::{convert::Infallible, time::Duration};
 
 use axum::{http::Request, routing::get, Router};
 use examples::bench::{env_or, payload};
-use hyper::body::Incoming;
 use sse_codec::Event;
 use sse_core::Service;
 use tokio::net::TcpListener;
@@ -51,7 +51,10 @@ async fn main() -> std::io::Result<()> {
     let rate: u32 = env_or("RATE", 10);
     let size: usize = env_or("SIZE", 64);
     let adapter = std::env::var("ADAPTER").unwrap_or_else(|_| "axum".into());
-    let stock = std::env::var("SERVE").is_ok_and(|s| s == "stock");
+    let serve = std::env::var("SERVE").unwrap_or_default();
+    let stock = serve == "stock";
+    let mut server = sse_http::Server::new();
+    server.lean_streams(serve != "hyper-writes");
 
     let write_delay = Duration::from_millis(env_or("WRITE_DELAY_MS", 0));
     let service = Service::builder().write_delay(write_delay).build();
@@ -61,14 +64,19 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(broadcaster(service.clone(), rate, size));
     }
     match adapter.as_str() {
-        "axum" => serve_axum(listener, service, stock).await,
-        "warp" => serve_warp(listener, service, stock).await,
-        "hyper" => serve_hyper(listener, service).await,
+        "axum" => serve_axum(listener, service, stock, &server).await,
+        "warp" => serve_warp(listener, service, stock, &server).await,
+        "hyper" => serve_hyper(listener, service, &server).await,
         other => Err(std::io::Error::other(format!("unknown ADAPTER {other}"))),
     }
 }
 
-async fn serve_axum(listener: TcpListener, service: Service, stock: bool) -> std::io::Result<()> {
+async fn serve_axum(
+    listener: TcpListener,
+    service: Service,
+    stock: bool,
+    server: &sse_http::Server,
+) -> std::io::Result<()> {
     let stats = {
         let service = service.clone();
         move || std::future::ready(service.active().to_string())
@@ -79,10 +87,15 @@ async fn serve_axum(listener: TcpListener, service: Service, stock: bool) -> std
     if stock {
         return axum::serve(listener, app).await;
     }
-    sse_axum::serve(listener, app).await
+    sse_axum::serve_with(server, listener, app, std::future::pending()).await
 }
 
-async fn serve_warp(listener: TcpListener, service: Service, stock: bool) -> std::io::Result<()> {
+async fn serve_warp(
+    listener: TcpListener,
+    service: Service,
+    stock: bool,
+    server: &sse_http::Server,
+) -> std::io::Result<()> {
     let events = warp::path("events")
         .and(warp::get())
         .and(sse_warp::SseEndpoint::new(service.clone()).filter());
@@ -92,12 +105,17 @@ async fn serve_warp(listener: TcpListener, service: Service, stock: bool) -> std
         warp::serve(routes).incoming(listener).run().await;
         return Ok(());
     }
-    sse_warp::serve(listener, warp::service(routes)).await
+    let routes = warp::service(routes);
+    sse_warp::serve_with(server, listener, routes, std::future::pending()).await
 }
 
-async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result<()> {
+async fn serve_hyper(
+    listener: TcpListener,
+    service: Service,
+    server: &sse_http::Server,
+) -> std::io::Result<()> {
     let sse = sse_hyper::SseEndpoint::new(service.clone());
-    let route = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let route = hyper::service::service_fn(move |req: Request<sse_http::RequestBody>| {
         let res = if req.uri().path() == "/stats" {
             axum::http::Response::new(sse_hyper::SseBody::full(service.active().to_string()))
         } else {
@@ -105,5 +123,5 @@ async fn serve_hyper(listener: TcpListener, service: Service) -> std::io::Result
         };
         async move { Ok::<_, Infallible>(res) }
     });
-    sse_http::serve(listener, route).await
+    server.serve(listener, route).await
 }

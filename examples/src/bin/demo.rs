@@ -257,11 +257,11 @@ async fn serve_hyper(
     demo: Demo,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    use hyper::{body::Incoming, service::service_fn, Method, Request};
-    use sse_hyper::{SseBody, SseEndpoint};
+    use hyper::{service::service_fn, Method, Request};
+    use sse_hyper::{RequestBody, SseBody, SseEndpoint};
 
     let sse = SseEndpoint::with_options(demo.service().clone(), demo.request_options());
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |request: Request<RequestBody>| {
         let (sse, demo) = (sse.clone(), demo.clone());
         async move {
             let stream = [Method::GET, Method::HEAD].contains(request.method());

@@ -17,10 +17,10 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
+use hyper::{service::service_fn, Request, Response, StatusCode};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
-use sse_hyper::{Server, SseBody, SseEndpoint};
+use sse_hyper::{RequestBody, Server, SseBody, SseEndpoint};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("listening on {}", listener.local_addr()?);
     tokio::spawn(tick(service.clone()));
 
-    let route = service_fn(move |request: Request<Incoming>| {
+    let route = service_fn(move |request: Request<RequestBody>| {
         let response = if request.uri().path() == "/events" {
             sse.respond(&request)
         } else {

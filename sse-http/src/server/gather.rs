@@ -1,4 +1,5 @@
-//! A socket wrapper that sends small gathered writes as one buffer.
+//! Small gathered writes sent as one buffer: a socket wrapper for hyper, and the
+//! function the server's own stream writer uses.
 
 use std::{
     cell::RefCell,
@@ -17,6 +18,38 @@ const GATHER_BYTES: usize = 16 * 1024;
 thread_local! {
     // One per worker thread, at most `GATHER_BYTES`: nothing is kept per connection.
     static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes `bufs` to `target`: with `write` when there is one non-empty piece, or when
+/// they add up to at most [`GATHER_BYTES`] (copied into one thread-local buffer); with
+/// `write_vectored` when larger. A short write reports how many bytes of the
+/// concatenation went out, as `writev` would.
+pub(crate) fn write_gathered<T, R>(
+    target: T,
+    bufs: &[IoSlice<'_>],
+    write: impl FnOnce(T, &[u8]) -> R,
+    write_vectored: impl FnOnce(T, &[IoSlice<'_>]) -> R,
+) -> R {
+    let pieces = bufs.iter().filter(|b| !b.is_empty()).count();
+    if pieces <= 1 {
+        let one = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        return write(target, one);
+    }
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    if total > GATHER_BYTES {
+        return write_vectored(target, bufs);
+    }
+    GATHERED.with(|gathered| {
+        let mut gathered = gathered.borrow_mut();
+        gathered.clear();
+        for buf in bufs {
+            gathered.extend_from_slice(buf);
+        }
+        write(target, &gathered)
+    })
 }
 
 /// Passes reads through; sends a small vectored write (hyper's chunk-size line, frame
@@ -63,29 +96,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GatherWrites<T> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let inner = Pin::new(&mut self.inner);
-        let pieces = bufs.iter().filter(|b| !b.is_empty()).count();
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if pieces <= 1 {
-            let one = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
-            return inner.poll_write(cx, one);
-        }
-        if total > GATHER_BYTES {
-            return inner.poll_write_vectored(cx, bufs);
-        }
-        GATHERED.with(|gathered| {
-            let mut gathered = gathered.borrow_mut();
-            gathered.clear();
-            for buf in bufs {
-                gathered.extend_from_slice(buf);
-            }
-            // A short write reports how many bytes of the concatenation went out, as
-            // `writev` would.
-            inner.poll_write(cx, &gathered)
-        })
+        write_gathered(
+            (Pin::new(&mut self.inner), cx),
+            bufs,
+            |(inner, cx), one| inner.poll_write(cx, one),
+            |(inner, cx), bufs| inner.poll_write_vectored(cx, bufs),
+        )
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -9,27 +9,30 @@ use std::{
 };
 
 use http::{Request, Response};
-use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, watch},
 };
 
+mod body;
+mod conn;
 mod deadline;
 mod gather;
+mod rewind;
+mod stream;
 
-use self::{deadline::RequestDeadline, gather::GatherWrites};
+use self::conn::Settings;
+pub use self::{body::RequestBody, conn::Connection};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A hyper service the [`Server`] can run on its connections' tasks: one answering
-/// `Request<Incoming>` with a body it can send from another thread. Implemented for
+/// `Request<RequestBody>` with a body it can send from another thread. Implemented for
 /// every such service: this crate's endpoints through the adapters, an axum `Router`
 /// or a warp filter made into a hyper service.
 pub trait ServeService:
     hyper::service::Service<
-        Request<Incoming>,
+        Request<RequestBody>,
         Response = Response<Self::Body>,
         Error: Into<BoxError>,
         Future: Send + 'static,
@@ -42,7 +45,7 @@ pub trait ServeService:
 
 impl<S, B> ServeService for S
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
@@ -59,15 +62,26 @@ where
 /// Against a general-purpose server (`axum::serve`, `warp::serve`, hyper-util's auto
 /// builder) it differs in what costs the most at thousands of streams:
 ///
-/// - **Memory**: HTTP/1.1 only, with hyper's `http1` connection and no protocol
-///   sniffing. The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 and
-///   hands them back, which makes hyper grow its read buffer to 16 KiB and copy it:
-///   an idle stream under `axum::serve` holds about 21 KiB of resident memory, under
-///   this server about 12 KiB (`examples/bench`, `BENCHMARKS.md`).
-/// - **CPU**: an event write is a chunk-size line, the frame and a CRLF, which hyper
-///   hands over as three buffers. Small writes are gathered into one buffer and sent
-///   with one `send` instead of a `writev`, which the kernel handles with less work
-///   per call; large writes still go out vectored, without a copy.
+/// - **Memory**: HTTP/1.1 only, with no protocol sniffing. A request head is read
+///   with `httparse` into a buffer that lives until the request is answered. When
+///   the answer is one of this crate's event streams ([`connect_response`], through
+///   any framework and its layers), the server writes the stream itself: no buffer
+///   is held while the stream is idle (the peer's close is seen by readiness, and
+///   bytes it sends are dropped through a small stack buffer), and each frame goes
+///   out with its chunk framing in one `send` (a large one as a `writev`, without a
+///   copy). Every other request (a body, an upgrade, another method) and every other
+///   answer is served by hyper's `http1` connection, from the request's first byte,
+///   for the rest of that connection. An idle stream holds about TODO KiB of
+///   resident memory, against 21 KiB under `axum::serve` and 12 KiB when hyper
+///   writes it (`examples/bench`, `BENCHMARKS.md`).
+/// - **CPU**: each event is one `send` of the chunk-size line, the frame and a CRLF
+///   gathered into one buffer, where hyper would hand the three to a `writev` (which
+///   the kernel handles with more work per call) after its own dispatch; under hyper
+///   the same gathering applies.
+///
+/// A layer that wraps a stream's body without changing its head (its status,
+/// `Content-Type` or `Content-Encoding`) does not see the frames the server writes;
+/// [`lean_streams(false)`](Self::lean_streams) makes hyper write them.
 /// - **Latency**: `TCP_NODELAY` on every connection, so an event is never held back
 ///   waiting for the acknowledgement of the previous one.
 /// - **Slow clients**: a client must send its whole request head within
@@ -96,10 +110,8 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct Server {
-    header_read_timeout: Option<Duration>,
-    request_timeout: Option<Duration>,
+    settings: Settings,
     tcp_user_timeout: Option<Duration>,
-    max_head_size: usize,
 }
 
 impl Default for Server {
@@ -113,10 +125,13 @@ impl Server {
     /// timeout, a 16 KiB request-head limit and a 30 s `TCP_USER_TIMEOUT`.
     pub fn new() -> Self {
         Server {
-            header_read_timeout: Some(Duration::from_secs(10)),
-            request_timeout: Some(Duration::from_secs(30)),
+            settings: Settings {
+                header_read_timeout: Some(Duration::from_secs(10)),
+                request_timeout: Some(Duration::from_secs(30)),
+                max_head_size: DEFAULT_MAX_HEAD,
+                lean_streams: true,
+            },
             tcp_user_timeout: Some(Duration::from_secs(30)),
-            max_head_size: DEFAULT_MAX_HEAD,
         }
     }
 
@@ -124,7 +139,7 @@ impl Server {
     /// hyper's own floor); a larger one is answered with 431 and the connection
     /// closed. It also bounds what hyper buffers of a connection's input.
     pub fn max_head_size(&mut self, bytes: usize) -> &mut Self {
-        self.max_head_size = bytes.max(MIN_MAX_HEAD);
+        self.settings.max_head_size = bytes.max(MIN_MAX_HEAD);
         self
     }
 
@@ -132,7 +147,7 @@ impl Server {
     /// closed (default 10 s); `None` waits forever (not advised on a public port: each waiting
     /// connection holds a socket and its buffers).
     pub fn header_read_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.header_read_timeout = timeout;
+        self.settings.header_read_timeout = timeout;
         self
     }
 
@@ -142,7 +157,16 @@ impl Server {
     /// than this to start its response, needs more. An event stream is answered at
     /// once and is not limited.
     pub fn request_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.request_timeout = timeout;
+        self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// Whether event streams are written by the server's own loop (default `true`)
+    /// rather than by hyper; see [`Server`]. `false` serves every request with
+    /// hyper, as before this existed: for a layer that must see a stream's body
+    /// (one that wraps bodies without changing their head), or to compare.
+    pub fn lean_streams(&mut self, enabled: bool) -> &mut Self {
+        self.settings.lean_streams = enabled;
         self
     }
 
@@ -256,9 +280,10 @@ impl Server {
     /// Serves one accepted connection with `service` until it closes, with this
     /// server's settings: for an accept loop of your own.
     ///
-    /// The returned [`Connection`] resolves with hyper's error for the connection (the
+    /// The returned [`Connection`] resolves with the connection's error, if any (the
     /// peer reset it, sent a malformed request, or did not send its request head in
-    /// time); [`Connection::graceful_shutdown`] closes it once its response ends.
+    /// time; hyper's errors come wrapped in an [`io::Error`]);
+    /// [`Connection::graceful_shutdown`] closes it once its response ends.
     /// Each request carries the peer's address as a [`PeerAddr`] extension.
     pub fn serve_connection<S>(&self, tcp: TcpStream, service: S) -> Connection<S>
     where
@@ -273,96 +298,21 @@ impl Server {
     where
         S: ServeService,
     {
-        let service = WithPeer {
-            inner: service,
-            peer,
-        };
         // Neither is fatal: the stream is served either way.
         let _ = tcp.set_nodelay(true);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(timeout) = self.tcp_user_timeout {
             let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(timeout));
         }
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
-            .max_buf_size(self.max_head_size);
-        let io = RequestDeadline::new(GatherWrites::new(tcp), self.request_timeout);
-        Connection {
-            inner: builder.serve_connection(TokioIo::new(io), service),
-        }
+        Connection::new(tcp, peer.map(PeerAddr), service, self.settings)
     }
 }
-
-/// A connection's socket, as hyper sees it.
-type Io = TokioIo<RequestDeadline<GatherWrites<TcpStream>>>;
 
 /// The address of the peer a request came from: an extension of every request the
 /// [`Server`] serves (in axum, `sse_axum::serve` also gives it as
 /// `ConnectInfo<SocketAddr>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
-
-/// A service that adds the peer's address to each request.
-struct WithPeer<S> {
-    inner: S,
-    peer: Option<SocketAddr>,
-}
-
-impl<S: ServeService> hyper::service::Service<Request<Incoming>> for WithPeer<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        if let Some(peer) = self.peer {
-            request.extensions_mut().insert(PeerAddr(peer));
-        }
-        self.inner.call(request)
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// One connection served by [`Server::serve_connection`]: a future that resolves
-    /// when the connection closes.
-    #[must_use = "a connection does nothing unless polled"]
-    pub struct Connection<S>
-    where
-        S: ServeService,
-    {
-        #[pin]
-        inner: http1::Connection<Io, WithPeer<S>>,
-    }
-}
-
-impl<S: ServeService> Connection<S> {
-    /// Closes the connection once the response in progress ends (at once if it is
-    /// idle) instead of keeping it alive for another request.
-    pub fn graceful_shutdown(self: std::pin::Pin<&mut Self>) {
-        self.project().inner.graceful_shutdown();
-    }
-}
-
-impl<S: ServeService> Future for Connection<S> {
-    type Output = Result<(), hyper::Error>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        self.project().inner.poll(cx)
-    }
-}
-
-impl<S> std::fmt::Debug for Connection<S>
-where
-    S: ServeService,
-{
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
 
 /// The request-head limit by default.
 const DEFAULT_MAX_HEAD: usize = 16 * 1024;

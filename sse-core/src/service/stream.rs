@@ -32,6 +32,15 @@ use crate::{queue::Queue, replay::Cursor, Client, Error, ResumeStream, Topic};
 pub struct ClientStream {
     service: Arc<Inner>,
     client: Arc<Client>,
+    /// What comes before the queue; freed once written, so that an idle stream holds
+    /// only what it needs (boxed, like the write delay's state, for the same reason).
+    start: Option<Box<Start>>,
+    keep_alive: Option<KeepAlive>,
+    batch: Option<Box<Batch>>,
+}
+
+/// The frames a stream writes before its queue's.
+struct Start {
     prelude: Option<Bytes>,
     /// What a resume source gives the client first; the prelude waits for it. In a
     /// mutex, never locked (only `get_mut`), so that the stream stays `Sync` as some
@@ -39,8 +48,6 @@ pub struct ClientStream {
     external: Option<Mutex<ResumeStream>>,
     /// What a resuming client still has to read from the history, and its topics.
     resume: Option<(Cursor, Arc<[Topic]>)>,
-    keep_alive: Option<KeepAlive>,
-    batch: Option<Batch>,
 }
 
 /// What the stream has to write next.
@@ -80,22 +87,28 @@ impl ClientStream {
         write_delay: Duration,
     ) -> Self {
         let resume = cursor.map(|c| (c, client.topics()));
-        ClientStream {
-            service,
-            client,
+        let start = Start {
             prelude: (!prelude.is_empty()).then_some(prelude),
             external: external.map(Mutex::new),
             resume,
+        };
+        let started = start.prelude.is_none() && start.external.is_none() && start.resume.is_none();
+        ClientStream {
+            service,
+            client,
+            start: (!started).then(|| Box::new(start)),
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
                 last_traffic: Instant::now(),
                 timer: None,
             }),
-            batch: (!write_delay.is_zero()).then_some(Batch {
-                delay: write_delay,
-                holding: false,
-                behind: false,
-                timer: None,
+            batch: (!write_delay.is_zero()).then(|| {
+                Box::new(Batch {
+                    delay: write_delay,
+                    holding: false,
+                    behind: false,
+                    timer: None,
+                })
             }),
         }
     }
@@ -144,29 +157,11 @@ impl ClientStream {
     /// The next frame: the prelude, then history for a resuming client, then queued
     /// frames (held back by a write delay) or, when idle, a keep-alive.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
-        while let Some(external) = &mut self.external {
-            let external = external.get_mut().unwrap_or_else(|e| e.into_inner());
-            match external.as_mut().poll_next(cx) {
+        if let Some(start) = &mut self.start {
+            match start.poll_next(&self.service, cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => self.external = None,
-                Poll::Ready(Some(frames)) => match self.prelude.take() {
-                    Some(prelude) => {
-                        let mut write = BytesMut::from(&prelude[..]);
-                        write.put_slice(&frames);
-                        return self.delivered(write.freeze());
-                    }
-                    None if frames.is_empty() => {}
-                    None => return self.delivered(frames),
-                },
-            }
-        }
-        if let Some(prelude) = self.prelude.take() {
-            return self.delivered(prelude);
-        }
-        if let Some((cursor, topics)) = &mut self.resume {
-            match self.service.read_history(cursor, topics) {
-                Some(frames) => return self.delivered(frames),
-                None => self.resume = None,
+                Poll::Ready(Some(frame)) => return self.delivered(frame),
+                Poll::Ready(None) => self.start = None,
             }
         }
         let held = self
@@ -192,6 +187,39 @@ impl ClientStream {
                 }
             }
         }
+    }
+}
+
+impl Start {
+    /// The next frame before the queue's: a resume source's (with the prelude in
+    /// front of the first), the prelude, then history; `None` once all are written.
+    fn poll_next(&mut self, service: &Inner, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while let Some(external) = &mut self.external {
+            let external = external.get_mut().unwrap_or_else(|e| e.into_inner());
+            match external.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.external = None,
+                Poll::Ready(Some(frames)) => match self.prelude.take() {
+                    Some(prelude) => {
+                        let mut write = BytesMut::from(&prelude[..]);
+                        write.put_slice(&frames);
+                        return Poll::Ready(Some(write.freeze()));
+                    }
+                    None if frames.is_empty() => {}
+                    None => return Poll::Ready(Some(frames)),
+                },
+            }
+        }
+        if let Some(prelude) = self.prelude.take() {
+            return Poll::Ready(Some(prelude));
+        }
+        if let Some((cursor, topics)) = &mut self.resume {
+            match service.read_history(cursor, topics) {
+                Some(frames) => return Poll::Ready(Some(frames)),
+                None => self.resume = None,
+            }
+        }
+        Poll::Ready(None)
     }
 }
 

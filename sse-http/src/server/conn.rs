@@ -107,6 +107,12 @@ impl<S: ServeService> Connection<S> {
         }
     }
 
+    /// Whether the connection is an event stream written by the server (which
+    /// closes the connection when it ends).
+    pub(crate) fn is_streaming(&self) -> bool {
+        matches!(self.state, State::Stream(_))
+    }
+
     /// Closes the connection once the response in progress ends (at once if it is
     /// idle) instead of keeping it alive for another request.
     pub fn graceful_shutdown(mut self: Pin<&mut Self>) {
@@ -499,5 +505,16 @@ mod tests {
             read_head(b"GET /events HTTP/1.1\r\nHo"),
             Head::Partial
         ));
+    }
+}
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size {
+    /// What an idle stream's task holds (its future, in a 128-byte aligned cell):
+    /// kept small on purpose (`BENCHMARKS.md`, idle memory).
+    #[test]
+    fn a_streaming_connection_stays_small() {
+        use std::mem::size_of;
+        assert!(size_of::<sse_core::ClientStream>() <= 72);
+        assert!(size_of::<super::Connection<crate::Endpoint>>() <= 136);
     }
 }

@@ -5,6 +5,8 @@ use std::{
     future::{pending, Future},
     io,
     net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -248,20 +250,10 @@ impl Server {
             };
             match accepted {
                 Ok((tcp, peer)) => {
-                    let connection = self.serve_peer(tcp, Some(peer), service.clone());
-                    let mut stopped = stopped.clone();
-                    let open = open.clone();
-                    tokio::spawn(async move {
-                        let _open = open;
-                        let mut connection = std::pin::pin!(connection);
-                        // A connection's error (reset, timeout, bad request) is its own.
-                        tokio::select! {
-                            _ = connection.as_mut() => {}
-                            _ = stopped.changed() => {
-                                connection.as_mut().graceful_shutdown();
-                                let _ = connection.await;
-                            }
-                        }
+                    tokio::spawn(Served {
+                        connection: self.serve_peer(tcp, Some(peer), service.clone()),
+                        stop: Some(Box::pin(changed(stopped.clone()))),
+                        _open: open.clone(),
                     });
                 }
                 // Aborted or reset before it was accepted: nothing to serve.
@@ -306,6 +298,48 @@ impl Server {
         }
         Connection::new(tcp, peer.map(PeerAddr), service, self.settings)
     }
+}
+
+/// One accepted connection of [`Server::serve_until`], on its own task: told to
+/// close once its response ends when the server stops. A named future rather than an
+/// async block, so that a task holding an idle stream is as small as it can be.
+struct Served<S: ServeService, F> {
+    connection: Connection<S>,
+    /// Dropped once the connection is a stream, which closes when it ends anyway.
+    stop: Option<Pin<Box<F>>>,
+    /// Held until the connection closes: `serve_until` waits for every sender.
+    _open: mpsc::Sender<()>,
+}
+
+impl<S: ServeService, F: Future<Output = ()>> Future for Served<S, F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            // A connection's error (reset, timeout, bad request) is its own.
+            if Pin::new(&mut this.connection).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            let Some(stop) = &mut this.stop else {
+                return Poll::Pending;
+            };
+            if this.connection.is_streaming() {
+                this.stop = None;
+                return Poll::Pending;
+            }
+            if stop.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.stop = None;
+            Pin::new(&mut this.connection).graceful_shutdown();
+        }
+    }
+}
+
+/// Resolves when the server starts stopping.
+async fn changed(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.changed().await;
 }
 
 /// The address of the peer a request came from: an extension of every request the

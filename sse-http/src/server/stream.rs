@@ -22,7 +22,7 @@ use crate::response::StreamSlot;
 
 /// Bytes a peer may send after its request while it reads a stream (an
 /// `EventSource` sends none); past this the stream is closed.
-const MAX_DISCARDED: usize = 64 * 1024;
+const MAX_DISCARDED: u32 = 64 * 1024;
 
 /// Frames written in one poll before other tasks get a turn.
 const FRAMES_PER_POLL: usize = 16;
@@ -58,7 +58,7 @@ pub(crate) struct Streaming {
     chunked: bool,
     /// The stream ended: close once `unsent` is out.
     ended: bool,
-    discarded: usize,
+    discarded: u32,
 }
 
 impl Streaming {
@@ -181,7 +181,8 @@ impl Streaming {
             match self.tcp.try_read(&mut scrap) {
                 Ok(0) => return Poll::Ready(Ok(())),
                 Ok(n) => {
-                    self.discarded += n;
+                    // At most the scrap buffer's 512 bytes.
+                    self.discarded = self.discarded.saturating_add(n as u32);
                     if self.discarded > MAX_DISCARDED {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::InvalidData,

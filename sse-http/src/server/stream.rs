@@ -2,7 +2,7 @@
 //! `send` per frame with its chunk framing.
 
 use std::{
-    io::{self, IoSlice, Write as _},
+    io::{self, IoSlice},
     pin::Pin,
     task::{ready, Context, Poll},
     time::SystemTime,
@@ -87,10 +87,11 @@ impl Streaming {
     /// Writes frames as they come, until the stream ends and is written, or the
     /// peer closes or fails.
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Once per wake: a close is seen on the next one at the latest.
+        if let Poll::Ready(result) = self.poll_peer(cx) {
+            return Poll::Ready(result);
+        }
         for _ in 0..FRAMES_PER_POLL {
-            if let Poll::Ready(result) = self.poll_peer(cx) {
-                return Poll::Ready(result);
-            }
             if let Some(unsent) = &mut self.unsent {
                 ready!(self.tcp.poll_write_ready(cx))?;
                 match send(&self.tcp, &unsent.remaining()) {
@@ -115,11 +116,8 @@ impl Streaming {
                 Poll::Ready(None) => {
                     self.ended = true;
                     if self.chunked {
-                        self.write_parts([
-                            Bytes::from_static(b"0\r\n\r\n"),
-                            Bytes::new(),
-                            Bytes::new(),
-                        ])?;
+                        let last = Bytes::from_static(b"0\r\n\r\n");
+                        self.write_parts([last, Bytes::new(), Bytes::new()])?;
                     }
                 }
             }
@@ -137,13 +135,8 @@ impl Streaming {
         if !self.chunked {
             return self.write_parts([frame, Bytes::new(), Bytes::new()]);
         }
-        let mut line = [0u8; 20];
-        let used = {
-            let mut cursor = &mut line[..];
-            write!(cursor, "{:x}\r\n", frame.len())?;
-            20 - cursor.len()
-        };
-        let size = &line[..used];
+        let mut line = [0u8; 18];
+        let size = chunk_size_line(frame.len(), &mut line);
         let parts = [
             IoSlice::new(size),
             IoSlice::new(&frame),
@@ -195,6 +188,23 @@ impl Streaming {
             }
         }
     }
+}
+
+/// `len` in hex and a CRLF: a chunk's first line.
+fn chunk_size_line(len: usize, line: &mut [u8; 18]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 16;
+    let mut rest = len;
+    loop {
+        start -= 1;
+        line[start] = HEX[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    line[16..].copy_from_slice(b"\r\n");
+    &line[start..]
 }
 
 /// Bytes not yet sent: up to three pieces (a chunk-size line, a frame, a CRLF).
@@ -270,6 +280,17 @@ fn encode_head<B>(response: &Response<B>, chunked: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_sizes_are_hex() {
+        let mut line = [0; 18];
+        for len in [1, 9, 10, 255, 4096, 40_013, usize::MAX] {
+            assert_eq!(
+                chunk_size_line(len, &mut line),
+                format!("{len:x}\r\n").as_bytes()
+            );
+        }
+    }
 
     #[test]
     fn unsent_bytes_resume_where_the_socket_stopped() {

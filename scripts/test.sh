@@ -22,6 +22,7 @@ need redis-server redis-server
 need chromium chromium
 need node nodejs
 need npm npm
+need nginx nginx-light
 # The npm `eventsource` package that a test runs against (pinned by the lock file).
 if [ ! -d sse-testkit/node/node_modules/eventsource ]; then
     npm ci --prefix sse-testkit/node --no-audit --no-fund >/dev/null

@@ -308,3 +308,20 @@ async fn stopping_closes_a_connection_that_sent_nothing_and_answers_one_being_re
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_request_saying_connection_close_gets_its_stream_then_the_close() {
+    let (service, addr) = lean().await;
+    let request = "GET /events HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let mut tcp = send(addr, request).await;
+    read_until(&mut tcp, "\r\n\r\n").await;
+    clients(&service, 1).await;
+    service.broadcast(Event::message("hello")).unwrap();
+    read_until(&mut tcp, "data: hello\n\n").await;
+    service.shutdown(Shutdown::new(WAIT)).await;
+    let rest = read_to_close(&mut tcp).await;
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "{rest:?}"
+    );
+}

@@ -291,6 +291,8 @@ async fn stopping_closes_a_connection_that_sent_nothing_and_answers_one_being_re
     let mut silent = TcpStream::connect(addr).await.unwrap();
     // Half a head: answered, then closed.
     let mut halfway = send(addr, "GET /page HTTP/1.1\r\nhost: x\r\n").await;
+    // Half a head that hyper will read (a body follows): answered too.
+    let mut posting = send(addr, "POST /page HTTP/1.1\r\nhost: x\r\n").await;
     clients(&service, 0).await;
     sleep(Duration::from_millis(50)).await;
     stop.send(()).unwrap();
@@ -302,6 +304,12 @@ async fn stopping_closes_a_connection_that_sent_nothing_and_answers_one_being_re
         raw.to_ascii_lowercase().contains("connection: close"),
         "{raw}"
     );
+    posting
+        .write_all(b"content-length: 3\r\n\r\nabc")
+        .await
+        .unwrap();
+    let raw = String::from_utf8(read_to_close(&mut posting).await).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
     timeout(WAIT, server)
         .await
         .expect("returns")

@@ -55,6 +55,9 @@ pub struct Connection<S: ServeService> {
     state: State<S>,
     /// Close once the response in progress ends.
     closing: bool,
+    /// Tell hyper to close after its first poll: told before it has read the
+    /// replayed head, it would close without answering it.
+    shutdown_hyper: bool,
 }
 
 // The stream is the state a connection lives in: kept inline, the others boxed.
@@ -104,6 +107,7 @@ impl<S: ServeService> Connection<S> {
         Connection {
             state,
             closing: false,
+            shutdown_hyper: false,
         }
     }
 
@@ -141,12 +145,23 @@ impl<S: ServeService> Future for Connection<S> {
                         continue;
                     };
                     match (*reading).into_state(next, this.closing) {
-                        Ok(state) => this.state = state,
+                        Ok(state) => {
+                            this.shutdown_hyper = this.closing && matches!(state, State::Hyper(_));
+                            this.state = state;
+                        }
                         Err(result) => return Poll::Ready(result),
                     }
                 }
                 State::Hyper(connection) => {
-                    let result = ready!(connection.as_mut().poll(cx));
+                    let polled = connection.as_mut().poll(cx);
+                    if polled.is_pending() && this.shutdown_hyper {
+                        // hyper has read the replayed bytes: it answers that request,
+                        // then closes.
+                        this.shutdown_hyper = false;
+                        connection.as_mut().graceful_shutdown();
+                        continue;
+                    }
+                    let result = ready!(polled);
                     this.state = State::Done;
                     return Poll::Ready(result.map_err(io::Error::other));
                 }
@@ -273,7 +288,7 @@ impl<S: ServeService> Reading<S> {
     fn into_state(self, next: Next<S>, closing: bool) -> Result<State<S>, io::Result<()>> {
         let mut response = match next {
             Next::Close(result) => return Err(result),
-            Next::Hyper => return Ok(self.hand_off(None, closing)),
+            Next::Hyper => return Ok(self.hand_off(None)),
             Next::Answer(mut response, close_delimited) => {
                 if let Some(body) = take_stream(&mut response) {
                     let Reading { tcp, .. } = self;
@@ -290,10 +305,10 @@ impl<S: ServeService> Reading<S> {
                 .headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(self.hand_off(Some(response), false))
+        Ok(self.hand_off(Some(response)))
     }
 
-    fn hand_off(self, answer: Option<Response<S::Body>>, closing: bool) -> State<S> {
+    fn hand_off(self, answer: Option<Response<S::Body>>) -> State<S> {
         let Reading {
             tcp,
             service,
@@ -301,11 +316,7 @@ impl<S: ServeService> Reading<S> {
             buf,
             ..
         } = self;
-        let mut connection = hand_off(tcp, Bytes::from(buf), service, settings, answer);
-        if closing {
-            connection.as_mut().graceful_shutdown();
-        }
-        State::Hyper(connection)
+        State::Hyper(hand_off(tcp, Bytes::from(buf), service, settings, answer))
     }
 }
 

@@ -102,7 +102,7 @@ impl<S: ServeService> Connection<S> {
                 call: None,
             }))
         } else {
-            State::Hyper(hand_off(tcp, Bytes::new(), service, settings, None))
+            State::Hyper(hand_off(tcp, (Bytes::new(), None), service, settings, None))
         };
         Connection {
             state,
@@ -314,17 +314,20 @@ impl<S: ServeService> Reading<S> {
             service,
             settings,
             buf,
+            first_byte,
             ..
         } = self;
-        State::Hyper(hand_off(tcp, Bytes::from(buf), service, settings, answer))
+        let read = (Bytes::from(buf), first_byte);
+        State::Hyper(hand_off(tcp, read, service, settings, answer))
     }
 }
 
-/// hyper's connection on `tcp`, reading `read` first; answering the first request
+/// hyper's connection on `tcp`, reading `read` first (the bytes, and when the first
+/// arrived: the request's deadline counts from then); answering the first request
 /// with `answer` when there is one (its response already made).
 fn hand_off<S: ServeService>(
     tcp: TcpStream,
-    read: Bytes,
+    (read, first_byte): (Bytes, Option<Instant>),
     service: WithPeer<S>,
     settings: Settings,
     answer: Option<Response<S::Body>>,
@@ -334,10 +337,13 @@ fn hand_off<S: ServeService>(
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(settings.max_head_size);
-    let io = RequestDeadline::new(
+    let mut io = RequestDeadline::new(
         GatherWrites::new(Rewind::new(read, tcp)),
         settings.request_timeout,
     );
+    if let Some(first_byte) = first_byte {
+        io.started_at(first_byte);
+    }
     let service = Handoff {
         answer: Cell::new(answer),
         inner: service,

@@ -34,6 +34,14 @@ impl<T> RequestDeadline<T> {
         }
     }
 
+    /// Counts the deadline of the request being read from `start`, when its first
+    /// byte arrived before this wrapper saw it.
+    pub(crate) fn started_at(&mut self, start: tokio::time::Instant) {
+        if let Some(limit) = self.limit {
+            self.timer = Some(Box::pin(tokio::time::sleep_until(start + limit)));
+        }
+    }
+
     fn answered(&mut self, written: usize) {
         if written > 0 {
             self.timer = None;
@@ -135,6 +143,22 @@ mod tests {
         assert!(a.read(&mut buf).await.unwrap() > 0);
         let cut = a.read(&mut buf).await.unwrap_err();
         assert_eq!(cut.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_read_elsewhere_first_keeps_its_start() {
+        let (a, mut peer) = tokio::io::duplex(1024);
+        let mut a = RequestDeadline::new(a, Some(Duration::from_secs(30)));
+        // Its first byte came 25 s ago: 5 s are left, however the rest trickles.
+        a.started_at(tokio::time::Instant::now() - Duration::from_secs(25));
+        let mut buf = [0; 64];
+        tokio::time::advance(Duration::from_secs(4)).await;
+        peer.write_all(b"x").await.unwrap();
+        assert!(a.read(&mut buf).await.unwrap() > 0);
+        let cut = tokio::time::timeout(Duration::from_secs(2), a.read(&mut buf))
+            .await
+            .expect("cut within the 5 s left");
+        assert_eq!(cut.unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test(start_paused = true)]

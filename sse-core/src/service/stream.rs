@@ -92,11 +92,10 @@ impl ClientStream {
             external: external.map(Mutex::new),
             resume,
         };
-        let started = start.prelude.is_none() && start.external.is_none() && start.resume.is_none();
         ClientStream {
             service,
             client,
-            start: (!started).then(|| Box::new(start)),
+            start: Some(Box::new(start)),
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
                 last_traffic: Instant::now(),

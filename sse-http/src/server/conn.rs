@@ -299,8 +299,8 @@ impl<S: ServeService> Reading<S> {
             }
         };
         if closing {
-            // hyper closes an idle connection at once when told to shut down, before
-            // it has read the request this answers: it closes after it instead.
+            // hyper is told to close only after its first poll, by which time it may
+            // have written this response's head: the head says so itself.
             response
                 .headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

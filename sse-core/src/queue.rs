@@ -7,6 +7,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
 
 use crate::policy::SlowClientPolicy;
 use crate::sync;
@@ -29,17 +30,36 @@ struct State {
     frames: VecDeque<Bytes>,
     bytes: usize,
     lifecycle: Lifecycle,
+    /// The reader's waker, kept across wakes so that a reader polling again with the
+    /// same one learns that its other registrations still hold.
     waker: Option<Waker>,
+    /// The reader was woken and has not registered since: no need to wake it again.
+    woken: bool,
     /// Frames dropped from the front, to announce before the first one left.
     gap_before_front: usize,
     /// Frames dropped at the back, to announce before the next one queued.
     gap_at_back: usize,
+    /// When the last frame was queued: the publisher reads the clock once per
+    /// publish, so the reader's keep-alive need not read it once per frame.
+    pushed_at: Instant,
 }
 
 /// The in-band notice of `n` frames a slow client did not get: an event of type
 /// [`GAP_EVENT`](crate::GAP_EVENT) whose data is `n`, without an id.
 fn gap_notice(n: usize) -> Bytes {
     crate::notices::notice(crate::GAP_EVENT, n.to_string()).encode()
+}
+
+/// What [`Queue::poll_pop`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Popped {
+    /// The next write.
+    Frame(Bytes),
+    /// Closed and drained, or aborted.
+    End,
+    /// Nothing yet: the reader's waker is registered. `same_waker` when it was already
+    /// (the reader's other registrations, made with it, still hold).
+    Empty { same_waker: bool },
 }
 
 /// What a push did.
@@ -67,10 +87,14 @@ impl State {
         self.frames.push_back(frame);
     }
 
-    fn register(&mut self, cx: &Context<'_>) {
-        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+    /// Registers the reader's waker; whether it was registered already.
+    fn register(&mut self, cx: &Context<'_>) -> bool {
+        self.woken = false;
+        let same = self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if !same {
             self.waker = Some(cx.waker().clone());
         }
+        same
     }
 
     /// Queues `frame`, after the notice of any frames dropped at the back before it.
@@ -94,9 +118,15 @@ impl State {
     }
 }
 
-/// Wakes the reader after letting go of the lock, so it never wakes into a held lock.
+/// Wakes the reader, once per registration, after letting go of the lock, so it
+/// never wakes into a held lock.
 fn wake_unlocked(mut state: MutexGuard<'_, State>) {
-    let waker = state.waker.take();
+    let waker = if state.woken {
+        None
+    } else {
+        state.woken = true;
+        state.waker.clone()
+    };
     drop(state);
     if let Some(w) = waker {
         w.wake();
@@ -111,8 +141,10 @@ impl Queue {
                 bytes: 0,
                 lifecycle: Lifecycle::Open,
                 waker: None,
+                woken: false,
                 gap_before_front: 0,
                 gap_at_back: 0,
+                pushed_at: Instant::now(),
             }),
             max_frames: max_frames.max(1),
             max_bytes: max_bytes.max(1),
@@ -128,7 +160,13 @@ impl Queue {
         self.lock().frames.len()
     }
 
-    pub(crate) fn push(&self, frame: Bytes, policy: SlowClientPolicy) -> Pushed {
+    /// When a frame was last queued (or the queue made).
+    pub(crate) fn pushed_at(&self) -> Instant {
+        self.lock().pushed_at
+    }
+
+    /// Queues `frame`, published `at`, within the bounds, as `policy` says.
+    pub(crate) fn push(&self, frame: Bytes, policy: SlowClientPolicy, at: Instant) -> Pushed {
         let mut state = self.lock();
         if state.lifecycle != Lifecycle::Open {
             return Pushed::Closed;
@@ -166,6 +204,7 @@ impl Queue {
             }
         }
         state.append_after_gap(frame);
+        state.pushed_at = at;
         wake_unlocked(state);
         outcome
     }
@@ -178,6 +217,7 @@ impl Queue {
             return;
         }
         state.append(frame);
+        state.pushed_at = Instant::now();
         wake_unlocked(state);
     }
 
@@ -208,10 +248,10 @@ impl Queue {
     /// The next write: one frame, or several queued frames joined, after the notice of
     /// any frames dropped before them. `Ready(None)` once the queue is closed and
     /// drained.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Popped {
         let mut state = self.lock();
         if state.lifecycle == Lifecycle::Aborted {
-            return Poll::Ready(None);
+            return Popped::End;
         }
         if state.gap_before_front > 0 && !state.frames.is_empty() {
             let notice = gap_notice(std::mem::take(&mut state.gap_before_front));
@@ -223,20 +263,21 @@ impl Queue {
         if state.gap_at_back > 0 && state.frames.is_empty() {
             let missed = std::mem::take(&mut state.gap_at_back) + state.gap_before_front;
             state.gap_before_front = 0;
-            return Poll::Ready(Some(gap_notice(missed)));
+            return Popped::Frame(gap_notice(missed));
         }
         match state.frames.len() {
             0 => {
                 if state.lifecycle == Lifecycle::Closing {
-                    return Poll::Ready(None);
+                    return Popped::End;
                 }
-                state.register(cx);
-                Poll::Pending
+                Popped::Empty {
+                    same_waker: state.register(cx),
+                }
             }
             1 => {
                 let frame = state.frames.pop_front().unwrap_or_default();
                 state.bytes -= frame.len();
-                Poll::Ready(Some(frame))
+                Popped::Frame(frame)
             }
             _ => {
                 let mut joined = BytesMut::with_capacity(state.bytes.min(COALESCE_BYTES));
@@ -248,7 +289,7 @@ impl Queue {
                     state.bytes -= frame.len();
                     state.frames.pop_front();
                 }
-                Poll::Ready(Some(joined.freeze()))
+                Popped::Frame(joined.freeze())
             }
         }
     }
@@ -261,26 +302,73 @@ mod tests {
     use super::*;
 
     fn pop(q: &Queue) -> Poll<Option<Bytes>> {
-        q.poll_pop(&mut Context::from_waker(Waker::noop()))
+        match q.poll_pop(&mut Context::from_waker(Waker::noop())) {
+            Popped::Frame(frame) => Poll::Ready(Some(frame)),
+            Popped::End => Poll::Ready(None),
+            Popped::Empty { .. } => Poll::Pending,
+        }
     }
 
     fn frame(s: &'static str) -> Bytes {
         Bytes::from_static(s.as_bytes())
     }
 
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn the_reader_is_woken_once_per_registration_and_told_when_its_waker_stayed() {
+        let q = Queue::new(10, 1000);
+        let count = std::sync::Arc::new(CountingWaker(Default::default()));
+        let waker = Waker::from(count.clone());
+        let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(q.poll_pop(&mut cx), Popped::Empty { same_waker: false });
+        q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now());
+        q.push(frame("b"), SlowClientPolicy::DropOldest, Instant::now());
+        assert_eq!(woken(), 1, "once until it registers again");
+        assert_eq!(q.poll_pop(&mut cx), Popped::Frame(frame("ab")));
+        assert_eq!(q.poll_pop(&mut cx), Popped::Empty { same_waker: true });
+        q.push(frame("c"), SlowClientPolicy::DropOldest, Instant::now());
+        assert_eq!(woken(), 2);
+        assert_eq!(q.poll_pop(&mut cx), Popped::Frame(frame("c")));
+        let mut other = Context::from_waker(Waker::noop());
+        assert_eq!(q.poll_pop(&mut other), Popped::Empty { same_waker: false });
+        q.push(frame("d"), SlowClientPolicy::DropOldest, Instant::now());
+        assert_eq!(woken(), 2, "the new waker is the one woken");
+    }
+
+    #[test]
+    fn a_push_records_its_publish_time() {
+        let q = Queue::new(1, 1000);
+        let made = q.pushed_at();
+        let at = made + std::time::Duration::from_secs(5);
+        q.push(frame("a"), SlowClientPolicy::DropOldest, at);
+        assert_eq!(q.pushed_at(), at);
+        // A frame that is not queued is no traffic.
+        q.close(false);
+        q.push(frame("b"), SlowClientPolicy::DropOldest, at + at.duration_since(made));
+        assert_eq!(q.pushed_at(), at);
+    }
+
     #[test]
     fn drop_oldest_keeps_the_newest() {
         let q = Queue::new(2, 1000);
         assert_eq!(
-            q.push(frame("a"), SlowClientPolicy::DropOldest),
+            q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now()),
             Pushed::Queued
         );
         assert_eq!(
-            q.push(frame("b"), SlowClientPolicy::DropOldest),
+            q.push(frame("b"), SlowClientPolicy::DropOldest, Instant::now()),
             Pushed::Queued
         );
         assert_eq!(
-            q.push(frame("c"), SlowClientPolicy::DropOldest),
+            q.push(frame("c"), SlowClientPolicy::DropOldest, Instant::now()),
             Pushed::DroppedOldest(1)
         );
         // The client is told it missed one, before the first frame after the gap.
@@ -289,32 +377,32 @@ mod tests {
             pop(&q),
             Poll::Ready(Some(Bytes::from(format!("{notice}bc"))))
         );
-        q.push(frame("d"), SlowClientPolicy::DropOldest);
+        q.push(frame("d"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(pop(&q), Poll::Ready(Some(frame("d"))), "told once");
     }
 
     #[test]
     fn drop_newest_keeps_the_oldest() {
         let q = Queue::new(2, 1000);
-        q.push(frame("a"), SlowClientPolicy::DropNewest);
-        q.push(frame("b"), SlowClientPolicy::DropNewest);
+        q.push(frame("a"), SlowClientPolicy::DropNewest, Instant::now());
+        q.push(frame("b"), SlowClientPolicy::DropNewest, Instant::now());
         assert_eq!(
-            q.push(frame("c"), SlowClientPolicy::DropNewest),
+            q.push(frame("c"), SlowClientPolicy::DropNewest, Instant::now()),
             Pushed::DroppedNewest
         );
-        q.push(frame("d"), SlowClientPolicy::DropNewest);
+        q.push(frame("d"), SlowClientPolicy::DropNewest, Instant::now());
         assert_eq!(pop(&q), Poll::Ready(Some(frame("ab"))));
         // The gap is announced where it is: after what was kept, before what follows.
-        q.push(frame("e"), SlowClientPolicy::DropNewest);
+        q.push(frame("e"), SlowClientPolicy::DropNewest, Instant::now());
         let notice = "event: sse-gap\ndata: 2\n\n";
         assert_eq!(
             pop(&q),
             Poll::Ready(Some(Bytes::from(format!("{notice}e"))))
         );
         // Or as soon as the client has caught up, if nothing follows.
-        q.push(frame("f"), SlowClientPolicy::DropNewest);
-        q.push(frame("g"), SlowClientPolicy::DropNewest);
-        q.push(frame("h"), SlowClientPolicy::DropNewest);
+        q.push(frame("f"), SlowClientPolicy::DropNewest, Instant::now());
+        q.push(frame("g"), SlowClientPolicy::DropNewest, Instant::now());
+        q.push(frame("h"), SlowClientPolicy::DropNewest, Instant::now());
         assert_eq!(pop(&q), Poll::Ready(Some(frame("fg"))));
         let notice = "event: sse-gap\ndata: 1\n\n";
         assert_eq!(pop(&q), Poll::Ready(Some(Bytes::from(notice))));
@@ -324,14 +412,14 @@ mod tests {
     #[test]
     fn byte_bound_applies_and_disconnect_aborts() {
         let q = Queue::new(100, 3);
-        q.push(frame("ab"), SlowClientPolicy::Disconnect);
+        q.push(frame("ab"), SlowClientPolicy::Disconnect, Instant::now());
         assert_eq!(
-            q.push(frame("cd"), SlowClientPolicy::Disconnect),
+            q.push(frame("cd"), SlowClientPolicy::Disconnect, Instant::now()),
             Pushed::Disconnected
         );
         assert_eq!(pop(&q), Poll::Ready(None));
         assert_eq!(
-            q.push(frame("e"), SlowClientPolicy::Disconnect),
+            q.push(frame("e"), SlowClientPolicy::Disconnect, Instant::now()),
             Pushed::Closed
         );
     }
@@ -339,9 +427,9 @@ mod tests {
     #[test]
     fn oversized_frame_is_accepted_alone() {
         let q = Queue::new(10, 2);
-        q.push(frame("a"), SlowClientPolicy::DropOldest);
+        q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(
-            q.push(frame("long"), SlowClientPolicy::DropOldest),
+            q.push(frame("long"), SlowClientPolicy::DropOldest, Instant::now()),
             Pushed::DroppedOldest(1)
         );
         let notice = "event: sse-gap\ndata: 1\n\n";
@@ -354,10 +442,10 @@ mod tests {
     #[test]
     fn closing_drains_then_ends() {
         let q = Queue::new(10, 100);
-        q.push(frame("a"), SlowClientPolicy::DropOldest);
+        q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now());
         q.close(false);
         assert_eq!(
-            q.push(frame("b"), SlowClientPolicy::DropOldest),
+            q.push(frame("b"), SlowClientPolicy::DropOldest, Instant::now()),
             Pushed::Closed
         );
         assert_eq!(pop(&q), Poll::Ready(Some(frame("a"))));
@@ -369,7 +457,7 @@ mod tests {
         let q = Queue::new(1000, usize::MAX);
         let big = Bytes::from(vec![b'x'; COALESCE_BYTES / 2 + 1]);
         for _ in 0..3 {
-            q.push(big.clone(), SlowClientPolicy::DropOldest);
+            q.push(big.clone(), SlowClientPolicy::DropOldest, Instant::now());
         }
         let Poll::Ready(Some(first)) = pop(&q) else {
             panic!()

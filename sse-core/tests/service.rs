@@ -313,6 +313,30 @@ async fn keep_alive_with_paused_time_is_reset_by_traffic() {
     assert_about_15s(after_traffic.elapsed());
 }
 
+#[tokio::test]
+async fn keep_alive_counts_silence_from_the_last_event_and_follows_a_new_waker() {
+    tokio::time::pause();
+    let service = Service::builder()
+        .keep_alive(Some(Duration::from_secs(15)))
+        .build();
+    let mut s = service.connect(ConnectRequest::new()).unwrap();
+    next(&mut s).await;
+    // Events every 10 s keep the stream from ever being silent for 15.
+    for i in 0..4 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        service.broadcast(Event::message(format!("e{i}"))).unwrap();
+        assert_eq!(datas(&next_text(&mut s).await), [format!("e{i}")]);
+    }
+    let last = tokio::time::Instant::now();
+    // Polled once by another task's waker, then read here: the keep-alive wakes the
+    // reader that waits now, not the first.
+    let noop = &mut std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(s.poll_next_unpin(noop).is_pending());
+    let keep_alive = tokio::time::timeout(Duration::from_secs(20), next_text(&mut s)).await;
+    assert_eq!(keep_alive.expect("a keep-alive within 20 s"), ":\n\n");
+    assert_about_15s(last.elapsed());
+}
+
 /// Tokio's timer rounds deadlines up to its millisecond tick.
 fn assert_about_15s(waited: Duration) {
     let (lo, hi) = (Duration::from_secs(15), Duration::from_millis(15_002));

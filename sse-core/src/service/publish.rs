@@ -171,17 +171,31 @@ impl Service {
     }
 }
 
-#[derive(Default)]
 struct Tally {
     delivery: Delivery,
     slow: Vec<(Arc<Client>, SlowClientAction)>,
     dropped_oldest: u64,
     dropped_newest: u64,
+    /// When the publish began: one clock read for all its pushes.
+    at: tokio::time::Instant,
 }
 
 impl Tally {
+    fn new(id: Option<EventSeq>) -> Self {
+        Tally {
+            delivery: Delivery {
+                id,
+                ..Delivery::default()
+            },
+            slow: Vec::new(),
+            dropped_oldest: 0,
+            dropped_newest: 0,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
     fn push(&mut self, client: &Arc<Client>, frame: &Bytes) {
-        match client.queue.push(frame.clone(), client.policy) {
+        match client.queue.push(frame.clone(), client.policy, self.at) {
             Pushed::Queued => self.delivery.queued += 1,
             Pushed::DroppedOldest(n) => {
                 self.delivery.queued += 1;
@@ -280,7 +294,7 @@ impl Inner {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(Error::ShuttingDown);
         }
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(None);
         self.manager
             .for_each_with_id(id, &mut |c| tally.push(c, frame));
         Ok((tally, frame.len()))
@@ -316,13 +330,7 @@ impl Inner {
         if let Some(seq) = seq {
             history.record(seq, topics, &frame);
         }
-        let mut tally = Tally {
-            delivery: Delivery {
-                id: seq,
-                ..Delivery::default()
-            },
-            ..Tally::default()
-        };
+        let mut tally = Tally::new(seq);
         self.push_logged(&mut tally, topics, &[], &frame);
         drop(history);
         if seq.is_some() {
@@ -360,7 +368,7 @@ impl Inner {
         frame: &Bytes,
         except: &[Topic],
     ) -> Result<Delivery, Error> {
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(None);
         match target {
             Target::Client(id) => tally = self.send_direct(id, frame)?.0,
             _ => {

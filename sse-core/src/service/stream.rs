@@ -16,7 +16,11 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, Sleep};
 
 use super::Inner;
-use crate::{queue::Queue, replay::Cursor, Client, Error, ResumeStream, Topic};
+use crate::{
+    queue::{Popped, Queue},
+    replay::Cursor,
+    Client, Error, ResumeStream, Topic,
+};
 
 /// A connected client's outbound frames, as a `Stream<Item = Bytes>` to use as a
 /// response body.
@@ -70,10 +74,18 @@ struct Batch {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
+/// A comment after `every` of silence. Silence is counted from the later of the
+/// stream's own last write of something not queued (or of a held frame) and the
+/// queue's last push, so that a frame written straight from the queue costs no clock
+/// read.
 struct KeepAlive {
     every: Duration,
-    last_traffic: Instant,
+    wrote_at: Instant,
     timer: Option<Pin<Box<Sleep>>>,
+    /// The timer has been polled since it was last armed, so it holds the waker the
+    /// queue holds too: while that waker stays and the timer has not fired, polling it
+    /// again would change nothing.
+    polled: bool,
 }
 
 impl ClientStream {
@@ -98,8 +110,9 @@ impl ClientStream {
             start: Some(Box::new(start)),
             keep_alive: keep_alive.map(|every| KeepAlive {
                 every,
-                last_traffic: Instant::now(),
+                wrote_at: Instant::now(),
                 timer: None,
+                polled: false,
             }),
             batch: (!write_delay.is_zero()).then(|| {
                 Box::new(Batch {
@@ -146,9 +159,13 @@ impl ClientStream {
         Ok(())
     }
 
-    fn delivered(&mut self, frame: Bytes) -> Poll<Option<Frame>> {
+    /// `frame`, written now; `queued` frames count as traffic from when they were
+    /// pushed, unless a write delay held them.
+    fn delivered(&mut self, frame: Bytes, queued: bool) -> Poll<Option<Frame>> {
         if let Some(ka) = &mut self.keep_alive {
-            ka.last_traffic = Instant::now();
+            if !queued || self.batch.is_some() {
+                ka.wrote_at = Instant::now();
+            }
         }
         Poll::Ready(Some(Frame::Data(frame)))
     }
@@ -159,7 +176,7 @@ impl ClientStream {
         if let Some(start) = &mut self.start {
             match start.poll_next(&self.service, cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(frame)) => return self.delivered(frame),
+                Poll::Ready(Some(frame)) => return self.delivered(frame, false),
                 Poll::Ready(None) => self.start = None,
             }
         }
@@ -168,17 +185,23 @@ impl ClientStream {
             .as_mut()
             .is_some_and(|batch| batch.poll_release(&self.client.queue, cx).is_pending());
         let popped = if held {
-            Poll::Pending
+            // The batch's timer, not the queue, holds the current waker.
+            Popped::Empty { same_waker: false }
         } else {
             self.client.queue.poll_pop(cx)
         };
         match popped {
-            Poll::Ready(Some(frame)) => self.delivered(frame),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
+            Popped::Frame(frame) => self.delivered(frame, true),
+            Popped::End => Poll::Ready(None),
+            Popped::Empty { same_waker } => {
                 // A held frame is traffic on its way: no keep-alive meanwhile.
                 let holding = self.batch.as_ref().is_some_and(|b| b.holding);
-                let due = !holding && self.keep_alive.as_mut().is_some_and(|ka| ka.poll_due(cx));
+                let queue = &self.client.queue;
+                let due = !holding
+                    && self
+                        .keep_alive
+                        .as_mut()
+                        .is_some_and(|ka| ka.poll_due(queue, same_waker, cx));
                 if due {
                     Poll::Ready(Some(Frame::KeepAlive))
                 } else {
@@ -223,23 +246,31 @@ impl Start {
 }
 
 impl KeepAlive {
-    /// Whether the connection has been idle for a whole interval; arms the timer for
-    /// the moment it will have been.
-    fn poll_due(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether the connection has been silent for a whole interval; arms the timer
+    /// for the moment it will have been. `same_waker`: the queue already held the
+    /// waker of `cx`.
+    fn poll_due(&mut self, queue: &Queue, same_waker: bool, cx: &mut Context<'_>) -> bool {
         loop {
-            let due = self.last_traffic + self.every;
+            let wrote_at = self.wrote_at;
             let timer = self
                 .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-            // Traffic only moves `due` later. Rather than re-arm the timer on every
-            // write, let it fire at its old deadline and re-arm it then: at most one
-            // timer update per interval, however busy the stream.
-            if timer.as_mut().poll(cx).is_pending() {
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(wrote_at + self.every)));
+            if self.polled && same_waker && !timer.is_elapsed() {
                 return false;
             }
+            // Traffic only moves the deadline later. Rather than re-arm the timer on
+            // every write, let it fire at its old deadline and re-arm it then: at most
+            // one timer update per interval, however busy the stream.
+            if timer.as_mut().poll(cx).is_pending() {
+                self.polled = true;
+                return false;
+            }
+            let due = self.wrote_at.max(queue.pushed_at()) + self.every;
             let now = Instant::now();
+            self.polled = false;
             if now >= due {
-                self.last_traffic = now;
+                self.wrote_at = now;
+                timer.as_mut().reset(now + self.every);
                 return true;
             }
             timer.as_mut().reset(due);

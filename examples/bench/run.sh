@@ -15,6 +15,9 @@
 # warp::serve instead of the library's server), ours-ADAPTER-hyperwrites (the library's
 # server with lean_streams(false): hyper writes the streams), ours-ADAPTER-delayMS (a write delay of
 # MS milliseconds), baseline.
+# With `perf` on PATH (and allowed to sample the server), the user-CPU column is the
+# share of clock samples in user space over the window (see loadgen.rs for why not
+# the kernel's utime/stime split); PERF=0 turns it off.
 # JSON lines go to $OUT (default target/bench/fanout.jsonl); a Markdown table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,6 +42,11 @@ mkdir -p "$(dirname "$OUT")"
 
 # taskset when there is more than one CPU to pin to. An array, not a function, so that
 # `$!` is the server's own pid (taskset execs it).
+PERF_FLAG=()
+if [ "${PERF:-1}" != 0 ] && command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null; then
+    PERF_FLAG=(--perf)
+fi
+
 SRV_PIN=() GEN_PIN=()
 if command -v taskset >/dev/null && [ "$(nproc)" -gt 1 ]; then
     SRV_PIN=(taskset -c "$SERVER_CPU") GEN_PIN=(taskset -c "$LOADGEN_CPU")
@@ -80,7 +88,7 @@ for _ in $(seq "$RUNS"); do
             for server in $SERVERS; do
                 start_server "$server" "$rate"
                 "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$clients" \
-                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" |
+                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" "${PERF_FLAG[@]}" |
                     tee -a "$OUT"
                 stop_server
             done
@@ -120,7 +128,10 @@ live = median_rows([r for r in rows if not r["label"].endswith("-idle")],
                    lambda r: (r["label"], r["clients"], r["rate"]))
 idle = median_rows([r for r in rows if r["label"].endswith("-idle")], lambda r: r["label"])
 f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"
-user_share = lambda r: "-" if not r.get("cpu_s") else f"{100 * r['cpu_user_s'] / r['cpu_s']:.1f}%"
+def user_share(r):
+    if r.get("user_share") is not None:
+        return f"{100 * r['user_share']:.1f}%"
+    return "-" if not r.get("cpu_s") else f"{100 * r['cpu_user_s'] / r['cpu_s']:.1f}% (ticks)"
 print("| server | clients | ev/s/client | delivered ev/s | delivery | p50 ms | p99 ms | CPU s / M deliveries | user CPU | runs |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in live:

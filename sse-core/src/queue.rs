@@ -352,7 +352,11 @@ mod tests {
         assert_eq!(q.pushed_at(), at);
         // A frame that is not queued is no traffic.
         q.close(false);
-        q.push(frame("b"), SlowClientPolicy::DropOldest, at + at.duration_since(made));
+        q.push(
+            frame("b"),
+            SlowClientPolicy::DropOldest,
+            at + at.duration_since(made),
+        );
         assert_eq!(q.pushed_at(), at);
     }
 

@@ -337,6 +337,24 @@ async fn keep_alive_counts_silence_from_the_last_event_and_follows_a_new_waker()
     assert_about_15s(last.elapsed());
 }
 
+#[tokio::test]
+async fn endless_keep_alive_and_write_delay_intervals_are_no_panic() {
+    tokio::time::pause();
+    let service = Service::builder().keep_alive(Some(Duration::MAX)).build();
+    let held = Service::builder().write_delay(Duration::MAX).build();
+    let mut h = held.connect(ConnectRequest::new()).unwrap();
+    next(&mut h).await;
+    held.broadcast(Event::message("held")).unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(3600), h.next()).await;
+    assert!(waited.is_err(), "held for ever, without a panic");
+    let mut s = service.connect(ConnectRequest::new()).unwrap();
+    next(&mut s).await;
+    service.broadcast(Event::message("x")).unwrap();
+    assert_eq!(datas(&next_text(&mut s).await), ["x"]);
+    let waited = tokio::time::timeout(Duration::from_secs(3600), s.next()).await;
+    assert!(waited.is_err());
+}
+
 /// Tokio's timer rounds deadlines up to its millisecond tick.
 fn assert_about_15s(waited: Duration) {
     let (lo, hi) = (Duration::from_secs(15), Duration::from_millis(15_002));

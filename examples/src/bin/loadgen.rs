@@ -20,6 +20,12 @@
 //! - `p50_ms`, `p99_ms`, `max_ms`: receive time minus send time (an HDR histogram);
 //! - `cpu_s`: the server's utime + stime over the window (`/proc/PID/stat`; also
 //!   `cpu_user_s` and `cpu_sys_s` apart), and `cpu_s_per_million` deliveries;
+//! - `user_share`: with `--perf`, the share of the server's CPU spent in user space,
+//!   from `perf record -e cpu-clock` samples over the window (kernel addresses have
+//!   the top bit set). The kernel's utime/stime split is tick samples rescaled so
+//!   that neither ever decreases, so its difference over a window mixes in the ratio
+//!   of everything before (the connection ramp): it varied from 7% to 16% between
+//!   identical runs, where the samples vary by about a point;
 //! - `writev_per_delivery`: the server's `write`/`writev` system calls over the
 //!   window (`syscw` in `/proc/PID/io`, which does not count `send`) per event
 //!   received;
@@ -57,6 +63,7 @@ struct Args {
     grace: f64,
     pid: Option<u32>,
     idle: bool,
+    perf: bool,
     label: String,
 }
 
@@ -70,12 +77,14 @@ fn parse_args() -> Result<Args, String> {
         grace: 2.0,
         pid: None,
         idle: false,
+        perf: false,
         label: String::new(),
     };
     let mut it = env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--idle" {
-            a.idle = true;
+        if flag == "--idle" || flag == "--perf" {
+            a.idle |= flag == "--idle";
+            a.perf |= flag == "--perf";
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -127,6 +136,51 @@ fn write_calls(pid: u32) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     let line = io.lines().find(|l| l.starts_with("syscw:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `perf record` of the server's CPU over the window, sampled by the clock.
+struct CpuSampler {
+    child: std::process::Child,
+    data: std::path::PathBuf,
+}
+
+impl CpuSampler {
+    fn start(pid: u32, seconds: f64) -> CpuSampler {
+        let data = env::temp_dir().join(format!("loadgen-{}.perf", std::process::id()));
+        let child = std::process::Command::new("perf")
+            .args(["record", "-q", "-e", "cpu-clock", "-F", "1999", "-p"])
+            .arg(pid.to_string())
+            .arg("-o")
+            .arg(&data)
+            .args(["--", "sleep"])
+            .arg(format!("{seconds}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("--perf needs `perf` on PATH");
+        CpuSampler { child, data }
+    }
+
+    /// User-space samples over all samples; `None` without any.
+    fn user_share(mut self) -> Option<f64> {
+        self.child.wait().ok()?;
+        let script = std::process::Command::new("perf")
+            .args(["script", "-F", "ip", "-i"])
+            .arg(&self.data)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let _ = std::fs::remove_file(&self.data);
+        let (mut user, mut all) = (0u64, 0u64);
+        for line in String::from_utf8_lossy(&script.stdout).lines() {
+            let Ok(ip) = u64::from_str_radix(line.trim(), 16) else {
+                continue;
+            };
+            all += 1;
+            user += u64::from(ip >> 63 == 0);
+        }
+        (all > 0).then(|| user as f64 / all as f64)
+    }
 }
 
 /// The server's resident set in KiB from `/proc/PID/status`.
@@ -387,6 +441,10 @@ async fn run(args: Args) -> String {
 
     let cpu0 = args.pid.and_then(cpu_seconds);
     let writes0 = args.pid.and_then(write_calls);
+    let sampler = match args.pid {
+        Some(pid) if args.perf => Some(CpuSampler::start(pid, args.duration)),
+        _ => None,
+    };
     let from = now_nanos();
     let to = from + (args.duration * 1e9) as u64;
     if !args.idle {
@@ -396,6 +454,7 @@ async fn run(args: Args) -> String {
     let cpu1 = args.pid.and_then(cpu_seconds);
     let writes1 = args.pid.and_then(write_calls);
     let rss = args.pid.and_then(rss_kb);
+    let user_share = sampler.and_then(CpuSampler::user_share);
     if !args.idle {
         tokio::time::sleep(Duration::from_secs_f64(args.grace)).await;
     }
@@ -442,7 +501,7 @@ async fn run(args: Args) -> String {
             "\"server_clients\":{},\"ramp_s\":{:.2},\"rate\":{},\"duration_s\":{},",
             "\"broadcasts\":{},\"received\":{},\"delivery\":{},\"events_per_s\":{:.0},",
             "\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{},\"cpu_s\":{},\"cpu_user_s\":{},",
-            "\"cpu_sys_s\":{},\"cpu_s_per_million\":{},\"writev_per_delivery\":{},",
+            "\"cpu_sys_s\":{},\"user_share\":{},\"cpu_s_per_million\":{},\"writev_per_delivery\":{},",
             "\"rss_kb_before\":{},\"rss_kb\":{}}}"
         ),
         args.label,
@@ -464,6 +523,7 @@ async fn run(args: Args) -> String {
         num(cpu),
         num(user),
         num(sys),
+        num(user_share.unwrap_or(f64::NAN)),
         num(per_million),
         num(writev_per_delivery),
         opt(rss_before),

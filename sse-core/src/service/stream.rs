@@ -79,7 +79,8 @@ struct Batch {
 /// queue's last push, so that a frame written straight from the queue costs no clock
 /// read.
 struct KeepAlive {
-    every: Duration,
+    /// The interval in nanoseconds (a `Duration` would make every stream 8 bytes larger).
+    every_ns: u64,
     wrote_at: Instant,
     timer: Option<Pin<Box<Sleep>>>,
     /// The timer has been polled since it was last armed, so it holds the waker the
@@ -109,7 +110,7 @@ impl ClientStream {
             client,
             start: Some(Box::new(start)),
             keep_alive: keep_alive.map(|every| KeepAlive {
-                every,
+                every_ns: u64::try_from(every.as_nanos()).unwrap_or(u64::MAX),
                 wrote_at: Instant::now(),
                 timer: None,
                 polled: false,
@@ -246,15 +247,20 @@ impl Start {
 }
 
 impl KeepAlive {
+    fn every(&self) -> Duration {
+        Duration::from_nanos(self.every_ns)
+    }
+
     /// Whether the connection has been silent for a whole interval; arms the timer
     /// for the moment it will have been. `same_waker`: the queue already held the
     /// waker of `cx`.
     fn poll_due(&mut self, queue: &Queue, same_waker: bool, cx: &mut Context<'_>) -> bool {
         loop {
-            let wrote_at = self.wrote_at;
+            let every = self.every();
+            let first = after(self.wrote_at, every);
             let timer = self
                 .timer
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(wrote_at + self.every)));
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(first)));
             if self.polled && same_waker && !timer.is_elapsed() {
                 return false;
             }
@@ -265,17 +271,24 @@ impl KeepAlive {
                 self.polled = true;
                 return false;
             }
-            let due = self.wrote_at.max(queue.pushed_at()) + self.every;
+            let due = after(self.wrote_at.max(queue.pushed_at()), every);
             let now = Instant::now();
             self.polled = false;
             if now >= due {
                 self.wrote_at = now;
-                timer.as_mut().reset(now + self.every);
+                timer.as_mut().reset(after(now, every));
                 return true;
             }
             timer.as_mut().reset(due);
         }
     }
+}
+
+/// `t + d`, or about thirty years after `t` where that would overflow (a keep-alive
+/// of `Duration::MAX` means never, not a panic).
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .unwrap_or_else(|| t + Duration::from_secs(30 * 365 * 86_400))
 }
 
 impl Batch {
@@ -291,7 +304,7 @@ impl Batch {
                 return Poll::Ready(());
             }
             // The first frame after a quiet spell: hold it.
-            let until = Instant::now() + self.delay;
+            let until = after(Instant::now(), self.delay);
             match &mut self.timer {
                 Some(timer) => timer.as_mut().reset(until),
                 None => self.timer = Some(Box::pin(tokio::time::sleep_until(until))),

@@ -35,6 +35,8 @@ struct State {
     waker: Option<Waker>,
     /// The reader was woken and has not registered since: no need to wake it again.
     woken: bool,
+    /// The last read joined several frames: the reader is not keeping up.
+    behind: bool,
     /// Frames dropped from the front, to announce before the first one left.
     gap_before_front: usize,
     /// Frames dropped at the back, to announce before the next one queued.
@@ -60,6 +62,10 @@ pub(crate) enum Popped {
     /// Nothing yet: the reader's waker is registered. `same_waker` when it was already
     /// (the reader's other registrations, made with it, still hold).
     Empty { same_waker: bool },
+    /// Frames wait, but the reader was behind at its last read: it should let other
+    /// tasks run once before reading, so that the frames arriving meanwhile share its
+    /// next write.
+    Deferred,
 }
 
 /// What a push did.
@@ -142,6 +148,7 @@ impl Queue {
                 lifecycle: Lifecycle::Open,
                 waker: None,
                 woken: false,
+                behind: false,
                 gap_before_front: 0,
                 gap_at_back: 0,
                 pushed_at: Instant::now(),
@@ -248,10 +255,22 @@ impl Queue {
     /// The next write: one frame, or several queued frames joined, after the notice of
     /// any frames dropped before them. `Ready(None)` once the queue is closed and
     /// drained.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Popped {
+    ///
+    /// With `defer`, a reader whose last read joined several frames is told to wait
+    /// once ([`Popped::Deferred`]) when more are queued and the queue is at most a
+    /// quarter full: a saturated server then makes fewer, larger writes instead of
+    /// chasing each frame with its own.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>, defer: bool) -> Popped {
         let mut state = self.lock();
         if state.lifecycle == Lifecycle::Aborted {
             return Popped::End;
+        }
+        // Waiting lets more frames gather: only while the queue has room for them,
+        // so that a reader is never cut off, or made to drop frames, by waiting.
+        let room = state.frames.len() <= self.max_frames / 4 && state.bytes <= self.max_bytes / 4;
+        if state.behind && defer && !state.frames.is_empty() && room {
+            state.behind = false;
+            return Popped::Deferred;
         }
         if state.gap_before_front > 0 && !state.frames.is_empty() {
             let notice = gap_notice(std::mem::take(&mut state.gap_before_front));
@@ -275,11 +294,13 @@ impl Queue {
                 }
             }
             1 => {
+                state.behind = false;
                 let frame = state.frames.pop_front().unwrap_or_default();
                 state.bytes -= frame.len();
                 Popped::Frame(frame)
             }
             _ => {
+                state.behind = true;
                 let mut joined = BytesMut::with_capacity(state.bytes.min(COALESCE_BYTES));
                 while let Some(frame) = state.frames.front() {
                     if !joined.is_empty() && joined.len() + frame.len() > COALESCE_BYTES {
@@ -302,10 +323,10 @@ mod tests {
     use super::*;
 
     fn pop(q: &Queue) -> Poll<Option<Bytes>> {
-        match q.poll_pop(&mut Context::from_waker(Waker::noop())) {
+        match q.poll_pop(&mut Context::from_waker(Waker::noop()), false) {
             Popped::Frame(frame) => Poll::Ready(Some(frame)),
             Popped::End => Poll::Ready(None),
-            Popped::Empty { .. } => Poll::Pending,
+            Popped::Empty { .. } | Popped::Deferred => Poll::Pending,
         }
     }
 
@@ -328,19 +349,61 @@ mod tests {
         let waker = Waker::from(count.clone());
         let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
         let mut cx = Context::from_waker(&waker);
-        assert_eq!(q.poll_pop(&mut cx), Popped::Empty { same_waker: false });
+        assert_eq!(q.poll_pop(&mut cx, false), Popped::Empty { same_waker: false });
         q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now());
         q.push(frame("b"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 1, "once until it registers again");
-        assert_eq!(q.poll_pop(&mut cx), Popped::Frame(frame("ab")));
-        assert_eq!(q.poll_pop(&mut cx), Popped::Empty { same_waker: true });
+        assert_eq!(q.poll_pop(&mut cx, false), Popped::Frame(frame("ab")));
+        assert_eq!(q.poll_pop(&mut cx, false), Popped::Empty { same_waker: true });
         q.push(frame("c"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 2);
-        assert_eq!(q.poll_pop(&mut cx), Popped::Frame(frame("c")));
+        assert_eq!(q.poll_pop(&mut cx, false), Popped::Frame(frame("c")));
         let mut other = Context::from_waker(Waker::noop());
-        assert_eq!(q.poll_pop(&mut other), Popped::Empty { same_waker: false });
+        assert_eq!(q.poll_pop(&mut other, false), Popped::Empty { same_waker: false });
         q.push(frame("d"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 2, "the new waker is the one woken");
+    }
+
+    #[test]
+    fn a_reader_behind_is_told_to_wait_once() {
+        let q = Queue::new(10, 1000);
+        let cx = &mut Context::from_waker(Waker::noop());
+        let push = |f| q.push(frame(f), SlowClientPolicy::DropOldest, Instant::now());
+        push("a");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("a")));
+        push("b");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("b")), "one frame: not behind");
+        push("c");
+        push("d");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("cd")));
+        push("e");
+        assert_eq!(q.poll_pop(cx, true), Popped::Deferred);
+        push("f");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("ef")), "once");
+        // Caught up with the queue, but the next frame still waits once: the reader
+        // drains its queue after every write, so behind is judged by the last read.
+        assert_eq!(q.poll_pop(cx, true), Popped::Empty { same_waker: false });
+        push("g");
+        assert_eq!(q.poll_pop(cx, true), Popped::Deferred);
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("g")));
+        push("g2");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("g2")), "caught up");
+        push("h");
+        push("i");
+        assert_eq!(q.poll_pop(cx, false), Popped::Frame(frame("hi")));
+        push("j");
+        assert_eq!(q.poll_pop(cx, false), Popped::Frame(frame("j")), "not asked to");
+        push("k");
+        push("l");
+        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("kl")));
+        for f in ["m", "n", "o"] {
+            push(f);
+        }
+        assert_eq!(
+            q.poll_pop(cx, true),
+            Popped::Frame(frame("mno")),
+            "more than a quarter full: no waiting"
+        );
     }
 
     #[test]

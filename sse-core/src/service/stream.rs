@@ -189,11 +189,16 @@ impl ClientStream {
             // The batch's timer, not the queue, holds the current waker.
             Popped::Empty { same_waker: false }
         } else {
-            self.client.queue.poll_pop(cx)
+            // A write delay already decides when to read.
+            self.client.queue.poll_pop(cx, self.batch.is_none())
         };
         match popped {
             Popped::Frame(frame) => self.delivered(frame, true),
             Popped::End => Poll::Ready(None),
+            Popped::Deferred => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Popped::Empty { same_waker } => {
                 // A held frame is traffic on its way: no keep-alive meanwhile.
                 let holding = self.batch.as_ref().is_some_and(|b| b.holding);

@@ -349,17 +349,26 @@ mod tests {
         let waker = Waker::from(count.clone());
         let woken = || count.0.load(std::sync::atomic::Ordering::Relaxed);
         let mut cx = Context::from_waker(&waker);
-        assert_eq!(q.poll_pop(&mut cx, false), Popped::Empty { same_waker: false });
+        assert_eq!(
+            q.poll_pop(&mut cx, false),
+            Popped::Empty { same_waker: false }
+        );
         q.push(frame("a"), SlowClientPolicy::DropOldest, Instant::now());
         q.push(frame("b"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 1, "once until it registers again");
         assert_eq!(q.poll_pop(&mut cx, false), Popped::Frame(frame("ab")));
-        assert_eq!(q.poll_pop(&mut cx, false), Popped::Empty { same_waker: true });
+        assert_eq!(
+            q.poll_pop(&mut cx, false),
+            Popped::Empty { same_waker: true }
+        );
         q.push(frame("c"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 2);
         assert_eq!(q.poll_pop(&mut cx, false), Popped::Frame(frame("c")));
         let mut other = Context::from_waker(Waker::noop());
-        assert_eq!(q.poll_pop(&mut other, false), Popped::Empty { same_waker: false });
+        assert_eq!(
+            q.poll_pop(&mut other, false),
+            Popped::Empty { same_waker: false }
+        );
         q.push(frame("d"), SlowClientPolicy::DropOldest, Instant::now());
         assert_eq!(woken(), 2, "the new waker is the one woken");
     }
@@ -372,7 +381,11 @@ mod tests {
         push("a");
         assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("a")));
         push("b");
-        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("b")), "one frame: not behind");
+        assert_eq!(
+            q.poll_pop(cx, true),
+            Popped::Frame(frame("b")),
+            "one frame: not behind"
+        );
         push("c");
         push("d");
         assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("cd")));
@@ -387,12 +400,20 @@ mod tests {
         assert_eq!(q.poll_pop(cx, true), Popped::Deferred);
         assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("g")));
         push("g2");
-        assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("g2")), "caught up");
+        assert_eq!(
+            q.poll_pop(cx, true),
+            Popped::Frame(frame("g2")),
+            "caught up"
+        );
         push("h");
         push("i");
         assert_eq!(q.poll_pop(cx, false), Popped::Frame(frame("hi")));
         push("j");
-        assert_eq!(q.poll_pop(cx, false), Popped::Frame(frame("j")), "not asked to");
+        assert_eq!(
+            q.poll_pop(cx, false),
+            Popped::Frame(frame("j")),
+            "not asked to"
+        );
         push("k");
         push("l");
         assert_eq!(q.poll_pop(cx, true), Popped::Frame(frame("kl")));

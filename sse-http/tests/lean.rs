@@ -333,3 +333,78 @@ async fn a_request_saying_connection_close_gets_its_stream_then_the_close() {
         "{rest:?}"
     );
 }
+
+/// What an `EventSource` sends: it accepts an event stream.
+const EVENT_SOURCE: &str = "GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n";
+
+#[tokio::test]
+async fn a_stream_asked_for_after_pages_on_a_kept_connection_is_written_here() {
+    // A browser opens its `EventSource` on the connection that loaded the page.
+    let (service, addr) = lean().await;
+    let mut tcp = send(addr, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    read_until(&mut tcp, "page\n").await;
+    tcp.write_all(b"HEAD /page HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_until(&mut tcp, "\r\n\r\n").await;
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200"));
+    tcp.write_all(EVENT_SOURCE.as_bytes()).await.unwrap();
+    let head = read_until(&mut tcp, "\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.contains("text/event-stream"), "{head}");
+    // Only this server's own stream writer closes the connection after a stream.
+    assert!(head.contains("connection: close"), "{head}");
+    clients(&service, 1).await;
+    service.broadcast(Event::message("hello")).unwrap();
+    read_until(&mut tcp, "data: hello\n\n").await;
+
+    // Pipelined after a page, in one write.
+    let mut tcp = send(
+        addr,
+        &format!("GET /page HTTP/1.1\r\nhost: x\r\n\r\n{EVENT_SOURCE}"),
+    )
+    .await;
+    let raw = read_until(&mut tcp, "connection: close\r\n").await;
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
+    assert!(raw.contains("page\n"), "the page first: {raw}");
+    clients(&service, 2).await;
+    service.broadcast(Event::message("both")).unwrap();
+    read_until(&mut tcp, "data: both\n\n").await;
+
+    // A connection closed after its page ends quietly, with no client left behind.
+    let mut tcp = send(addr, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    read_until(&mut tcp, "page\n").await;
+    tcp.shutdown().await.unwrap();
+    assert_eq!(read_to_close(&mut tcp).await, b"");
+    assert_eq!(service.active(), 2);
+}
+
+#[tokio::test]
+async fn after_a_request_with_a_body_hyper_keeps_the_connection() {
+    let (service, addr) = lean().await;
+    let mut tcp = send(addr, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    read_until(&mut tcp, "page\n").await;
+    // A body that reads as a stream request stays a body: no message boundary is
+    // guessed inside it.
+    let post = format!(
+        "POST /page HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{EVENT_SOURCE}",
+        EVENT_SOURCE.len()
+    );
+    tcp.write_all(post.as_bytes()).await.unwrap();
+    let raw = read_until(&mut tcp, "page\n").await;
+    let raw = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+    assert!(raw.starts_with("http/1.1 200"), "{raw}");
+    assert!(!raw.contains("event-stream"), "{raw}");
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(service.active(), 0, "the body was not taken for a request");
+    // What follows is hyper's to serve: a stream it writes, still a stream.
+    tcp.write_all(EVENT_SOURCE.as_bytes()).await.unwrap();
+    let head = read_until(&mut tcp, "\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.contains("text/event-stream"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    clients(&service, 1).await;
+    service.broadcast(Event::message("hello")).unwrap();
+    read_until(&mut tcp, "data: hello\n\n").await;
+}

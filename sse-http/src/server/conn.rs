@@ -7,8 +7,11 @@ use std::{
     cell::Cell,
     future::Future,
     io,
-    marker::PhantomData,
     pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{ready, Context, Poll},
     time::Duration,
 };
@@ -43,7 +46,7 @@ pub(crate) struct Settings {
 }
 
 /// Most header fields a request head may have (hyper's default).
-const MAX_HEADERS: usize = 100;
+pub(super) const MAX_HEADERS: usize = 100;
 
 /// How much of a request head is read at a time.
 const READ_CHUNK: usize = 1024;
@@ -65,8 +68,9 @@ pub struct Connection<S: ServeService> {
 enum State<S: ServeService> {
     /// Reading the request head, then waiting for the service's response.
     Request(Box<Reading<S>>),
-    /// Served by hyper from here on.
-    Hyper(Pin<Box<HyperConnection<S>>>),
+    /// Served by hyper, until the connection ends or hyper hands it back for an
+    /// event-stream request (see `Rewind`'s gate).
+    Hyper(Box<HyperConnection<S>>),
     /// An event stream, written by our own loop until it ends or the peer leaves.
     Stream(Streaming),
     Done,
@@ -102,7 +106,12 @@ impl<S: ServeService> Connection<S> {
                 call: None,
             }))
         } else {
-            State::Hyper(hand_off(tcp, (Bytes::new(), None), service, settings, None))
+            let read = Read {
+                bytes: Vec::new(),
+                first_byte: None,
+                head_len: None,
+            };
+            State::Hyper(hand_off(tcp, read, service, settings, None))
         };
         Connection {
             state,
@@ -123,7 +132,7 @@ impl<S: ServeService> Connection<S> {
         self.closing = true;
         match &mut self.state {
             State::Request(reading) if reading.buf.is_empty() => self.state = State::Done,
-            State::Hyper(connection) => connection.as_mut().graceful_shutdown(),
+            State::Hyper(connection) => Pin::new(&mut **connection).graceful_shutdown(),
             // A stream ends with its connection; a request being read is answered
             // first (see `Reading::into_state`).
             _ => {}
@@ -153,17 +162,26 @@ impl<S: ServeService> Future for Connection<S> {
                     }
                 }
                 State::Hyper(connection) => {
-                    let polled = connection.as_mut().poll(cx);
+                    let polled = connection.poll_without_shutdown(cx);
                     if polled.is_pending() && this.shutdown_hyper {
                         // hyper has read the replayed bytes: it answers that request,
                         // then closes.
                         this.shutdown_hyper = false;
-                        connection.as_mut().graceful_shutdown();
+                        Pin::new(&mut **connection).graceful_shutdown();
                         continue;
                     }
-                    let result = ready!(polled);
-                    this.state = State::Done;
-                    return Poll::Ready(result.map_err(io::Error::other));
+                    if let Err(error) = ready!(polled) {
+                        this.state = State::Done;
+                        return Poll::Ready(Err(io::Error::other(error)));
+                    }
+                    let State::Hyper(connection) = std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        continue;
+                    };
+                    match taken_back(*connection, cx) {
+                        Some(state) if !this.closing => this.state = state,
+                        _ => return Poll::Ready(Ok(())),
+                    }
                 }
                 State::Stream(stream) => {
                     let result = ready!(stream.poll(cx));
@@ -208,6 +226,7 @@ struct Call<S: ServeService> {
     future: Pin<Box<S::Future>>,
     /// An HTTP/1.0 request: its body ends with the connection (no chunks).
     close_delimited: bool,
+    head_len: usize,
 }
 
 /// Where reading a request led.
@@ -215,7 +234,21 @@ enum Next<S: ServeService> {
     Close(io::Result<()>),
     /// Not a request we answer ourselves: hyper reads it from the start.
     Hyper,
-    Answer(Response<S::Body>, bool),
+    /// The service's answer to the request whose head took `head_len` bytes.
+    Answer {
+        response: Response<S::Body>,
+        close_delimited: bool,
+        head_len: usize,
+    },
+}
+
+/// What a connection handed to hyper had read: the bytes, when the first came (the
+/// request's deadline counts from then), and the length of the head at their front
+/// when it is one we read (hyper is then given one head at a time).
+struct Read {
+    bytes: Vec<u8>,
+    first_byte: Option<Instant>,
+    head_len: Option<usize>,
 }
 
 impl<S: ServeService> Reading<S> {
@@ -223,9 +256,11 @@ impl<S: ServeService> Reading<S> {
         loop {
             if let Some(call) = &mut self.call {
                 return match call.future.as_mut().poll(cx) {
-                    Poll::Ready(Ok(response)) => {
-                        Poll::Ready(Next::Answer(response, call.close_delimited))
-                    }
+                    Poll::Ready(Ok(response)) => Poll::Ready(Next::Answer {
+                        response,
+                        close_delimited: call.close_delimited,
+                        head_len: call.head_len,
+                    }),
                     Poll::Ready(Err(error)) => {
                         Poll::Ready(Next::Close(Err(io::Error::other(error.into()))))
                     }
@@ -251,21 +286,35 @@ impl<S: ServeService> Reading<S> {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(error) => return Poll::Ready(Next::Close(Err(error))),
             }
-            let first_byte = *self.first_byte.get_or_insert_with(Instant::now);
-            match read_head(&self.buf) {
-                Head::Partial if self.buf.len() < self.settings.max_head_size => {}
-                // hyper answers what is wrong with it (400, 431), or serves it.
-                Head::Partial | Head::Other => return Poll::Ready(Next::Hyper),
-                Head::Get(request, close_delimited) => {
-                    self.timer = self
-                        .settings
-                        .request_timeout
-                        .map(|t| Box::pin(sleep_until(first_byte + t)));
-                    self.call = Some(Call {
-                        future: Box::pin(self.service.call_with_peer(request)),
-                        close_delimited,
-                    });
-                }
+            if let Some(next) = self.start_call() {
+                return Poll::Ready(next);
+            }
+        }
+    }
+
+    /// Calls the service once the head in `buf` is whole; `Some` when the request is
+    /// not one to call it for here.
+    fn start_call(&mut self) -> Option<Next<S>> {
+        let first_byte = *self.first_byte.get_or_insert_with(Instant::now);
+        match read_head(&self.buf) {
+            Head::Partial if self.buf.len() < self.settings.max_head_size => None,
+            // hyper answers what is wrong with it (400, 431), or serves it.
+            Head::Partial | Head::Other => Some(Next::Hyper),
+            Head::Get {
+                request,
+                close_delimited,
+                len,
+            } => {
+                self.timer = self
+                    .settings
+                    .request_timeout
+                    .map(|t| Box::pin(sleep_until(first_byte + t)));
+                self.call = Some(Call {
+                    future: Box::pin(self.service.call_with_peer(request)),
+                    close_delimited,
+                    head_len: len,
+                });
+                None
             }
         }
     }
@@ -286,16 +335,20 @@ impl<S: ServeService> Reading<S> {
 
     /// The connection's next state, or its end.
     fn into_state(self, next: Next<S>, closing: bool) -> Result<State<S>, io::Result<()>> {
-        let mut response = match next {
+        let (mut response, head_len) = match next {
             Next::Close(result) => return Err(result),
-            Next::Hyper => return Ok(self.hand_off(None)),
-            Next::Answer(mut response, close_delimited) => {
+            Next::Hyper => return Ok(self.hand_off(None, None)),
+            Next::Answer {
+                mut response,
+                close_delimited,
+                head_len,
+            } => {
                 if let Some(body) = take_stream(&mut response) {
                     let Reading { tcp, .. } = self;
                     let stream = Streaming::new(tcp, body, &response, close_delimited);
                     return Ok(State::Stream(stream));
                 }
-                response
+                (response, head_len)
             }
         };
         if closing {
@@ -305,10 +358,10 @@ impl<S: ServeService> Reading<S> {
                 .headers_mut()
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(self.hand_off(Some(response)))
+        Ok(self.hand_off(Some(response), Some(head_len)))
     }
 
-    fn hand_off(self, answer: Option<Response<S::Body>>) -> State<S> {
+    fn hand_off(self, answer: Option<Response<S::Body>>, head_len: Option<usize>) -> State<S> {
         let Reading {
             tcp,
             service,
@@ -317,47 +370,99 @@ impl<S: ServeService> Reading<S> {
             first_byte,
             ..
         } = self;
-        let read = (Bytes::from(buf), first_byte);
+        let read = Read {
+            bytes: buf,
+            first_byte,
+            head_len,
+        };
         State::Hyper(hand_off(tcp, read, service, settings, answer))
     }
 }
 
-/// hyper's connection on `tcp`, reading `read` first (the bytes, and when the first
-/// arrived: the request's deadline counts from then); answering the first request
-/// with `answer` when there is one (its response already made).
+/// The connection hyper has finished with: a request to read here when hyper handed
+/// it back (what it had read comes back too), or `None` when hyper ended it, which
+/// is then shut down as hyper would have.
+fn taken_back<S: ServeService>(
+    connection: HyperConnection<S>,
+    cx: &mut Context<'_>,
+) -> Option<State<S>> {
+    let parts = connection.into_parts();
+    let settings = parts.service.settings;
+    let service = parts.service.inner;
+    let (mut tcp, unread, handed_back) =
+        parts.io.into_inner().into_inner().into_inner().into_parts();
+    if !handed_back {
+        // Shutting a TCP socket's write side down does not wait.
+        let _ = tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut tcp), cx);
+        return None;
+    }
+    let mut buf = parts.read_buf.to_vec();
+    buf.extend_from_slice(&unread);
+    let mut reading = Reading {
+        tcp,
+        service,
+        settings,
+        buf,
+        timer: None,
+        first_byte: None,
+        call: None,
+    };
+    Some(match reading.start_call() {
+        None => State::Request(Box::new(reading)),
+        Some(_) => reading.hand_off(None, None),
+    })
+}
+
+/// hyper's connection on `tcp`, reading what was `read` first; answering the first
+/// request with `answer` when there is one (its response already made).
 fn hand_off<S: ServeService>(
     tcp: TcpStream,
-    (read, first_byte): (Bytes, Option<Instant>),
+    read: Read,
     service: WithPeer<S>,
     settings: Settings,
     answer: Option<Response<S::Body>>,
-) -> Pin<Box<HyperConnection<S>>> {
+) -> Box<HyperConnection<S>> {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(settings.max_head_size);
-    let mut io = RequestDeadline::new(
-        GatherWrites::new(Rewind::new(read, tcp)),
-        settings.request_timeout,
-    );
-    if let Some(first_byte) = first_byte {
+    let answered = Arc::new(AtomicBool::new(false));
+    let rewind = match read.head_len {
+        Some(head_len) if settings.lean_streams => Rewind::gated(
+            read.bytes,
+            head_len,
+            tcp,
+            answered.clone(),
+            settings.max_head_size,
+        ),
+        _ => Rewind::new(Bytes::from(read.bytes), tcp),
+    };
+    let mut io = RequestDeadline::new(GatherWrites::new(rewind), settings.request_timeout);
+    if let Some(first_byte) = read.first_byte {
         io.started_at(first_byte);
     }
     let service = Handoff {
         answer: Cell::new(answer),
         inner: service,
+        answered,
+        settings,
     };
-    Box::pin(builder.serve_connection(TokioIo::new(io), service))
+    Box::new(builder.serve_connection(TokioIo::new(io), service))
 }
 
 /// A request head, as far as it was read.
 #[allow(clippy::large_enum_variant)] // short-lived, on the stack
 enum Head {
     Partial,
-    /// A `GET` with no body, which may be answered with an event stream; `true` for
-    /// HTTP/1.0.
-    Get(Request<RequestBody>, bool),
+    /// A `GET` with no body, which may be answered with an event stream; its head is
+    /// `len` bytes long.
+    Get {
+        request: Request<RequestBody>,
+        /// HTTP/1.0: a stream's body ends with the connection.
+        close_delimited: bool,
+        len: usize,
+    },
     /// Anything else: a request with a body, an upgrade, another method, a version
     /// or a field we do not take, or a malformed head.
     Other,
@@ -366,11 +471,11 @@ enum Head {
 fn read_head(buf: &[u8]) -> Head {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut fields);
-    match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::Other,
-    }
+    };
     let version = match parsed.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
@@ -404,7 +509,11 @@ fn read_head(buf: &[u8]) -> Head {
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Head::Get(request, version == Version::HTTP_10)
+    Head::Get {
+        request,
+        close_delimited: version == Version::HTTP_10,
+        len,
+    }
 }
 
 /// A service that adds the peer's address to each request.
@@ -423,55 +532,102 @@ impl<S: ServeService> WithPeer<S> {
 }
 
 /// The service hyper runs: the first request is answered with the response already
-/// made for it, if any; every other goes to the user's service.
+/// made for it, if any; every other goes to the user's service. Each answer's body
+/// says when hyper is done with it (for `Rewind`'s gate).
 struct Handoff<S: ServeService> {
     answer: Cell<Option<Response<S::Body>>>,
     inner: WithPeer<S>,
+    answered: Arc<AtomicBool>,
+    settings: Settings,
 }
 
+// Never pinned in place: hyper calls it by reference, and the connection is taken
+// apart (`into_parts`) only once hyper is done with it.
+impl<S: ServeService> Unpin for Handoff<S> {}
+
 impl<S: ServeService> hyper::service::Service<Request<Incoming>> for Handoff<S> {
-    type Response = Response<S::Body>;
+    type Response = Response<Answered<S::Body>>;
     type Error = S::Error;
-    type Future = Answer<S::Future, Response<S::Body>, S::Error>;
+    type Future = Answer<S::Future, S::Body>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let answered = Some(self.answered.clone());
         match self.answer.take() {
-            Some(response) => Answer::Made {
-                response: Some(response),
-                error: PhantomData,
-            },
-            None => Answer::Call {
-                future: self.inner.call_with_peer(request.map(RequestBody::from)),
-            },
+            Some(response) => Answer::Made(Some(response), answered),
+            None => Answer::Call(
+                Box::pin(self.inner.call_with_peer(request.map(RequestBody::from))),
+                answered,
+            ),
         }
+    }
+}
+
+/// The response to a request hyper read: made already, or the service's.
+pub(crate) enum Answer<F, B> {
+    Made(Option<Response<B>>, Option<Arc<AtomicBool>>),
+    Call(Pin<Box<F>>, Option<Arc<AtomicBool>>),
+}
+
+// The response is moved out, never pinned; the service's future is boxed.
+impl<F, B> Unpin for Answer<F, B> {}
+
+impl<F, B, E> Future for Answer<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<Answered<B>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (response, answered) = match &mut *self {
+            // Polled once: hyper drops a future once it is ready.
+            Answer::Made(response, answered) => match response.take() {
+                Some(response) => (Ok(response), answered),
+                None => return Poll::Pending,
+            },
+            Answer::Call(future, answered) => (ready!(future.as_mut().poll(cx)), answered),
+        };
+        let done = Done(answered.take());
+        Poll::Ready(response.map(|response| response.map(|body| Answered { body, done })))
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The response to a request hyper read.
-    #[project = AnswerProj]
-    pub(crate) enum Answer<F, R, E> {
-        // `fn() -> E`: the error is never held, so it need not be `Send`.
-        Made { response: Option<R>, error: PhantomData<fn() -> E> },
-        Call { #[pin] future: F },
+    /// A response body hyper writes, which says when hyper drops it.
+    pub(crate) struct Answered<B> {
+        #[pin]
+        body: B,
+        done: Done,
     }
 }
 
-impl<F, R, E> Future for Answer<F, R, E>
-where
-    F: Future<Output = Result<R, E>>,
-{
-    type Output = Result<R, E>;
+/// Sets its flag when dropped.
+pub(crate) struct Done(Option<Arc<AtomicBool>>);
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            // Polled once: hyper drops a future once it is ready.
-            AnswerProj::Made { response, .. } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
-            AnswerProj::Call { future } => future.poll(cx),
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Answered<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -481,7 +637,10 @@ mod tests {
 
     fn get(head: &[u8]) -> Option<Request<RequestBody>> {
         match read_head(head) {
-            Head::Get(request, _) => Some(request),
+            Head::Get { request, len, .. } => {
+                assert_eq!(len, head.len());
+                Some(request)
+            }
             _ => None,
         }
     }
@@ -496,7 +655,10 @@ mod tests {
         assert!(get(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
         assert!(matches!(
             read_head(b"GET / HTTP/1.0\r\n\r\n"),
-            Head::Get(_, true)
+            Head::Get {
+                close_delimited: true,
+                ..
+            }
         ));
     }
 

@@ -34,6 +34,10 @@ impl<T> RequestDeadline<T> {
         }
     }
 
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
+    }
+
     /// Counts the deadline of the request being read from `start`, when its first
     /// byte arrived before this wrapper saw it.
     pub(crate) fn started_at(&mut self, start: tokio::time::Instant) {

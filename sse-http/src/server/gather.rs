@@ -70,6 +70,10 @@ impl<T> GatherWrites<T> {
     pub(crate) fn new(inner: T) -> Self {
         GatherWrites { inner }
     }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for GatherWrites<T> {

@@ -42,6 +42,10 @@ mkdir -p "$(dirname "$OUT")"
 
 # taskset when there is more than one CPU to pin to. An array, not a function, so that
 # `$!` is the server's own pid (taskset execs it).
+# PAGE_FIRST=1: each client reads a page on its connection before asking for the
+# stream on the same one (loadgen --page-first).
+PAGE_FLAG=()
+if [ "${PAGE_FIRST:-0}" = 1 ]; then PAGE_FLAG=(--page-first); fi
 PERF_FLAG=()
 if [ "${PERF:-1}" != 0 ] && command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null; then
     PERF_FLAG=(--perf)
@@ -88,7 +92,7 @@ for _ in $(seq "$RUNS"); do
             for server in $SERVERS; do
                 start_server "$server" "$rate"
                 "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$clients" \
-                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" "${PERF_FLAG[@]}" |
+                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" "${PERF_FLAG[@]}" "${PAGE_FLAG[@]}" |
                     tee -a "$OUT"
                 stop_server
             done
@@ -97,7 +101,7 @@ for _ in $(seq "$RUNS"); do
     for server in $SERVERS; do
         start_server "$server" 0
         "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$IDLE_CLIENTS" --idle \
-            --duration 2 --pid "$SRV_PID" --label "$server-idle" | tee -a "$OUT"
+            --duration 2 --pid "$SRV_PID" --label "$server-idle" "${PAGE_FLAG[@]}" | tee -a "$OUT"
         stop_server
     done
 done

@@ -7,6 +7,10 @@
 //! loadgen --port 8080 --clients 10000 --idle --pid 1234     # idle memory only
 //! ```
 //!
+//! `--page-first`: each client first asks for `GET /stats` on its connection and reads
+//! the answer, then asks for the stream on the same connection, as a browser that
+//! opens an `EventSource` on the connection that loaded its page.
+//!
 //! Each event's data starts with its send time in unix nanoseconds (see `bench-server`).
 //! The measurement window is `--duration` seconds after every client is connected and
 //! `--settle` seconds have passed; only events *sent* in the window count, and they
@@ -64,6 +68,7 @@ struct Args {
     pid: Option<u32>,
     idle: bool,
     perf: bool,
+    page_first: bool,
     label: String,
 }
 
@@ -78,13 +83,15 @@ fn parse_args() -> Result<Args, String> {
         pid: None,
         idle: false,
         perf: false,
+        page_first: false,
         label: String::new(),
     };
     let mut it = env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--idle" || flag == "--perf" {
+        if flag == "--idle" || flag == "--perf" || flag == "--page-first" {
             a.idle |= flag == "--idle";
             a.perf |= flag == "--perf";
+            a.page_first |= flag == "--page-first";
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -136,6 +143,35 @@ fn write_calls(pid: u32) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     let line = io.lines().find(|l| l.starts_with("syscw:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `GET /stats` on `tcp`, read to the end of its answer (a `content-length` body).
+async fn read_page(tcp: &mut TcpStream) -> Option<()> {
+    tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .ok()?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = tcp.read(&mut buf).await.ok()?;
+        if n == 0 || seen.len() > 16 * 1024 {
+            return None;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        if seen.len() >= end + 4 + length {
+            return Some(());
+        }
+    }
 }
 
 /// `perf record` of the server's CPU over the window, sampled by the clock.
@@ -287,8 +323,8 @@ struct Shared {
 }
 
 /// Reads one client's stream until it ends.
-async fn client(port: u16, shared: Rc<RefCell<Shared>>) {
-    let ok = run_client(port, &shared).await;
+async fn client(port: u16, page_first: bool, shared: Rc<RefCell<Shared>>) {
+    let ok = run_client(port, page_first, &shared).await;
     let mut s = shared.borrow_mut();
     match ok {
         Ok(()) | Err(true) => s.ended += 1,
@@ -297,10 +333,13 @@ async fn client(port: u16, shared: Rc<RefCell<Shared>>) {
 }
 
 /// `Err(true)` once connected, `Err(false)` if it never was.
-async fn run_client(port: u16, shared: &Rc<RefCell<Shared>>) -> Result<(), bool> {
+async fn run_client(port: u16, page_first: bool, shared: &Rc<RefCell<Shared>>) -> Result<(), bool> {
     let mut tcp = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .map_err(|_| false)?;
+    if page_first {
+        read_page(&mut tcp).await.ok_or(false)?;
+    }
     tcp.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
         .await
         .map_err(|_| false)?;
@@ -406,7 +445,7 @@ async fn run(args: Args) -> String {
     let ramp_started = Instant::now();
     let deadline = ramp_started + Duration::from_secs(120);
     for i in 0..args.clients {
-        tokio::task::spawn_local(client(args.port, Rc::clone(&shared)));
+        tokio::task::spawn_local(client(args.port, args.page_first, Rc::clone(&shared)));
         if i % 200 == 199 {
             while {
                 let s = shared.borrow();

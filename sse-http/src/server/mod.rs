@@ -66,14 +66,18 @@ where
 ///
 /// - **Memory**: HTTP/1.1 only, with no protocol sniffing. A request head is read
 ///   with `httparse` into a buffer that lives until the request is answered. When
-///   the answer is one of this crate's event streams ([`connect_response`], through
+///   the answer is one of this crate's event streams ([`connect_response`](crate::connect_response), through
 ///   any framework and its layers), the server writes the stream itself: no buffer
 ///   is held while the stream is idle (the peer's close is seen by readiness, and
 ///   bytes it sends are dropped through a small stack buffer), and each frame goes
 ///   out with its chunk framing in one `send` (a large one as a `writev`, without a
 ///   copy). Every other request (a body, an upgrade, another method) and every other
-///   answer is served by hyper's `http1` connection, from the request's first byte,
-///   for the rest of that connection. An idle stream holds about 1.5 KiB of
+///   answer is served by hyper's `http1` connection, from the request's first byte.
+///   While the requests on a connection have no body, hyper is given one request
+///   head at a time, and a `GET` accepting `text/event-stream` that follows them (a
+///   browser's `EventSource` on the connection that loaded its page) is taken back
+///   from hyper between two requests and written here too; after a request with a
+///   body, hyper keeps the connection for its life. An idle stream holds about 1.5 KiB of
 ///   resident memory, against 20 KiB under `axum::serve` and 12 KiB when hyper
 ///   writes it (`examples/bench`, `BENCHMARKS.md`).
 /// - **CPU**: each event is one `send` of the chunk-size line, the frame and a CRLF

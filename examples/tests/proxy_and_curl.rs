@@ -184,3 +184,44 @@ async fn curl_reads_the_stream_as_it_comes() {
     // 18: "partial file"; curl ends once the server is gone, either way.
     assert!(status.code().is_some(), "{status:?}");
 }
+
+/// HTTP/2 without TLS, with prior knowledge, on the same port as HTTP/1.1: curl reads
+/// each example's stream over it.
+#[tokio::test]
+async fn curl_reads_the_stream_over_http2_with_prior_knowledge() {
+    for binary in [
+        env!("CARGO_BIN_EXE_axum"),
+        env!("CARGO_BIN_EXE_warp"),
+        env!("CARGO_BIN_EXE_hyper"),
+    ] {
+        let mut server = example(binary).await;
+        let mut curl = Command::new("curl")
+            .args(["--http2-prior-knowledge", "--include", "--silent"])
+            .args(["--no-buffer", "--max-time", "10"])
+            .arg(server.url("/events"))
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("curl");
+        let mut lines = BufReader::new(curl.stdout.take().expect("stdout")).lines();
+        let mut next = async || {
+            timeout(WAIT, lines.next_line())
+                .await
+                .expect("a line within WAIT")
+                .expect("read")
+                .expect("curl's output went on")
+        };
+        let status = next().await;
+        assert!(status.starts_with("HTTP/2 200"), "{binary}: {status}");
+        loop {
+            let line = next().await;
+            if line
+                .strip_prefix("data: ")
+                .is_some_and(|t| t.parse::<u64>().is_ok())
+            {
+                break;
+            }
+        }
+        server.kill().await;
+    }
+}

@@ -21,8 +21,11 @@ use http::{
     header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE},
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version,
 };
-use hyper::{body::Incoming, server::conn::http1};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::{
+    body::Incoming,
+    server::conn::{http1, http2},
+};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
     net::TcpStream,
     time::{sleep, sleep_until, Instant, Sleep},
@@ -43,7 +46,25 @@ pub(crate) struct Settings {
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) max_head_size: usize,
     pub(crate) lean_streams: bool,
+    pub(crate) http2: bool,
 }
+
+/// What every HTTP/2 connection without TLS starts with (RFC 9113, section 3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// HTTP/2 settings for many long-lived streams: how many one connection may have
+/// open (a page with many `EventSource`s, in many tabs); how much a client may send
+/// ahead on one stream and on the connection (little: event-stream clients send
+/// little, and unread request bodies are held in these windows); how much of a
+/// stream's output hyper buffers before it stops polling the stream (the client's
+/// queue and its slow-client policy take over from there); and a ping when a
+/// connection is quiet, to find peers that are gone.
+const HTTP2_MAX_STREAMS: u32 = 1_000;
+const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+const HTTP2_CONNECTION_WINDOW: u32 = 256 * 1024;
+const HTTP2_SEND_BUFFER: usize = 64 * 1024;
+const HTTP2_PING_EVERY: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Most header fields a request head may have (hyper's default).
 pub(super) const MAX_HEADERS: usize = 100;
@@ -73,6 +94,8 @@ enum State<S: ServeService> {
     Hyper(Box<HyperConnection<S>>),
     /// An event stream, written by our own loop until it ends or the peer leaves.
     Stream(Streaming),
+    /// HTTP/2 with prior knowledge: served by hyper, a task per stream.
+    Http2(Pin<Box<Http2Connection<S>>>),
     Done,
 }
 
@@ -80,6 +103,8 @@ enum State<S: ServeService> {
 impl<S: ServeService> Unpin for Connection<S> {}
 
 type HyperConnection<S> = http1::Connection<Io, Handoff<S>>;
+
+type Http2Connection<S> = http2::Connection<TokioIo<Rewind<TcpStream>>, Handoff<S>, TokioExecutor>;
 
 /// A connection's socket, as hyper sees it.
 type Io = TokioIo<RequestDeadline<GatherWrites<Rewind<TcpStream>>>>;
@@ -95,7 +120,7 @@ impl<S: ServeService> Connection<S> {
             inner: service,
             peer,
         };
-        let state = if settings.lean_streams {
+        let state = if settings.lean_streams || settings.http2 {
             State::Request(Box::new(Reading {
                 tcp,
                 service,
@@ -133,6 +158,7 @@ impl<S: ServeService> Connection<S> {
         match &mut self.state {
             State::Request(reading) if reading.buf.is_empty() => self.state = State::Done,
             State::Hyper(connection) => Pin::new(&mut **connection).graceful_shutdown(),
+            State::Http2(connection) => connection.as_mut().graceful_shutdown(),
             // A stream ends with its connection; a request being read is answered
             // first (see `Reading::into_state`).
             _ => {}
@@ -155,7 +181,8 @@ impl<S: ServeService> Future for Connection<S> {
                     };
                     match (*reading).into_state(next, this.closing) {
                         Ok(state) => {
-                            this.shutdown_hyper = this.closing && matches!(state, State::Hyper(_));
+                            this.shutdown_hyper =
+                                this.closing && matches!(state, State::Hyper(_) | State::Http2(_));
                             this.state = state;
                         }
                         Err(result) => return Poll::Ready(result),
@@ -188,6 +215,18 @@ impl<S: ServeService> Future for Connection<S> {
                     this.state = State::Done;
                     return Poll::Ready(result);
                 }
+                State::Http2(connection) => {
+                    let polled = connection.as_mut().poll(cx);
+                    if polled.is_pending() && this.shutdown_hyper {
+                        // A GOAWAY once hyper has read the preface.
+                        this.shutdown_hyper = false;
+                        connection.as_mut().graceful_shutdown();
+                        continue;
+                    }
+                    let result = ready!(polled);
+                    this.state = State::Done;
+                    return Poll::Ready(result.map_err(io::Error::other));
+                }
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
@@ -200,6 +239,7 @@ impl<S: ServeService> std::fmt::Debug for Connection<S> {
             State::Request(_) => "request",
             State::Hyper(_) => "hyper",
             State::Stream(_) => "stream",
+            State::Http2(_) => "http2",
             State::Done => "done",
         };
         f.debug_struct("Connection")
@@ -234,6 +274,8 @@ enum Next<S: ServeService> {
     Close(io::Result<()>),
     /// Not a request we answer ourselves: hyper reads it from the start.
     Hyper,
+    /// HTTP/2 with prior knowledge: hyper's, from the preface.
+    Http2,
     /// The service's answer to the request whose head took `head_len` bytes.
     Answer {
         response: Response<S::Body>,
@@ -296,6 +338,14 @@ impl<S: ServeService> Reading<S> {
     /// not one to call it for here.
     fn start_call(&mut self) -> Option<Next<S>> {
         let first_byte = *self.first_byte.get_or_insert_with(Instant::now);
+        if self.settings.http2
+            && PREFACE.starts_with(&self.buf[..self.buf.len().min(PREFACE.len())])
+        {
+            return (self.buf.len() >= PREFACE.len()).then_some(Next::Http2);
+        }
+        if !self.settings.lean_streams {
+            return Some(Next::Hyper);
+        }
         match read_head(&self.buf) {
             Head::Partial if self.buf.len() < self.settings.max_head_size => None,
             // hyper answers what is wrong with it (400, 431), or serves it.
@@ -338,6 +388,7 @@ impl<S: ServeService> Reading<S> {
         let (mut response, head_len) = match next {
             Next::Close(result) => return Err(result),
             Next::Hyper => return Ok(self.hand_off(None, None)),
+            Next::Http2 => return Ok(self.serve_http2()),
             Next::Answer {
                 mut response,
                 close_delimited,
@@ -359,6 +410,34 @@ impl<S: ServeService> Reading<S> {
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         Ok(self.hand_off(Some(response), Some(head_len)))
+    }
+
+    fn serve_http2(self) -> State<S> {
+        let Reading {
+            tcp,
+            service,
+            settings,
+            buf,
+            ..
+        } = self;
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(HTTP2_MAX_STREAMS)
+            .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+            .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+            .max_send_buf_size(HTTP2_SEND_BUFFER)
+            .keep_alive_interval(HTTP2_PING_EVERY)
+            .keep_alive_timeout(HTTP2_PING_TIMEOUT)
+            .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX));
+        let service = Handoff {
+            answer: Cell::new(None),
+            inner: service,
+            answered: Arc::new(AtomicBool::new(false)),
+            settings,
+        };
+        let io = TokioIo::new(Rewind::new(Bytes::from(buf), tcp));
+        State::Http2(Box::pin(builder.serve_connection(io, service)))
     }
 
     fn hand_off(self, answer: Option<Response<S::Body>>, head_len: Option<usize>) -> State<S> {

@@ -102,7 +102,11 @@ where
 ///   default); without it, a client the slow-client policy has dropped would keep its
 ///   connection and the bytes queued for it as long as the peer keeps the window shut.
 ///
-/// For HTTP/2, serve with hyper-util's auto builder instead.
+/// **HTTP/2** without TLS, with prior knowledge, is served on the same port
+/// ([`http2`](Self::http2)): a browser uses HTTP/2 only over TLS, but proxies and
+/// other clients that speak it to a backend open as many streams as they like on one
+/// connection, where HTTP/1.1 takes a connection per stream. Over HTTP/2, hyper
+/// writes the streams.
 ///
 /// ```no_run
 /// use sse_http::{Endpoint, Server};
@@ -136,6 +140,7 @@ impl Server {
                 request_timeout: Some(Duration::from_secs(30)),
                 max_head_size: DEFAULT_MAX_HEAD,
                 lean_streams: true,
+                http2: true,
             },
             tcp_user_timeout: Some(Duration::from_secs(30)),
         }
@@ -173,6 +178,16 @@ impl Server {
     /// (one that wraps bodies without changing their head), or to compare.
     pub fn lean_streams(&mut self, enabled: bool) -> &mut Self {
         self.settings.lean_streams = enabled;
+        self
+    }
+
+    /// Whether a connection that opens with HTTP/2's preface (prior knowledge, as
+    /// `curl --http2-prior-knowledge` and h2c clients do) is served over HTTP/2
+    /// (default `true`): many streams on one connection, each with its own flow
+    /// control. HTTP/1.1 on the same port is unaffected: the preface is recognised in
+    /// the bytes read for the request head anyway.
+    pub fn http2(&mut self, enabled: bool) -> &mut Self {
+        self.settings.http2 = enabled;
         self
     }
 

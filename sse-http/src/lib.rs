@@ -7,8 +7,10 @@
 //! [`RequestHead`] and hand the response back, so the three cannot drift apart.
 //!
 //! With feature `server`, `Server` serves any hyper service (an axum `Router`, a warp
-//! filter, an [`Endpoint`] of your own) over HTTP/1.1 with the settings a server of
-//! many long-lived streams wants; the adapters' `serve` functions use it.
+//! filter, an [`Endpoint`] of your own) over HTTP/1.1 and HTTP/2 (prior knowledge)
+//! with the settings a server of many long-lived streams wants; the adapters' `serve`
+//! functions use it. With feature `tls`, it serves HTTPS with ALPN (`h2`,
+//! `http/1.1`) through rustls, from PEM files it can reload.
 //!
 //! # Who the client is
 //!
@@ -68,3 +70,5 @@ pub use response::{
 };
 #[cfg(feature = "server")]
 pub use server::{serve, Connection, PeerAddr, RequestBody, ServeService, Server};
+#[cfg(feature = "tls")]
+pub use server::{TlsError, TlsFiles};

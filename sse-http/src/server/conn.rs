@@ -96,6 +96,9 @@ enum State<S: ServeService> {
     Stream(Streaming),
     /// HTTP/2 with prior knowledge: served by hyper, a task per stream.
     Http2(Pin<Box<Http2Connection<S>>>),
+    /// TLS, then HTTP/2 or HTTP/1.1 as ALPN chose.
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsConnection<S>>),
     Done,
 }
 
@@ -145,6 +148,27 @@ impl<S: ServeService> Connection<S> {
         }
     }
 
+    /// A connection that starts with a TLS handshake.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(
+        acceptor: &tokio_rustls::TlsAcceptor,
+        tcp: TcpStream,
+        peer: Option<PeerAddr>,
+        service: S,
+        settings: Settings,
+    ) -> Self {
+        let service = WithPeer {
+            inner: service,
+            peer,
+        };
+        let tls = super::tls::TlsConnection::new(acceptor, tcp, service, settings);
+        Connection {
+            state: State::Tls(Box::new(tls)),
+            closing: false,
+            shutdown_hyper: false,
+        }
+    }
+
     /// Whether the connection is an event stream written by the server (which
     /// closes the connection when it ends).
     pub(crate) fn is_streaming(&self) -> bool {
@@ -159,6 +183,10 @@ impl<S: ServeService> Connection<S> {
             State::Request(reading) if reading.buf.is_empty() => self.state = State::Done,
             State::Hyper(connection) => Pin::new(&mut **connection).graceful_shutdown(),
             State::Http2(connection) => connection.as_mut().graceful_shutdown(),
+            #[cfg(feature = "tls")]
+            State::Tls(connection) if connection.is_handshaking() => self.state = State::Done,
+            #[cfg(feature = "tls")]
+            State::Tls(connection) => connection.graceful_shutdown(),
             // A stream ends with its connection; a request being read is answered
             // first (see `Reading::into_state`).
             _ => {}
@@ -227,6 +255,12 @@ impl<S: ServeService> Future for Connection<S> {
                     this.state = State::Done;
                     return Poll::Ready(result.map_err(io::Error::other));
                 }
+                #[cfg(feature = "tls")]
+                State::Tls(connection) => {
+                    let result = ready!(Pin::new(&mut **connection).poll(cx));
+                    this.state = State::Done;
+                    return Poll::Ready(result);
+                }
                 State::Done => return Poll::Ready(Ok(())),
             }
         }
@@ -240,6 +274,8 @@ impl<S: ServeService> std::fmt::Debug for Connection<S> {
             State::Hyper(_) => "hyper",
             State::Stream(_) => "stream",
             State::Http2(_) => "http2",
+            #[cfg(feature = "tls")]
+            State::Tls(_) => "tls",
             State::Done => "done",
         };
         f.debug_struct("Connection")
@@ -420,24 +456,11 @@ impl<S: ServeService> Reading<S> {
             buf,
             ..
         } = self;
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(HTTP2_MAX_STREAMS)
-            .initial_stream_window_size(HTTP2_STREAM_WINDOW)
-            .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
-            .max_send_buf_size(HTTP2_SEND_BUFFER)
-            .keep_alive_interval(HTTP2_PING_EVERY)
-            .keep_alive_timeout(HTTP2_PING_TIMEOUT)
-            .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX));
-        let service = Handoff {
-            answer: Cell::new(None),
-            inner: service,
-            answered: Arc::new(AtomicBool::new(false)),
-            settings,
-        };
         let io = TokioIo::new(Rewind::new(Bytes::from(buf), tcp));
-        State::Http2(Box::pin(builder.serve_connection(io, service)))
+        let service = Handoff::new(service, settings);
+        State::Http2(Box::pin(
+            http2_builder(&settings).serve_connection(io, service),
+        ))
     }
 
     fn hand_off(self, answer: Option<Response<S::Body>>, head_len: Option<usize>) -> State<S> {
@@ -490,6 +513,21 @@ fn taken_back<S: ServeService>(
         None => State::Request(Box::new(reading)),
         Some(_) => reading.hand_off(None, None),
     })
+}
+
+/// hyper's HTTP/2 with the settings for many long-lived streams.
+pub(super) fn http2_builder(settings: &Settings) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(HTTP2_MAX_STREAMS)
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .max_send_buf_size(HTTP2_SEND_BUFFER)
+        .keep_alive_interval(HTTP2_PING_EVERY)
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT)
+        .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX));
+    builder
 }
 
 /// hyper's connection on `tcp`, reading what was `read` first; answering the first
@@ -596,7 +634,7 @@ fn read_head(buf: &[u8]) -> Head {
 }
 
 /// A service that adds the peer's address to each request.
-struct WithPeer<S> {
+pub(super) struct WithPeer<S> {
     inner: S,
     peer: Option<PeerAddr>,
 }
@@ -613,11 +651,23 @@ impl<S: ServeService> WithPeer<S> {
 /// The service hyper runs: the first request is answered with the response already
 /// made for it, if any; every other goes to the user's service. Each answer's body
 /// says when hyper is done with it (for `Rewind`'s gate).
-struct Handoff<S: ServeService> {
+pub(super) struct Handoff<S: ServeService> {
     answer: Cell<Option<Response<S::Body>>>,
     inner: WithPeer<S>,
     answered: Arc<AtomicBool>,
     settings: Settings,
+}
+
+impl<S: ServeService> Handoff<S> {
+    /// For a connection whose every request hyper reads.
+    pub(super) fn new(inner: WithPeer<S>, settings: Settings) -> Self {
+        Handoff {
+            answer: Cell::new(None),
+            inner,
+            answered: Arc::new(AtomicBool::new(false)),
+            settings,
+        }
+    }
 }
 
 // Never pinned in place: hyper calls it by reference, and the connection is taken

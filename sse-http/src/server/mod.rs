@@ -22,8 +22,17 @@ mod deadline;
 mod gather;
 mod rewind;
 mod stream;
+#[cfg(feature = "tls")]
+mod tls;
 
 use self::conn::Settings;
+
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = std::convert::Infallible;
+#[cfg(feature = "tls")]
+pub use self::tls::{TlsError, TlsFiles};
 pub use self::{body::RequestBody, conn::Connection};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -122,6 +131,8 @@ where
 pub struct Server {
     settings: Settings,
     tcp_user_timeout: Option<Duration>,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsFiles>,
 }
 
 impl Default for Server {
@@ -143,7 +154,21 @@ impl Server {
                 http2: true,
             },
             tcp_user_timeout: Some(Duration::from_secs(30)),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS only (feature `tls`): every connection starts with a TLS
+    /// handshake (within [`header_read_timeout`](Self::header_read_timeout)) with the
+    /// pair in `files`, whose ALPN offers `h2` (unless [`http2`](Self::http2) is off)
+    /// and `http/1.1`. Browsers use HTTP/2 only this way, and then open any number of
+    /// `EventSource`s over one connection, where HTTP/1.1 allows six per origin. Over
+    /// TLS, hyper writes the streams.
+    #[cfg(feature = "tls")]
+    pub fn tls(&mut self, files: TlsFiles) -> &mut Self {
+        self.tls = Some(files);
+        self
     }
 
     /// The largest request head accepted, in bytes (default 16 KiB, at least 8 KiB:
@@ -258,6 +283,7 @@ impl Server {
         S: ServeService + Clone,
     {
         let mut stop = std::pin::pin!(stop);
+        let acceptor = self.acceptor();
         // Tells the connections to close once their response ends.
         let (stopping, stopped) = watch::channel(false);
         // Closed once the last connection's task, holding a sender, ends.
@@ -270,7 +296,7 @@ impl Server {
             match accepted {
                 Ok((tcp, peer)) => {
                     tokio::spawn(Served {
-                        connection: self.serve_peer(tcp, Some(peer), service.clone()),
+                        connection: self.serve_peer(tcp, Some(peer), service.clone(), &acceptor),
                         stop: Some(Box::pin(changed(stopped.clone()))),
                         _open: open.clone(),
                     });
@@ -301,11 +327,29 @@ impl Server {
         S: ServeService,
     {
         let peer = tcp.peer_addr().ok();
-        self.serve_peer(tcp, peer, service)
+        self.serve_peer(tcp, peer, service, &self.acceptor())
+    }
+
+    #[cfg(feature = "tls")]
+    fn acceptor(&self) -> Option<Acceptor> {
+        self.tls
+            .as_ref()
+            .map(|files| files.acceptor(self.settings.http2))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn acceptor(&self) -> Option<Acceptor> {
+        None
     }
 
     /// [`serve_connection`](Self::serve_connection) with the peer's address known.
-    fn serve_peer<S>(&self, tcp: TcpStream, peer: Option<SocketAddr>, service: S) -> Connection<S>
+    fn serve_peer<S>(
+        &self,
+        tcp: TcpStream,
+        peer: Option<SocketAddr>,
+        service: S,
+        acceptor: &Option<Acceptor>,
+    ) -> Connection<S>
     where
         S: ServeService,
     {
@@ -315,6 +359,12 @@ impl Server {
         if let Some(timeout) = self.tcp_user_timeout {
             let _ = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(timeout));
         }
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = acceptor {
+            return Connection::tls(acceptor, tcp, peer.map(PeerAddr), service, self.settings);
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = acceptor;
         Connection::new(tcp, peer.map(PeerAddr), service, self.settings)
     }
 }

@@ -82,6 +82,8 @@ pub mod prelude {
 
 #[cfg(feature = "server")]
 pub use serve::{serve, serve_with, PeerAddr, Server};
+#[cfg(feature = "tls")]
+pub use sse_http::{TlsError, TlsFiles};
 
 /// A handler connecting each request to a [`Service`] and answering with the client's
 /// event stream. Mount it with `get(endpoint)`; it works with any router state.

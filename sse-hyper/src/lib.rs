@@ -95,6 +95,8 @@ pub use sse_http::jwt;
 #[cfg(feature = "server")]
 pub use sse_http::{serve, Connection, PeerAddr, RequestBody, Server};
 pub use sse_http::{ClaimedId, RequestHead, RequestOptions, SseBody, TopicSource};
+#[cfg(feature = "tls")]
+pub use sse_http::{TlsError, TlsFiles};
 // The crates under this one, whole, for what the prelude leaves out.
 pub use sse_codec;
 pub use sse_core;

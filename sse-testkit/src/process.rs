@@ -45,7 +45,10 @@ impl ServerProcess {
             .expect("a first line");
         let addr = line
             .strip_prefix("listening on ")
-            .map(|a| a.trim_start_matches("http://"))
+            .map(|a| {
+                a.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+            })
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         ServerProcess {

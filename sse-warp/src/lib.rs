@@ -85,6 +85,8 @@ pub mod prelude {
 
 #[cfg(feature = "server")]
 pub use serve::{serve, serve_with, PeerAddr, RequestBody, Server};
+#[cfg(feature = "tls")]
+pub use sse_http::{TlsError, TlsFiles};
 
 /// Connects each request to a [`Service`] and answers with the client's event stream,
 /// as a warp filter: [`filter`](Self::filter).

@@ -15,12 +15,15 @@
 //! prefix of the Redis keys and channels, default `demo`), `DEMO_SECRET` (the key that signs sessions, at least 32 bytes;
 //! demos sharing it accept each other's sessions; random per process when unset) and
 //! `BODY_TIMEOUT_MS` (how long a request body may take to arrive, default 30,000;
-//! then 408). The first line on stdout is `listening on http://ADDR`.
+//! then 408). With `TLS_CERT` and `TLS_KEY` (PEM files: the certificate chain and its
+//! key) it serves HTTPS instead, with HTTP/2 for browsers, and reads the files again on
+//! `SIGHUP`. The first line on stdout is `listening on http://ADDR` (or `https://`).
 //!
 //! The routes are in `examples::demo`; each adapter below only serves `GET /events`
 //! with its own crate and hands every other request to [`Demo::handle`]. All three
-//! listen through the library's HTTP/1.1 server (`sse_axum::serve`, `sse_warp::serve`,
-//! `sse_http::serve`), which also closes connections that do not send a request head
+//! listen through the library's server (`sse_axum::serve_with`,
+//! `sse_warp::serve_with`, `sse_http::Server`): HTTP/1.1, and HTTP/2 with prior
+//! knowledge or over TLS; it also closes connections that do not send a request head
 //! within 10 s.
 
 use std::{
@@ -97,23 +100,38 @@ async fn run() -> Result<(), Box<dyn Error>> {
             .map_err(|e| format!("the metrics recorder: {e}"))?,
     );
 
+    let mut server = sse_http::Server::new();
+    let tls = match (std::env::var_os("TLS_CERT"), std::env::var_os("TLS_KEY")) {
+        (Some(cert), Some(key)) => {
+            let files = sse_http::TlsFiles::load(&cert, &key)?;
+            server.tls(files.clone());
+            Some(files)
+        }
+        (None, None) => None,
+        _ => return Err("set both TLS_CERT and TLS_KEY, or neither".into()),
+    };
+
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // Tests wait for this line to learn the port; say it before anything else.
     let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
     eprintln!("demo: {adapter} adapter, open the address above in a browser");
     eprintln!("demo: session key {secret_note}");
 
     tokio::spawn(demo.clone().run_clock());
+    if let Some(files) = tls {
+        tokio::spawn(reload_on_hangup(files));
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stopped = async {
         let _ = stopped.await;
     };
     let mut server = match adapter {
-        "warp" => tokio::spawn(serve_warp(listener, demo.clone(), stopped)),
-        "hyper" => tokio::spawn(serve_hyper(listener, demo.clone(), stopped)),
-        _ => tokio::spawn(serve_axum(listener, demo.clone(), stopped)),
+        "warp" => tokio::spawn(serve_warp(server, listener, demo.clone(), stopped)),
+        "hyper" => tokio::spawn(serve_hyper(server, listener, demo.clone(), stopped)),
+        _ => tokio::spawn(serve_axum(server, listener, demo.clone(), stopped)),
     };
     tokio::select! {
         ended = &mut server => return Err(format!("server stopped: {ended:?}").into()),
@@ -150,6 +168,26 @@ async fn listener_closed(addr: SocketAddr) {
 }
 
 /// Ctrl-C, or SIGTERM on Unix.
+/// Reads the certificate and key again on each `SIGHUP`: renewed files take effect
+/// for new connections without a restart.
+async fn reload_on_hangup(files: sse_http::TlsFiles) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match files.reload() {
+                Ok(()) => eprintln!("demo: certificate reloaded"),
+                Err(e) => eprintln!("demo: certificate not reloaded, the old one stays: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = files;
+}
+
 async fn stop_signal() {
     #[cfg(unix)]
     {
@@ -186,6 +224,7 @@ where
 }
 
 async fn serve_axum(
+    server: sse_http::Server,
     listener: TcpListener,
     demo: Demo,
     stop: impl Future<Output = ()>,
@@ -200,16 +239,17 @@ async fn serve_axum(
             let demo = demo.clone();
             async move { handle_request(&demo, request).await.map(Body::from) }
         });
-    sse_axum::serve_with(&sse_axum::Server::new(), listener, app, stop).await
+    sse_axum::serve_with(&server, listener, app, stop).await
 }
 
 async fn serve_warp(
+    server: sse_http::Server,
     listener: TcpListener,
     demo: Demo,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let service = warp::service(warp_routes(demo));
-    sse_warp::serve_with(&sse_warp::Server::new(), listener, service, stop).await
+    sse_warp::serve_with(&server, listener, service, stop).await
 }
 
 // Built outside the async fn: the filter's `&'static str` path inside a future trips
@@ -253,6 +293,7 @@ fn warp_routes(
 }
 
 async fn serve_hyper(
+    server: sse_http::Server,
     listener: TcpListener,
     demo: Demo,
     stop: impl Future<Output = ()>,
@@ -271,7 +312,5 @@ async fn serve_hyper(
             Ok(handle_request(&demo, request).await.map(SseBody::full))
         }
     });
-    sse_http::Server::new()
-        .serve_until(listener, service, stop)
-        .await
+    server.serve_until(listener, service, stop).await
 }

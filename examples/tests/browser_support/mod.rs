@@ -62,6 +62,11 @@ impl Chromium {
 /// Chromium with the flags this machine needs (no background networking: its
 /// connections would be refused), a fresh profile named after `name`.
 pub async fn launch(name: &str) -> Chromium {
+    launch_with(name, &[]).await
+}
+
+/// [`launch`] with more command-line flags (without their leading `--`).
+pub async fn launch_with(name: &str, flags: &[&str]) -> Chromium {
     let profile = std::env::temp_dir().join(format!("sse-chromium-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     let config = BrowserConfig::builder()
@@ -80,6 +85,7 @@ pub async fn launch(name: &str) -> Chromium {
             "disable-component-update",
             "disable-sync",
         ])
+        .args(flags.iter().copied())
         .build()
         .expect("browser config");
     let (browser, mut handler) = Browser::launch(config).await.expect("chromium starts");

@@ -214,4 +214,5 @@ impl SseReader {
     }
 }
 
+#[allow(unused_imports)] // only the Redis tests use it
 pub use sse_testkit::redis::RedisServer as Redis;

@@ -53,7 +53,7 @@ impl TestServer for Axum {
 struct AxumTuned;
 
 impl TestServer for AxumTuned {
-    const HTTP2: bool = false;
+    const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
@@ -67,3 +67,8 @@ mod axum_serve {
 }
 
 behaviour_suite!(AxumTuned);
+
+/// The library's server again, every scenario read over HTTP/2 with prior knowledge.
+mod h2c {
+    sse_testkit::behaviour_suite!(sse_testkit::H2c<super::AxumTuned>);
+}

@@ -68,7 +68,7 @@ impl TestServer for Hyper {
 struct HyperTuned;
 
 impl TestServer for HyperTuned {
-    const HTTP2: bool = false;
+    const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
@@ -82,3 +82,8 @@ mod auto_builder {
 }
 
 behaviour_suite!(HyperTuned);
+
+/// The library's server again, every scenario read over HTTP/2 with prior knowledge.
+mod h2c {
+    sse_testkit::behaviour_suite!(sse_testkit::H2c<super::HyperTuned>);
+}

@@ -39,6 +39,30 @@ pub trait TestServer {
     /// [`routes`] and the options [`routes::options`] gives for it; resolves to the
     /// bound address once it accepts connections.
     fn start(service: Service) -> impl Future<Output = SocketAddr> + Send;
+
+    /// The client the scenarios read the server with: HTTP/1.1 unless overridden.
+    fn client(addr: SocketAddr) -> Client {
+        Client::h1(addr)
+    }
+}
+
+/// Server `S`, read over HTTP/2 with prior knowledge (h2c) in every scenario: the
+/// suite again, on the other protocol.
+#[derive(Debug)]
+pub struct H2c<S>(std::marker::PhantomData<S>);
+
+impl<S: TestServer> TestServer for H2c<S> {
+    const HTTP2: bool = S::HTTP2;
+    const MIDDLEWARE: bool = S::MIDDLEWARE;
+
+    fn start(service: Service) -> impl Future<Output = SocketAddr> + Send {
+        S::start(service)
+    }
+
+    fn client(addr: SocketAddr) -> Client {
+        assert!(S::HTTP2, "H2c needs a server that speaks h2c");
+        Client::h2(addr)
+    }
 }
 
 /// Expands to one `#[tokio::test]` per scenario in [`scenarios`], run against

@@ -42,7 +42,7 @@ fn header_str<'a>(headers: &'a header::HeaderMap, name: &str) -> &'a str {
 /// Stream headers, and the prelude comment sent with them before any event.
 pub async fn headers_and_prelude_arrive_at_once<S: TestServer>() {
     let (_service, _, addr) = start::<S>(|_| {}).await;
-    let mut stream = Client::h1(addr).stream(routes::DEFAULT, &[]).await;
+    let mut stream = S::client(addr).stream(routes::DEFAULT, &[]).await;
     let headers = stream.headers();
     assert_eq!(header_str(headers, "content-type"), "text/event-stream");
     assert_eq!(header_str(headers, "cache-control"), "no-cache");
@@ -61,7 +61,7 @@ pub async fn headers_and_prelude_arrive_at_once<S: TestServer>() {
 /// Every client gets every broadcast, in order, with increasing ids.
 pub async fn broadcast_reaches_every_client_in_order<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut streams = Vec::new();
     for i in 0..3 {
         let name = format!("c{i}");
@@ -91,7 +91,7 @@ pub async fn broadcast_reaches_every_client_in_order<S: TestServer>() {
 /// `send_to` reaches its client only.
 pub async fn send_to_reaches_only_its_client<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut a = client
         .stream(routes::HEADER, &[("sse-clientid", "a")])
         .await;
@@ -109,7 +109,7 @@ pub async fn send_to_reaches_only_its_client<S: TestServer>() {
 /// `?topics=a,b` subscribes; other topics are not received.
 pub async fn topics_from_query<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut both = client.stream("/events?topics=news,sport", &[]).await;
     let mut weather = client.stream("/events?topics=weather", &[]).await;
     let mut none = client.stream(routes::DEFAULT, &[]).await;
@@ -129,7 +129,7 @@ pub async fn topics_from_query<S: TestServer>() {
 /// The client id from a query parameter, a cookie, a path segment and a function.
 pub async fn client_id_sources<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     type Headers<'a> = &'a [(&'a str, &'a str)];
     let cases: [(String, Headers<'_>, &str); 4] = [
         (
@@ -173,7 +173,7 @@ pub async fn client_id_sources<S: TestServer>() {
 /// Without an id the service generates one, and tells the client in its first event.
 pub async fn client_id_generated_when_absent<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let mut stream = Client::h1(addr).stream(routes::DEFAULT, &[]).await;
+    let mut stream = S::client(addr).stream(routes::DEFAULT, &[]).await;
     let clients = service.clients();
     assert_eq!(clients.len(), 1);
     let generated = clients[0].id().clone();
@@ -187,7 +187,7 @@ pub async fn client_id_generated_when_absent<S: TestServer>() {
 
 async fn resume<S: TestServer>(by_query: bool) {
     let (service, hooks, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut first = client
         .stream(routes::HEADER, &[("sse-clientid", "r")])
         .await;
@@ -235,7 +235,7 @@ pub async fn resume_with_last_event_id_query<S: TestServer>() {
 /// `sse-reset` event.
 pub async fn malformed_last_event_id_is_absent<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     service.broadcast(Event::message("old")).unwrap();
     let long = "1".repeat(300);
     let mut oversized = client
@@ -255,7 +255,7 @@ pub async fn keep_alive_comments_arrive<S: TestServer>() {
         b.keep_alive(Some(Duration::from_millis(100)));
     })
     .await;
-    let mut stream = Client::h1(addr).stream(routes::DEFAULT, &[]).await;
+    let mut stream = S::client(addr).stream(routes::DEFAULT, &[]).await;
     let keep_alives = |raw: &[u8]| raw.windows(4).filter(|w| w == b"\n:\n\n").count();
     stream.read_until(|raw| keep_alives(raw) >= 2).await;
 }
@@ -282,7 +282,7 @@ pub async fn disconnect_removes_idle_client_within_a_second<S: TestServer>() {
 /// A rejection from the admission hook becomes its status with a short text body.
 pub async fn rejection_401_and_403_from_hook<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     for (id, status, reason) in [
         ("deny-401", 401, "no token"),
         ("deny-403", 403, "not yours"),
@@ -301,7 +301,7 @@ pub async fn rejection_401_and_403_from_hook<S: TestServer>() {
 /// An invalid client id or topic is refused with 400.
 pub async fn rejection_400_for_invalid_client_id<S: TestServer>() {
     let (_service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let refused = client
         .get(routes::HEADER, &[("sse-clientid", "two words")])
         .await
@@ -320,7 +320,7 @@ pub async fn rejection_429_with_retry_after<S: TestServer>() {
         b.max_clients(1);
     })
     .await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let _first = client.stream(routes::DEFAULT, &[]).await;
     let refused = client.get(routes::DEFAULT, &[]).await.expect_err("refused");
     assert_eq!(refused.status, 429);
@@ -336,7 +336,7 @@ pub async fn duplicate_reject_is_409<S: TestServer>() {
         b.duplicate_policy(DuplicatePolicy::Reject);
     })
     .await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let _first = client
         .stream(routes::HEADER, &[("sse-clientid", "dup")])
         .await;
@@ -355,7 +355,7 @@ pub async fn duplicate_replace_ends_old_stream<S: TestServer>() {
         b.duplicate_policy(DuplicatePolicy::Replace);
     })
     .await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut old = client
         .stream(routes::HEADER, &[("sse-clientid", "dup")])
         .await;
@@ -385,7 +385,7 @@ pub async fn duplicate_replace_ends_old_stream<S: TestServer>() {
 /// connections with 503.
 pub async fn graceful_shutdown_ends_every_stream<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut streams = Vec::new();
     for _ in 0..3 {
         streams.push(client.stream(routes::DEFAULT, &[]).await);
@@ -484,7 +484,7 @@ pub async fn http2_disconnect_removes_client<S: TestServer>() {
 /// `HEAD` answers with the stream's headers and no body, and registers no client.
 pub async fn head_is_headers_only<S: TestServer>() {
     let (service, hooks, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let head = client.head(routes::DEFAULT, &[]).await;
     assert_eq!(head.status, 200);
     assert_eq!(
@@ -513,7 +513,7 @@ pub async fn head_is_headers_only<S: TestServer>() {
 /// to the id they name.
 pub async fn claimed_ids_are_ignored_by_default<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut claims = [
         client
             .stream(routes::DEFAULT, &[("sse-clientid", "alice")])
@@ -538,7 +538,7 @@ pub async fn claimed_ids_are_ignored_by_default<S: TestServer>() {
 /// replayed. Alice's stream stays up and is the only one to get what is hers.
 pub async fn hijack_attempts_fail<S: TestServer>() {
     let (service, hooks, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let alice_topics = ["room:*", "private:alice"];
     let alice_token = routes::token("alice", &alice_topics);
     let bearer = |token: &str| format!("Bearer {token}");
@@ -691,7 +691,7 @@ pub async fn hijack_attempts_fail<S: TestServer>() {
 /// sent to it (the default duplicate policy).
 pub async fn several_tabs_of_one_user<S: TestServer>() {
     let (service, hooks, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let cookie = format!("session={}", routes::token("alice", &[]));
     let mut tabs = Vec::new();
     for _ in 0..3 {
@@ -713,7 +713,7 @@ pub async fn several_tabs_of_one_user<S: TestServer>() {
 /// unsubscribe; a topic outside its grants is refused with 403 and changes nothing.
 pub async fn live_subscriptions_follow_grants<S: TestServer>() {
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let auth = format!("Bearer {}", routes::token("alice", &["room:*"]));
     let mut alice = client
         .stream(routes::JWT, &[("authorization", &auth)])
@@ -761,7 +761,7 @@ pub async fn principal_from_middleware<S: TestServer>() {
         return;
     }
     let (service, _, addr) = start::<S>(|_| {}).await;
-    let client = Client::h1(addr);
+    let client = S::client(addr);
     let mut verified = client
         .stream(
             routes::MIDDLEWARE,

@@ -83,7 +83,7 @@ impl TestServer for Warp {
 struct WarpTuned;
 
 impl TestServer for WarpTuned {
-    const HTTP2: bool = false;
+    const HTTP2: bool = true;
 
     async fn start(service: Service) -> SocketAddr {
         let (listener, addr) = bind_loopback().await;
@@ -98,3 +98,8 @@ mod warp_serve {
 }
 
 behaviour_suite!(WarpTuned);
+
+/// The library's server again, every scenario read over HTTP/2 with prior knowledge.
+mod h2c {
+    sse_testkit::behaviour_suite!(sse_testkit::H2c<super::WarpTuned>);
+}

@@ -44,8 +44,10 @@ mkdir -p "$(dirname "$OUT")"
 # `$!` is the server's own pid (taskset execs it).
 # PAGE_FIRST=1: each client reads a page on its connection before asking for the
 # stream on the same one (loadgen --page-first).
-PAGE_FLAG=()
-if [ "${PAGE_FIRST:-0}" = 1 ]; then PAGE_FLAG=(--page-first); fi
+CLIENT_FLAGS=()
+if [ "${PAGE_FIRST:-0}" = 1 ]; then CLIENT_FLAGS=(--page-first); fi
+# H2_STREAMS=M: the clients speak HTTP/2 with prior knowledge, M streams per connection.
+if [ "${H2_STREAMS:-0}" != 0 ]; then CLIENT_FLAGS+=(--h2-streams "$H2_STREAMS"); fi
 PERF_FLAG=()
 if [ "${PERF:-1}" != 0 ] && command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null; then
     PERF_FLAG=(--perf)
@@ -92,7 +94,7 @@ for _ in $(seq "$RUNS"); do
             for server in $SERVERS; do
                 start_server "$server" "$rate"
                 "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$clients" \
-                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" "${PERF_FLAG[@]}" "${PAGE_FLAG[@]}" |
+                    --rate "$rate" --duration "$DURATION" --pid "$SRV_PID" --label "$server" "${PERF_FLAG[@]}" "${CLIENT_FLAGS[@]}" |
                     tee -a "$OUT"
                 stop_server
             done
@@ -101,7 +103,7 @@ for _ in $(seq "$RUNS"); do
     for server in $SERVERS; do
         start_server "$server" 0
         "${GEN_PIN[@]}" "$BIN/loadgen" --port "$PORT" --clients "$IDLE_CLIENTS" --idle \
-            --duration 2 --pid "$SRV_PID" --label "$server-idle" "${PAGE_FLAG[@]}" | tee -a "$OUT"
+            --duration 2 --pid "$SRV_PID" --label "$server-idle" "${CLIENT_FLAGS[@]}" | tee -a "$OUT"
         stop_server
     done
 done

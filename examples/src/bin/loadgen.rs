@@ -7,6 +7,10 @@
 //! loadgen --port 8080 --clients 10000 --idle --pid 1234     # idle memory only
 //! ```
 //!
+//! `--h2-streams M`: HTTP/2 with prior knowledge instead, `M` streams on each
+//! connection (`--clients` counts streams; 10,000 streams with `--h2-streams 100`
+//! are 100 connections).
+//!
 //! `--page-first`: each client first asks for `GET /stats` on its connection and reads
 //! the answer, then asks for the stream on the same connection, as a browser that
 //! opens an `EventSource` on the connection that loaded its page.
@@ -69,6 +73,7 @@ struct Args {
     idle: bool,
     perf: bool,
     page_first: bool,
+    h2_streams: usize,
     label: String,
 }
 
@@ -84,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
         idle: false,
         perf: false,
         page_first: false,
+        h2_streams: 0,
         label: String::new(),
     };
     let mut it = env::args().skip(1);
@@ -105,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
             "--grace" => a.grace = value.parse().map_err(|_| bad.clone())?,
             "--pid" => a.pid = Some(value.parse().map_err(|_| bad.clone())?),
             "--label" => a.label = value,
+            "--h2-streams" => a.h2_streams = value.parse().map_err(|_| bad.clone())?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -375,31 +382,7 @@ async fn run_client(port: u16, page_first: bool, shared: &Rc<RefCell<Shared>>) -
         } else {
             parser.feed(&body);
         }
-        let now = now_nanos();
-        {
-            let mut s = shared.borrow_mut();
-            while let Some(item) = parser.next_item() {
-                let Ok(Item::Event(event)) = item else {
-                    continue;
-                };
-                let Some(sent) = event
-                    .data()
-                    .split(' ')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                if let Some((from, to)) = s.window {
-                    if (from..to).contains(&sent) {
-                        s.received += 1;
-                        s.sent_times.insert(sent);
-                        let us = now.saturating_sub(sent) / 1000;
-                        s.latency_us.saturating_record(us.max(1));
-                    }
-                }
-            }
-        }
+        record(&mut parser, shared);
         if dechunk.state == ChunkState::Done {
             return Ok(());
         }
@@ -410,6 +393,96 @@ async fn run_client(port: u16, page_first: bool, shared: &Rc<RefCell<Shared>>) -
         body.clear();
         body.extend_from_slice(&buf[..n]);
     }
+}
+
+/// Counts the events `parser` has whole, sent within the window, and their latency.
+fn record(parser: &mut Parser, shared: &Rc<RefCell<Shared>>) {
+    let now = now_nanos();
+    let mut s = shared.borrow_mut();
+    while let Some(item) = parser.next_item() {
+        let Ok(Item::Event(event)) = item else {
+            continue;
+        };
+        let Some(sent) = event
+            .data()
+            .split(' ')
+            .next()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if let Some((from, to)) = s.window {
+            if (from..to).contains(&sent) {
+                s.received += 1;
+                s.sent_times.insert(sent);
+                let us = now.saturating_sub(sent) / 1000;
+                s.latency_us.saturating_record(us.max(1));
+            }
+        }
+    }
+}
+
+/// One HTTP/2 connection (prior knowledge) carrying `streams` event streams.
+async fn h2_connection(port: u16, streams: usize, shared: Rc<RefCell<Shared>>) {
+    use hyper::client::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let connected = async {
+        let tcp = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .await
+            .ok()?;
+        let _ = tcp.set_nodelay(true);
+        http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(16 << 20)
+            .handshake::<_, http_body_util::Empty<bytes::Bytes>>(TokioIo::new(tcp))
+            .await
+            .ok()
+    };
+    let Some((send, connection)) = connected.await else {
+        shared.borrow_mut().failed += streams;
+        return;
+    };
+    tokio::spawn(connection);
+    for _ in 0..streams {
+        let (send, shared) = (send.clone(), Rc::clone(&shared));
+        tokio::task::spawn_local(async move {
+            let ok = h2_stream(send, &shared).await;
+            let mut s = shared.borrow_mut();
+            match ok {
+                Ok(()) | Err(true) => s.ended += 1,
+                Err(false) => s.failed += 1,
+            }
+        });
+    }
+}
+
+/// `Err(true)` once connected, `Err(false)` if it never was.
+async fn h2_stream(
+    mut send: hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    shared: &Rc<RefCell<Shared>>,
+) -> Result<(), bool> {
+    use http_body_util::BodyExt;
+
+    let request = http::Request::get("http://127.0.0.1/events")
+        .header("accept", "text/event-stream")
+        .body(http_body_util::Empty::new())
+        .map_err(|_| false)?;
+    send.ready().await.map_err(|_| false)?;
+    let response = send.send_request(request).await.map_err(|_| false)?;
+    if response.status() != 200 {
+        return Err(false);
+    }
+    shared.borrow_mut().connected += 1;
+    let mut body = response.into_body();
+    let mut parser = Parser::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(|_| true)?.into_data() {
+            parser.feed(&data);
+            record(&mut parser, shared);
+        }
+    }
+    Ok(())
 }
 
 fn main() {
@@ -445,7 +518,14 @@ async fn run(args: Args) -> String {
     let ramp_started = Instant::now();
     let deadline = ramp_started + Duration::from_secs(120);
     for i in 0..args.clients {
-        tokio::task::spawn_local(client(args.port, args.page_first, Rc::clone(&shared)));
+        if args.h2_streams > 0 {
+            if i % args.h2_streams == 0 {
+                let streams = args.h2_streams.min(args.clients - i);
+                tokio::task::spawn_local(h2_connection(args.port, streams, Rc::clone(&shared)));
+            }
+        } else {
+            tokio::task::spawn_local(client(args.port, args.page_first, Rc::clone(&shared)));
+        }
         if i % 200 == 199 {
             while {
                 let s = shared.borrow();

@@ -11,7 +11,7 @@ use hyper::service::service_fn;
 use hyper::{body::Incoming, client::conn::http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sse_codec::Event;
-use sse_core::Service;
+use sse_core::{Service, Shutdown};
 use sse_http::{Endpoint, RequestBody, RequestHead, Server, SseBody};
 use sse_testkit::{bind_loopback, read_until, WAIT};
 use tokio::{
@@ -186,6 +186,48 @@ async fn stopping_sends_a_goaway_and_ends_the_connection() {
     let ended = timeout(WAIT, connection).await.expect("closed within WAIT");
     assert!(ended.unwrap().is_ok(), "a GOAWAY, not an error");
     assert_eq!(service.active(), 0);
+}
+
+#[tokio::test]
+async fn a_drain_ends_the_streams_with_a_retry_hint_then_the_connection() {
+    // As a deployment stops: the server stops taking connections and requests (a
+    // GOAWAY), the service ends every stream with a retry hint, then the connection
+    // closes cleanly.
+    let (service, addr, stop) = start(Server::new()).await;
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, connection) = http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push((open(&mut send).await, String::new()));
+    }
+    clients(&service, 3).await;
+    stop.send(()).unwrap();
+    let report = service
+        .shutdown(
+            Shutdown::new(Duration::from_secs(2))
+                .retry(Duration::from_millis(1500), Duration::ZERO),
+        )
+        .await;
+    assert_eq!(report.forced, 0, "every stream ended within the drain");
+    for (body, seen) in &mut streams {
+        read_body_until(body, seen, "retry: 1500\n").await;
+        // Then the end of the stream (an empty DATA frame that carries it, maybe).
+        loop {
+            match timeout(WAIT, body.frame()).await.expect("the stream ends") {
+                None => break,
+                Some(frame) => {
+                    let data = frame.expect("no error").into_data().expect("data");
+                    assert!(data.is_empty(), "nothing after the retry: {data:?}");
+                }
+            }
+        }
+    }
+    let ended = timeout(WAIT, connection).await.expect("closed within WAIT");
+    assert!(ended.unwrap().is_ok(), "a GOAWAY, not an error");
 }
 
 #[tokio::test]

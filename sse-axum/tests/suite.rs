@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::{extract::Request, middleware::map_request, routing::get, Router};
 use sse_axum::SseEndpoint;
 use sse_core::Service;
-use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
+use sse_testkit::{behaviour_suite, bind_loopback, routes, LibraryServer, TestServer};
 
 fn app(service: &Service) -> Router {
     let sse = |path: &str| {
@@ -62,6 +62,17 @@ impl TestServer for AxumTuned {
     }
 }
 
+impl LibraryServer for AxumTuned {
+    async fn start_with(server: sse_axum::Server, service: Service) -> SocketAddr {
+        let (listener, addr) = bind_loopback().await;
+        let app = app(&service);
+        tokio::spawn(async move {
+            sse_axum::serve_with(&server, listener, app, std::future::pending()).await
+        });
+        addr
+    }
+}
+
 mod axum_serve {
     sse_testkit::behaviour_suite!(super::Axum);
 }
@@ -71,4 +82,9 @@ behaviour_suite!(AxumTuned);
 /// The library's server again, every scenario read over HTTP/2 with prior knowledge.
 mod h2c {
     sse_testkit::behaviour_suite!(sse_testkit::H2c<super::AxumTuned>);
+}
+
+/// And over HTTPS, HTTP/2 chosen by ALPN.
+mod h2_tls {
+    sse_testkit::behaviour_suite!(sse_testkit::H2Tls<super::AxumTuned>);
 }

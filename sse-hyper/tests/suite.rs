@@ -11,7 +11,7 @@ use hyper_util::{
 };
 use sse_core::Service;
 use sse_hyper::{SseBody, SseEndpoint};
-use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
+use sse_testkit::{behaviour_suite, bind_loopback, routes, LibraryServer, TestServer};
 
 /// Every suite route, and 404 for anything else.
 fn route<B: hyper::body::Body + Send + 'static>(
@@ -77,6 +77,14 @@ impl TestServer for HyperTuned {
     }
 }
 
+impl LibraryServer for HyperTuned {
+    async fn start_with(server: sse_hyper::Server, service: Service) -> SocketAddr {
+        let (listener, addr) = bind_loopback().await;
+        tokio::spawn(async move { server.serve(listener, route(service)).await });
+        addr
+    }
+}
+
 mod auto_builder {
     sse_testkit::behaviour_suite!(super::Hyper);
 }
@@ -86,4 +94,9 @@ behaviour_suite!(HyperTuned);
 /// The library's server again, every scenario read over HTTP/2 with prior knowledge.
 mod h2c {
     sse_testkit::behaviour_suite!(sse_testkit::H2c<super::HyperTuned>);
+}
+
+/// And over HTTPS, HTTP/2 chosen by ALPN.
+mod h2_tls {
+    sse_testkit::behaviour_suite!(sse_testkit::H2Tls<super::HyperTuned>);
 }

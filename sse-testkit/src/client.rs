@@ -43,6 +43,28 @@ impl Client {
         Self::build(addr, reqwest::Client::builder().http2_prior_knowledge())
     }
 
+    /// An HTTPS client for the server at `addr` (named `localhost`), trusting the
+    /// certificate authority `ca` (DER) and offering only `h2` by ALPN.
+    pub fn h2_tls(addr: SocketAddr, ca: &[u8]) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
+            .expect("the test CA");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        let builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .resolve("localhost", addr);
+        let mut client = Self::build(addr, builder);
+        client.base = format!("https://localhost:{}", addr.port());
+        client
+    }
+
     fn build(addr: SocketAddr, builder: reqwest::ClientBuilder) -> Self {
         // No pooling: each stream gets its own connection, so closing one is a real
         // TCP close.

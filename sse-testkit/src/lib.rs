@@ -13,6 +13,7 @@ pub mod raw;
 pub mod redis;
 pub mod routes;
 pub mod scenarios;
+mod tls;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -20,6 +21,7 @@ pub use client::{
     bind_loopback, connect_raw_h1, read_until, refused, Client, EventClient, Refused,
 };
 pub use routes::RecordingHooks;
+pub use tls::TestCa;
 
 use sse_core::Service;
 
@@ -28,7 +30,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// An adapter's server for the suite.
 pub trait TestServer {
-    /// Whether the server answers HTTP/2 with prior knowledge (h2c) on the same port.
+    /// Whether the server answers HTTP/2 on the same port (with prior knowledge, or
+    /// over TLS for [`H2Tls`]).
     const HTTP2: bool;
 
     /// Whether the server runs middleware that can put a principal in the request's
@@ -40,9 +43,54 @@ pub trait TestServer {
     /// bound address once it accepts connections.
     fn start(service: Service) -> impl Future<Output = SocketAddr> + Send;
 
+    /// Whether plain HTTP/1.1 over a raw socket reaches it (not over TLS).
+    const PLAIN: bool = true;
+
     /// The client the scenarios read the server with: HTTP/1.1 unless overridden.
     fn client(addr: SocketAddr) -> Client {
         Client::h1(addr)
+    }
+
+    /// The client of the HTTP/2 scenarios (when [`HTTP2`](Self::HTTP2)): h2c with
+    /// prior knowledge unless overridden.
+    fn h2_client(addr: SocketAddr) -> Client {
+        Client::h2(addr)
+    }
+}
+
+/// An adapter's server that is the library's own ([`sse_http::Server`]), which the
+/// suite can configure (for [`H2Tls`]).
+pub trait LibraryServer: TestServer {
+    /// As [`TestServer::start`], served by `server`.
+    fn start_with(
+        server: sse_http::Server,
+        service: Service,
+    ) -> impl Future<Output = SocketAddr> + Send;
+}
+
+/// Server `S` over HTTPS (a certificate for `localhost` from a test authority the
+/// client trusts), read over HTTP/2 chosen by ALPN in every scenario.
+#[derive(Debug)]
+pub struct H2Tls<S>(std::marker::PhantomData<S>);
+
+impl<S: LibraryServer> TestServer for H2Tls<S> {
+    const HTTP2: bool = true;
+    const MIDDLEWARE: bool = S::MIDDLEWARE;
+    const PLAIN: bool = false;
+
+    async fn start(service: Service) -> SocketAddr {
+        let (cert, key) = &tls::TEST_CA.files;
+        let mut server = sse_http::Server::new();
+        server.tls(sse_http::TlsFiles::load(cert, key).expect("the test certificate"));
+        S::start_with(server, service).await
+    }
+
+    fn client(addr: SocketAddr) -> Client {
+        Client::h2_tls(addr, &tls::TEST_CA.der)
+    }
+
+    fn h2_client(addr: SocketAddr) -> Client {
+        Self::client(addr)
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
 };
 
 use sse_core::Service;
-use sse_testkit::{behaviour_suite, bind_loopback, routes, TestServer};
+use sse_testkit::{behaviour_suite, bind_loopback, routes, LibraryServer, TestServer};
 use warp::{http::Request, Filter, Reply};
 
 fn app(
@@ -93,6 +93,17 @@ impl TestServer for WarpTuned {
     }
 }
 
+impl LibraryServer for WarpTuned {
+    async fn start_with(server: sse_warp::Server, service: Service) -> SocketAddr {
+        let (listener, addr) = bind_loopback().await;
+        let service = Authenticating(warp::service(app(&service)));
+        tokio::spawn(async move {
+            sse_warp::serve_with(&server, listener, service, std::future::pending()).await
+        });
+        addr
+    }
+}
+
 mod warp_serve {
     sse_testkit::behaviour_suite!(super::Warp);
 }
@@ -102,4 +113,9 @@ behaviour_suite!(WarpTuned);
 /// The library's server again, every scenario read over HTTP/2 with prior knowledge.
 mod h2c {
     sse_testkit::behaviour_suite!(sse_testkit::H2c<super::WarpTuned>);
+}
+
+/// And over HTTPS, HTTP/2 chosen by ALPN.
+mod h2_tls {
+    sse_testkit::behaviour_suite!(sse_testkit::H2Tls<super::WarpTuned>);
 }

@@ -231,6 +231,66 @@ async fn a_drain_ends_the_streams_with_a_retry_hint_then_the_connection() {
 }
 
 #[tokio::test]
+async fn a_peer_that_does_not_answer_pings_is_closed() {
+    let mut server = Server::new();
+    server.http2_ping(Some((
+        Duration::from_millis(200),
+        Duration::from_millis(300),
+    )));
+    let (_service, addr, _stop) = start(server).await;
+    // The preface and empty settings, then silence: no settings acknowledgement, no
+    // ping answered.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    timeout(WAIT, tcp.read_to_end(&mut seen))
+        .await
+        .expect("closed within WAIT")
+        .ok();
+    // A ping frame (type 6) went out before the close.
+    let frames = frame_types(&seen);
+    assert!(frames.contains(&6), "frames {frames:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // With pings off, the same silent peer is left alone.
+    let mut server = Server::new();
+    server.http2_ping(None);
+    let (_service, addr, _stop) = start(server).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut buf = [0; 1024];
+    let quiet = timeout(Duration::from_secs(1), async {
+        loop {
+            if tcp.read(&mut buf).await.map_or(true, |n| n == 0) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "still open after a second");
+}
+
+/// The types of the HTTP/2 frames in `bytes` (server to client: no preface).
+fn frame_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while bytes.len() >= 9 {
+        let len = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
+        types.push(bytes[3]);
+        bytes = &bytes[(9 + len).min(bytes.len())..];
+    }
+    types
+}
+
+#[tokio::test]
 async fn with_http2_off_the_preface_gets_http_1_1s_answer() {
     let mut server = Server::new();
     server.http2(false);

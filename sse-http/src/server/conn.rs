@@ -47,6 +47,9 @@ pub(crate) struct Settings {
     pub(crate) max_head_size: usize,
     pub(crate) lean_streams: bool,
     pub(crate) http2: bool,
+    /// HTTP/2 pings: sent after this long without a frame from the peer, the
+    /// connection closed when one is not answered in the second duration.
+    pub(crate) http2_ping: Option<(Duration, Duration)>,
 }
 
 /// What every HTTP/2 connection without TLS starts with (RFC 9113, section 3.4).
@@ -57,14 +60,12 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// ahead on one stream and on the connection (little: event-stream clients send
 /// little, and unread request bodies are held in these windows); how much of a
 /// stream's output hyper buffers before it stops polling the stream (the client's
-/// queue and its slow-client policy take over from there); and a ping when a
-/// connection is quiet, to find peers that are gone.
+/// queue and its slow-client policy take over from there). Pings are the server's
+/// setting (`Server::http2_ping`).
 const HTTP2_MAX_STREAMS: u32 = 1_000;
 const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
 const HTTP2_CONNECTION_WINDOW: u32 = 256 * 1024;
 const HTTP2_SEND_BUFFER: usize = 64 * 1024;
-const HTTP2_PING_EVERY: Duration = Duration::from_secs(30);
-const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Most header fields a request head may have (hyper's default).
 pub(super) const MAX_HEADERS: usize = 100;
@@ -524,9 +525,12 @@ pub(super) fn http2_builder(settings: &Settings) -> http2::Builder<TokioExecutor
         .initial_stream_window_size(HTTP2_STREAM_WINDOW)
         .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
         .max_send_buf_size(HTTP2_SEND_BUFFER)
-        .keep_alive_interval(HTTP2_PING_EVERY)
-        .keep_alive_timeout(HTTP2_PING_TIMEOUT)
         .max_header_list_size(u32::try_from(settings.max_head_size).unwrap_or(u32::MAX));
+    if let Some((every, timeout)) = settings.http2_ping {
+        builder
+            .keep_alive_interval(every)
+            .keep_alive_timeout(timeout);
+    }
     builder
 }
 

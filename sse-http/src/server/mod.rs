@@ -152,6 +152,7 @@ impl Server {
                 max_head_size: DEFAULT_MAX_HEAD,
                 lean_streams: true,
                 http2: true,
+                http2_ping: Some((Duration::from_secs(30), Duration::from_secs(20))),
             },
             tcp_user_timeout: Some(Duration::from_secs(30)),
             #[cfg(feature = "tls")]
@@ -213,6 +214,15 @@ impl Server {
     /// the bytes read for the request head anyway.
     pub fn http2(&mut self, enabled: bool) -> &mut Self {
         self.settings.http2 = enabled;
+        self
+    }
+
+    /// HTTP/2 pings (default every 30 s with a 20 s timeout): after `every` without a
+    /// frame from the peer the server pings it, and closes the connection if the
+    /// answer does not come within `timeout`, so a peer that is gone does not hold
+    /// its streams. `None` sends none.
+    pub fn http2_ping(&mut self, ping: Option<(Duration, Duration)>) -> &mut Self {
+        self.settings.http2_ping = ping;
         self
     }
 

@@ -6,8 +6,8 @@ use std::{net::SocketAddr, path::Path, process::Stdio, time::Duration};
 
 use sse_testkit::{process::ServerProcess, Client, WAIT};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
     time::{timeout, Instant},
 };
 
@@ -152,17 +152,25 @@ async fn nginx_in_front_of_the_hyper_example_passes_events_as_they_come() {
     through_nginx(env!("CARGO_BIN_EXE_hyper")).await;
 }
 
-#[tokio::test]
-async fn curl_reads_the_stream_as_it_comes() {
-    let mut server = example(env!("CARGO_BIN_EXE_axum")).await;
+/// `curl --silent --no-buffer` with `flags` on `url`, for at most 10 s; its output's
+/// lines.
+fn curl(flags: &[&str], url: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut curl = Command::new("curl")
+        .args(flags)
         .args(["--silent", "--no-buffer", "--max-time", "10"])
-        .arg(server.url("/events"))
+        .arg(url)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("curl");
-    let mut lines = BufReader::new(curl.stdout.take().expect("stdout")).lines();
+    let lines = BufReader::new(curl.stdout.take().expect("stdout")).lines();
+    (curl, lines)
+}
+
+#[tokio::test]
+async fn curl_reads_the_stream_as_it_comes() {
+    let mut server = example(env!("CARGO_BIN_EXE_axum")).await;
+    let (mut curl, mut lines) = curl(&[], &server.url("/events"));
     let mut times = Vec::new();
     while times.len() < 2 {
         let line = timeout(WAIT, lines.next_line())
@@ -195,15 +203,8 @@ async fn curl_reads_the_stream_over_http2_with_prior_knowledge() {
         env!("CARGO_BIN_EXE_hyper"),
     ] {
         let mut server = example(binary).await;
-        let mut curl = Command::new("curl")
-            .args(["--http2-prior-knowledge", "--include", "--silent"])
-            .args(["--no-buffer", "--max-time", "10"])
-            .arg(server.url("/events"))
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("curl");
-        let mut lines = BufReader::new(curl.stdout.take().expect("stdout")).lines();
+        let flags = ["--http2-prior-knowledge", "--include"];
+        let (_curl, mut lines) = curl(&flags, &server.url("/events"));
         let mut next = async || {
             timeout(WAIT, lines.next_line())
                 .await

@@ -13,11 +13,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
 use sse_http::{Endpoint, RequestBody, RequestHead, Server, SseBody};
-use sse_testkit::{bind_loopback, read_until, WAIT};
+use sse_testkit::{bind_loopback, read_body_until, read_until, wait_active, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    time::{sleep, timeout, Instant},
+    time::{timeout, Instant},
 };
 
 /// `/events` streams; anything else answers with the length of the request's body.
@@ -79,29 +79,6 @@ async fn open(send: &mut http2::SendRequest<Full<Bytes>>) -> Incoming {
     response.into_body()
 }
 
-/// Reads `body` until its text so far contains `text`, within [`WAIT`].
-async fn read_body_until(body: &mut Incoming, seen: &mut String, text: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !seen.contains(text) {
-        let frame = timeout(deadline - Instant::now(), body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("no {text:?} within WAIT; got {seen:?}"))
-            .expect("the stream is open")
-            .expect("a frame");
-        if let Ok(data) = frame.into_data() {
-            seen.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
-}
-
-async fn clients(service: &Service, count: usize) {
-    let deadline = Instant::now() + WAIT;
-    while service.active() != count {
-        assert!(Instant::now() < deadline, "{} clients", service.active());
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn many_streams_and_requests_share_one_connection() {
     let (service, addr, _stop) = start(Server::new()).await;
@@ -110,7 +87,7 @@ async fn many_streams_and_requests_share_one_connection() {
     for _ in 0..20 {
         streams.push((open(&mut send).await, String::new()));
     }
-    clients(&service, 20).await;
+    wait_active(&service, 20).await;
     // Other requests on the same connection, with and without a body, go through
     // while the streams are open.
     let post = Request::builder()
@@ -131,10 +108,10 @@ async fn many_streams_and_requests_share_one_connection() {
         .await
         .unwrap();
     read_until(&mut tcp, "\r\n\r\n").await;
-    clients(&service, 21).await;
+    wait_active(&service, 21).await;
     // A stream the client closes leaves the service.
     drop(streams.pop());
-    clients(&service, 20).await;
+    wait_active(&service, 20).await;
 }
 
 #[tokio::test]
@@ -144,7 +121,7 @@ async fn a_stalled_stream_does_not_hold_back_the_others_on_its_connection() {
     let mut send = connect(addr, 16 * 1024).await;
     let stalled = open(&mut send).await;
     let mut read = open(&mut send).await;
-    clients(&service, 2).await;
+    wait_active(&service, 2).await;
     let mut seen = String::new();
     let payload = "x".repeat(4 * 1024);
     for n in 0..400 {
@@ -204,7 +181,7 @@ async fn a_drain_ends_the_streams_with_a_retry_hint_then_the_connection() {
     for _ in 0..3 {
         streams.push((open(&mut send).await, String::new()));
     }
-    clients(&service, 3).await;
+    wait_active(&service, 3).await;
     stop.send(()).unwrap();
     let report = service
         .shutdown(

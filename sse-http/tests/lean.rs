@@ -9,7 +9,7 @@ use hyper::service::service_fn;
 use sse_codec::Event;
 use sse_core::{Service, Shutdown};
 use sse_http::{Endpoint, RequestBody, RequestHead, Server, SseBody};
-use sse_testkit::{bind_loopback, read_until, WAIT};
+use sse_testkit::{bind_loopback, read_until, wait_active, WAIT};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -74,19 +74,6 @@ async fn read_to_close(tcp: &mut TcpStream) -> Vec<u8> {
                 String::from_utf8_lossy(&seen)
             ),
         }
-    }
-}
-
-/// Waits until the service has `count` clients, within [`WAIT`].
-async fn clients(service: &Service, count: usize) {
-    let deadline = Instant::now() + WAIT;
-    while service.active() != count {
-        assert!(
-            Instant::now() < deadline,
-            "{} clients, not {count}",
-            service.active()
-        );
-        sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -183,7 +170,7 @@ async fn bytes_after_the_request_are_dropped_and_a_flood_ends_the_stream() {
         &format!("{GET_EVENTS}GET /page HTTP/1.1\r\nhost: x\r\n\r\n"),
     )
     .await;
-    clients(&service, 1).await;
+    wait_active(&service, 1).await;
     service.broadcast(Event::message("hello")).unwrap();
     let raw = read_until(&mut tcp, "data: hello\n\n").await;
     assert!(!String::from_utf8_lossy(&raw).contains("page"));
@@ -193,7 +180,7 @@ async fn bytes_after_the_request_are_dropped_and_a_flood_ends_the_stream() {
     let flood = vec![b'x'; 100 * 1024];
     let _ = tcp.write_all(&flood).await;
     read_to_close(&mut tcp).await;
-    clients(&service, 0).await;
+    wait_active(&service, 0).await;
 }
 
 #[tokio::test]
@@ -201,10 +188,10 @@ async fn a_half_closed_peer_ends_its_stream() {
     let (service, addr) = lean().await;
     let mut tcp = send(addr, GET_EVENTS).await;
     read_until(&mut tcp, "\r\n\r\n").await;
-    clients(&service, 1).await;
+    wait_active(&service, 1).await;
     tcp.shutdown().await.expect("half-close");
     read_to_close(&mut tcp).await;
-    clients(&service, 0).await;
+    wait_active(&service, 0).await;
 }
 
 #[tokio::test]
@@ -293,7 +280,7 @@ async fn stopping_closes_a_connection_that_sent_nothing_and_answers_one_being_re
     let mut halfway = send(addr, "GET /page HTTP/1.1\r\nhost: x\r\n").await;
     // Half a head that hyper will read (a body follows): answered too.
     let mut posting = send(addr, "POST /page HTTP/1.1\r\nhost: x\r\n").await;
-    clients(&service, 0).await;
+    wait_active(&service, 0).await;
     sleep(Duration::from_millis(50)).await;
     stop.send(()).unwrap();
     assert!(read_to_close(&mut silent).await.is_empty());
@@ -323,7 +310,7 @@ async fn a_request_saying_connection_close_gets_its_stream_then_the_close() {
     let request = "GET /events HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
     let mut tcp = send(addr, request).await;
     read_until(&mut tcp, "\r\n\r\n").await;
-    clients(&service, 1).await;
+    wait_active(&service, 1).await;
     service.broadcast(Event::message("hello")).unwrap();
     read_until(&mut tcp, "data: hello\n\n").await;
     service.shutdown(Shutdown::new(WAIT)).await;
@@ -354,7 +341,7 @@ async fn a_stream_asked_for_after_pages_on_a_kept_connection_is_written_here() {
     assert!(head.contains("text/event-stream"), "{head}");
     // Only this server's own stream writer closes the connection after a stream.
     assert!(head.contains("connection: close"), "{head}");
-    clients(&service, 1).await;
+    wait_active(&service, 1).await;
     service.broadcast(Event::message("hello")).unwrap();
     read_until(&mut tcp, "data: hello\n\n").await;
 
@@ -368,7 +355,7 @@ async fn a_stream_asked_for_after_pages_on_a_kept_connection_is_written_here() {
     let raw = String::from_utf8_lossy(&raw);
     assert!(raw.starts_with("HTTP/1.1 200 OK"), "{raw}");
     assert!(raw.contains("page\n"), "the page first: {raw}");
-    clients(&service, 2).await;
+    wait_active(&service, 2).await;
     service.broadcast(Event::message("both")).unwrap();
     read_until(&mut tcp, "data: both\n\n").await;
 
@@ -404,7 +391,7 @@ async fn after_a_request_with_a_body_hyper_keeps_the_connection() {
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.contains("text/event-stream"), "{head}");
     assert!(!head.contains("connection: close"), "{head}");
-    clients(&service, 1).await;
+    wait_active(&service, 1).await;
     service.broadcast(Event::message("hello")).unwrap();
     read_until(&mut tcp, "data: hello\n\n").await;
 }

@@ -6,9 +6,8 @@ use std::{convert::Infallible, net::SocketAddr, path::PathBuf, sync::Arc, time::
 
 use bytes::Bytes;
 use http::{Request, Version};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::{
-    body::Incoming,
     client::conn::{http1, http2},
     service::service_fn,
 };
@@ -17,11 +16,11 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use sse_codec::Event;
 use sse_core::Service;
 use sse_http::{Endpoint, RequestBody, RequestHead, Server, TlsError, TlsFiles};
-use sse_testkit::{bind_loopback, WAIT};
+use sse_testkit::{bind_loopback, read_body_until, wait_active, WAIT};
 use tokio::{
     io::AsyncReadExt,
     net::TcpStream,
-    time::{sleep, timeout, Instant},
+    time::{timeout, Instant},
 };
 use tokio_rustls::{
     client::TlsStream,
@@ -118,29 +117,6 @@ fn events() -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
-async fn read_body_until(body: &mut Incoming, text: &str) {
-    let deadline = Instant::now() + WAIT;
-    let mut seen = String::new();
-    while !seen.contains(text) {
-        let frame = timeout(deadline - Instant::now(), body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("no {text:?} within WAIT; got {seen:?}"))
-            .expect("open")
-            .expect("a frame");
-        if let Ok(data) = frame.into_data() {
-            seen.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
-}
-
-async fn clients(service: &Service, count: usize) {
-    let deadline = Instant::now() + WAIT;
-    while service.active() != count {
-        assert!(Instant::now() < deadline, "{} clients", service.active());
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn alpn_chooses_http2_or_http_1_1_and_both_stream() {
     let dir = TempDir::new("alpn");
@@ -173,10 +149,10 @@ async fn alpn_chooses_http2_or_http_1_1_and_both_stream() {
     assert_eq!(response.version(), Version::HTTP_11);
     bodies.push(response.into_body());
 
-    clients(&service, 21).await;
+    wait_active(&service, 21).await;
     service.broadcast(Event::message("secret")).unwrap();
     for body in &mut bodies {
-        read_body_until(body, "data: secret\n\n").await;
+        read_body_until(body, &mut String::new(), "data: secret\n\n").await;
     }
 }
 

@@ -386,3 +386,40 @@ pub async fn read_until(tcp: &mut TcpStream, text: &str) -> Vec<u8> {
     }
     seen
 }
+
+/// Reads `body` (an HTTP/2 stream's, say) into `seen` until it contains `text`, within
+/// [`WAIT`].
+pub async fn read_body_until<B>(body: &mut B, seen: &mut String, text: &str)
+where
+    B: http_body::Body + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !seen.contains(text) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {text:?} within WAIT; got {seen:?}"))
+            .expect("the stream is open")
+            .expect("a frame");
+        if let Ok(mut data) = frame.into_data() {
+            let len = bytes::Buf::remaining(&data);
+            let data = bytes::Buf::copy_to_bytes(&mut data, len);
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+/// Waits until `service` has `count` clients, within [`WAIT`].
+pub async fn wait_active(service: &sse_core::Service, count: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while service.active() != count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} clients, not {count}",
+            service.active()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

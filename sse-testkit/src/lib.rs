@@ -18,7 +18,8 @@ mod tls;
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 pub use client::{
-    bind_loopback, connect_raw_h1, read_until, refused, Client, EventClient, Refused,
+    bind_loopback, connect_raw_h1, read_body_until, read_until, refused, wait_active, Client,
+    EventClient, Refused,
 };
 pub use routes::RecordingHooks;
 pub use tls::TestCa;

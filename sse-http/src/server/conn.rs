@@ -124,8 +124,8 @@ impl<S: ServeService> Connection<S> {
             inner: service,
             peer,
         };
-        let state = if settings.lean_streams || settings.http2 {
-            State::Request(Box::new(Reading {
+        if settings.lean_streams || settings.http2 {
+            return Self::starting(State::Request(Box::new(Reading {
                 tcp,
                 service,
                 settings,
@@ -133,20 +133,14 @@ impl<S: ServeService> Connection<S> {
                 timer: settings.header_read_timeout.map(|t| Box::pin(sleep(t))),
                 first_byte: None,
                 call: None,
-            }))
-        } else {
-            let read = Read {
-                bytes: Vec::new(),
-                first_byte: None,
-                head_len: None,
-            };
-            State::Hyper(hand_off(tcp, read, service, settings, None))
-        };
-        Connection {
-            state,
-            closing: false,
-            shutdown_hyper: false,
+            })));
         }
+        let read = Read {
+            bytes: Vec::new(),
+            first_byte: None,
+            head_len: None,
+        };
+        Self::starting(State::Hyper(hand_off(tcp, read, service, settings, None)))
     }
 
     /// A connection that starts with a TLS handshake.
@@ -163,8 +157,12 @@ impl<S: ServeService> Connection<S> {
             peer,
         };
         let tls = super::tls::TlsConnection::new(acceptor, tcp, service, settings);
+        Self::starting(State::Tls(Box::new(tls)))
+    }
+
+    fn starting(state: State<S>) -> Self {
         Connection {
-            state: State::Tls(Box::new(tls)),
+            state,
             closing: false,
             shutdown_hyper: false,
         }
